@@ -1,0 +1,61 @@
+# ResolutionFlow Analytics — `make` lists the targets.
+# Two commands get you going on a fresh machine:
+#   make publish   set up, build the demo database, publish the dashboards to published/
+#   make test      set up, run every test (unit, SQLite + PostgreSQL, notebooks, end to end)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+KERNEL := resolutionflow-analytics
+STAMP  := $(VENV)/.installed-stamp
+TODAY  := $(shell date -u +%F)
+DEMO_DB    := data/demo.sqlite
+DEMO_STAMP := data/.demo-$(TODAY)
+DEMO_SEED  ?= 7
+DEMO_SCALE ?= 1.0
+WORKERS    ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo publish test test-fast lint format clean
+
+help: ## Show this list of targets
+	@echo "ResolutionFlow Analytics"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "ResolutionFlow Analytics"
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv, install the package with dev extras, register the Jupyter kernel
+
+$(DEMO_STAMP): $(STAMP)
+	rm -f data/.demo-* $(DEMO_DB).tmp
+	$(BIN)/rfa db init --url sqlite:///$(DEMO_DB).tmp
+	$(BIN)/rfa demo --url sqlite:///$(DEMO_DB).tmp --seed $(DEMO_SEED) --scale $(DEMO_SCALE)
+	mv $(DEMO_DB).tmp $(DEMO_DB)
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP) ## Build the embedded SQLite demo database (data/demo.sqlite, ending today)
+
+publish: $(DEMO_STAMP) ## Publish the default dashboards of every demo account to published/
+	$(BIN)/rfa publish --demo --workers $(WORKERS)
+	@echo "Open published/index.html in a browser."
+
+test: $(STAMP) ## Run every test (starts a throwaway PostgreSQL on 127.0.0.1)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests that execute no notebook
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP) ## Lint the library and tests with ruff
+	$(BIN)/ruff check lib tests
+
+format: $(STAMP) ## Format the library and tests with ruff
+	$(BIN)/ruff format lib tests
+
+clean: ## Remove build output, published pages and the demo database (keeps .venv)
+	rm -rf build published/* data

@@ -1,0 +1,49 @@
+"""Settings from the environment (or an untracked ``.env`` file).
+
+Secrets (the database URL and its credentials) are read here and nowhere else;
+they are never notebook parameters, so papermill never writes them into an
+executed notebook.
+
+Environment variables:
+
+``RFA_DATABASE_URL``
+    SQLAlchemy URL of the ResolutionFlow database, e.g.
+    ``postgresql+psycopg://rfa_reader@db.internal:5432/resolutionflow``.
+    Default: the embedded SQLite demo database ``data/demo.sqlite``.
+``RFA_PUBLISH_DIR``
+    Where pages are published. Default: ``published/`` in the project root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (``lib/rfa`` is two levels below it)."""
+
+DEMO_DB_PATH = PROJECT_ROOT / "data" / "demo.sqlite"
+
+
+def demo_database_url(path: Path = DEMO_DB_PATH) -> str:
+    """SQLAlchemy URL of the embedded SQLite demo database at ``path``."""
+    return f"sqlite:///{path}"
+
+
+class Settings(BaseSettings):
+    """Runtime settings; construct with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RFA_", env_file=str(PROJECT_ROOT / ".env"), extra="ignore"
+    )
+
+    database_url: str = Field(default_factory=demo_database_url)
+    publish_dir: Path = PROJECT_ROOT / "published"
+    build_dir: Path = PROJECT_ROOT / "build"
+
+
+def get_settings() -> Settings:
+    """Read the settings afresh from the environment (no caching: tests change it)."""
+    return Settings()
