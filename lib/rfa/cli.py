@@ -1,0 +1,236 @@
+"""The ``rfa`` command line (Typer): database set-up, demo data, listings and publishing.
+
+Every user error ends with one line ``error: …`` naming what was wrong and what
+is accepted, and a non-zero exit code (2 bad input, 3 database unavailable,
+1 some pages failed); never a bare traceback. The database URL comes from
+``RFA_DATABASE_URL`` (or ``--url`` for the set-up commands), never from a
+notebook parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rfa.errors import RFAError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="ResolutionFlow Analytics: build, query and publish the dashboards.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Source database set-up (demo and tests).")
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="SQLAlchemy URL; default: $RFA_DATABASE_URL or the demo database."),
+]
+AccountOption = Annotated[str, typer.Option("--account", "-a", help="Account slug or id.")]
+
+
+class Renderer(StrEnum):
+    auto = "auto"
+    quarto = "quarto"
+    nbconvert = "nbconvert"
+
+
+class DashboardName(StrEnum):
+    team = "team"
+    flow = "flow"
+    personal = "personal"
+
+
+def _url(url: str | None) -> str:
+    from rfa.config import get_settings
+
+    return url or get_settings().database_url
+
+
+@db_app.command("init")
+def db_init(url: UrlOption = None) -> None:
+    """Create the ResolutionFlow source tables (for the demo and tests)."""
+    from rfa.db import init_db, mask_url
+
+    init_db(_url(url))
+    out.print(f"created the source tables in {mask_url(_url(url))}")
+
+
+@app.command()
+def demo(
+    url: UrlOption = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 7,
+    scale: Annotated[
+        float,
+        typer.Option(min=0.01, max=100.0, help="Session volume multiplier (1.0 = full size)."),
+    ] = 1.0,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="End of the demo history (ISO date, UTC); default: today 00:00 UTC."),
+    ] = None,
+) -> None:
+    """Fill a database (tables already created) with the deterministic demo history."""
+    from rfa.db import mask_url
+    from rfa.demo import run_demo
+    from rfa.window import parse_as_of
+
+    anchor = parse_as_of(as_of) if as_of else None
+    counts = run_demo(_url(url), seed=seed, scale=scale, anchor=anchor)
+    total = ", ".join(f"{table} {n:,}" for table, n in counts.items())
+    out.print(f"loaded demo data into {mask_url(_url(url))}: {total}")
+
+
+def _listing(title: str, frame, columns: list[str]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in frame.select(columns).iter_rows():
+        table.add_row(*[str(v) for v in row])
+    out.print(table)
+
+
+@app.command()
+def accounts() -> None:
+    """List the accounts (slug, name, timezone)."""
+    from rfa.publish.pipeline import accounts_frame
+
+    _listing("Accounts", accounts_frame(), ["slug", "name", "timezone"])
+
+
+@app.command()
+def flows(account: AccountOption) -> None:
+    """List an account's flows (id and name)."""
+    from rfa.db import connect
+    from rfa.queries.accounts import list_flows, resolve_account
+
+    with connect() as conn:
+        info = resolve_account(conn, account)
+        _listing(f"Flows of {info.slug}", list_flows(conn, info.id), ["tree_id", "name"])
+
+
+@app.command()
+def engineers(account: AccountOption) -> None:
+    """List an account's users (id, name, email, role)."""
+    from rfa.db import connect
+    from rfa.queries.accounts import list_users, resolve_account
+
+    with connect() as conn:
+        info = resolve_account(conn, account)
+        _listing(
+            f"Users of {info.slug}", list_users(conn, info.id), ["user_id", "name", "email", "role"]
+        )
+
+
+@app.command()
+def publish(
+    demo_: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Default publish of every account: team page, 5 busiest flows, "
+            "3 busiest engineers.",
+        ),
+    ] = False,
+    account: Annotated[
+        str | None, typer.Option("--account", "-a", help="Publish one account (slug or id).")
+    ] = None,
+    dashboard: Annotated[
+        list[DashboardName] | None,
+        typer.Option(
+            "--dashboard", "-d", help="Dashboards to publish (repeatable); default: all three."
+        ),
+    ] = None,
+    flow: Annotated[
+        list[str] | None,
+        typer.Option("--flow", help="Flow id or exact name (repeatable); default: the 5 busiest."),
+    ] = None,
+    engineer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--engineer", help="Engineer id, email or name (repeatable); default: the 3 busiest."
+        ),
+    ] = None,
+    period: Annotated[str, typer.Option(help="7d, 30d, 90d or YYYY-MM-DD..YYYY-MM-DD.")] = "30d",
+    as_of: Annotated[
+        str | None, typer.Option(help="End of the window (ISO date/datetime, UTC); default: now.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Pages rendered in parallel.")] = (
+        os.cpu_count() or 1
+    ),
+    renderer: Annotated[
+        Renderer, typer.Option(help="quarto (needs `quarto` on PATH), nbconvert, or auto.")
+    ] = Renderer.auto,
+) -> None:
+    """Execute, render and publish dashboards into published/ with an index."""
+    from rfa.db import connect
+    from rfa.publish.pipeline import plan_account, plan_all_accounts
+    from rfa.publish.pipeline import publish as run_batch
+
+    if demo_ == (account is not None):
+        raise RFAError("pass exactly one of --demo (every account) or --account SLUG")
+    with connect() as conn:
+        if demo_:
+            jobs = plan_all_accounts(conn, period=period, as_of=as_of)
+        else:
+            kinds = [d.value for d in dashboard] if dashboard else ["team", "flow", "personal"]
+            jobs = plan_account(
+                conn,
+                account,
+                period=period,
+                as_of=as_of,
+                dashboards=kinds,
+                flows=flow or None,
+                engineers=engineer or None,
+            )
+    if not jobs:
+        raise RFAError(
+            "nothing to publish: no sessions in the window for the default scopes; "
+            "pass --flow/--engineer or another --period/--as-of"
+        )
+    out.print(f"publishing {len(jobs)} page(s) with {workers} worker(s)…")
+
+    def progress(job, error):
+        mark = "[red]failed[/red]" if error else "[green]ok[/green]"
+        out.print(f"  {mark} {job.label}")
+
+    result = run_batch(jobs, workers=workers, renderer=renderer.value, on_done=progress)
+    out.print(
+        f"{len(result.records)} page(s) published, {len(result.failures)} failed; "
+        "index: published/index.html"
+    )
+    for page, message in sorted(result.failures.items()):
+        err.print(f"[red]failed[/red] {page}: {message.splitlines()[0]}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the Typer app, turning :class:`RFAError` into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except RFAError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

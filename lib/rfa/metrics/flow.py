@@ -1,0 +1,151 @@
+"""Flow dashboard metrics: CSAT, the step table and anonymous comments (METRICS.md §3).
+
+Inputs: ratings frames of :data:`rfa.queries.ratings.RATING_SCHEMA`, the
+decisions frame of :data:`rfa.queries.sessions.DECISIONS_SCHEMA`, step thumbs of
+:data:`rfa.queries.ratings.STEP_RATING_SCHEMA` and the flow's ``tree_structure``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from rfa.metrics.models import CSAT, Comment, DataQualityFinding, StepRow
+
+RECENT_COMMENTS = 10
+_VALID_RATING = pl.col("rating").is_between(1, 5)
+_DECISIONS_DTYPE = pl.List(pl.Struct({"node_id": pl.String}))
+
+
+def csat(ratings: pl.DataFrame) -> CSAT:
+    """Mean and count of valid (1–5) ratings, their distribution, and how many were excluded.
+
+    METRICS.md §3 avg_csat, total_ratings. ``avg_csat`` is None without ratings.
+    """
+    valid = ratings.filter(_VALID_RATING)
+    counts = dict(valid.group_by("rating").len().iter_rows())
+    mean = valid["rating"].mean()
+    return CSAT(
+        avg_csat=None if mean is None else float(mean),
+        total_ratings=valid.height,
+        distribution={score: counts.get(score, 0) for score in range(1, 6)},
+        excluded_out_of_range=ratings.height - valid.height,
+    )
+
+
+def node_titles(tree_structure: dict) -> dict[str, str]:
+    """Map every node id of a nested ``tree_structure`` to its ``title`` or ``question``.
+
+    Walks ``children`` depth-first without recursion limits; nodes without a
+    title or question are ``"Unnamed step"``.
+    """
+    titles: dict[str, str] = {}
+    stack = [tree_structure] if isinstance(tree_structure, dict) else []
+    while stack:
+        node = stack.pop()
+        node_id = node.get("id")
+        if node_id:
+            titles[str(node_id)] = node.get("title") or node.get("question") or "Unnamed step"
+        stack.extend(c for c in reversed(node.get("children") or []) if isinstance(c, dict))
+    return titles
+
+
+def _visits(decisions: pl.DataFrame) -> pl.DataFrame:
+    """One row per decision: ``session_id, completed_at, position, last, node_id``."""
+    return (
+        decisions.with_columns(pl.col("decisions").str.json_decode(_DECISIONS_DTYPE))
+        .with_columns(pl.col("decisions").list.len().alias("n"))
+        .explode("decisions")
+        .filter(pl.col("decisions").is_not_null())
+        .with_columns(
+            pl.col("decisions").struct.field("node_id").alias("node_id"),
+            pl.int_range(pl.len()).over("session_id").alias("position"),
+        )
+        .with_columns((pl.col("position") == pl.col("n") - 1).alias("last"))
+        .filter(pl.col("node_id").is_not_null() & (pl.col("node_id") != ""))
+        .select("session_id", "completed_at", "position", "last", "node_id")
+    )
+
+
+def step_table(
+    decisions: pl.DataFrame, step_ratings: pl.DataFrame, tree_structure: dict
+) -> list[StepRow]:
+    """One row per node visited (METRICS.md §3 step table).
+
+    * ``visit_count`` — decisions whose ``node_id`` is the node (revisits count);
+    * ``dropoff_count`` — sessions not completed whose **last** decision is the node;
+    * ``dropoff_rate`` — dropoffs / visits (fraction);
+    * ``helpful_yes`` / ``helpful_no`` — thumbs in ``step_ratings`` with
+      ``step_id`` = the node, on the flow's sessions in the window;
+      ``helpful_rate`` = yes / (yes + no), None without thumbs.
+    Nodes missing from the tree are titled ``"Unknown step"`` (see
+    :func:`unknown_nodes`). Sorted by dropoff_rate then visits (descending), then title.
+    """
+    visits = _visits(decisions)
+    if visits.height == 0:
+        return []
+    per_node = visits.group_by("node_id").agg(
+        pl.len().alias("visit_count"),
+        (pl.col("last") & pl.col("completed_at").is_null()).sum().alias("dropoff_count"),
+    )
+    thumbs = (
+        step_ratings.filter(pl.col("was_helpful").is_not_null())
+        .group_by("step_id")
+        .agg(
+            pl.col("was_helpful").sum().alias("helpful_yes"),
+            (~pl.col("was_helpful")).sum().alias("helpful_no"),
+        )
+    )
+    titles = node_titles(tree_structure)
+    table = (
+        per_node.join(thumbs.rename({"step_id": "node_id"}), on="node_id", how="left")
+        .with_columns(
+            pl.col("helpful_yes").fill_null(0),
+            pl.col("helpful_no").fill_null(0),
+            pl.col("node_id").replace_strict(titles, default="Unknown step").alias("node_title"),
+            (pl.col("dropoff_count") / pl.col("visit_count")).alias("dropoff_rate"),
+        )
+        .with_columns(
+            pl.when(pl.col("helpful_yes") + pl.col("helpful_no") > 0)
+            .then(pl.col("helpful_yes") / (pl.col("helpful_yes") + pl.col("helpful_no")))
+            .alias("helpful_rate")
+        )
+        .sort(
+            ["dropoff_rate", "visit_count", "node_title", "node_id"],
+            descending=[True, True, False, False],
+        )
+    )
+    return [
+        StepRow(**row) for row in table.select(list(StepRow.model_fields)).iter_rows(named=True)
+    ]
+
+
+def unknown_nodes(decisions: pl.DataFrame, tree_structure: dict) -> list[DataQualityFinding]:
+    """Decisions whose ``node_id`` is not a node of the flow (a data-quality finding)."""
+    titles = node_titles(tree_structure)
+    count = _visits(decisions).filter(~pl.col("node_id").is_in(list(titles))).height
+    if not count:
+        return []
+    return [
+        DataQualityFinding(
+            check="decision_unknown_node",
+            count=count,
+            description="decisions pointing at a node that is not in the flow; shown as "
+            "'Unknown step'",
+        )
+    ]
+
+
+def recent_comments(ratings: pl.DataFrame, limit: int = RECENT_COMMENTS) -> list[Comment]:
+    """The ``limit`` newest non-empty comments: rating, comment, created_at — anonymous.
+
+    METRICS.md §3 recent_comments. Takes ratings created in the window; ignores
+    blank comments and out-of-range ratings; never returns who wrote them (the
+    input carries no rater column for flow pages). Ties on time by session id.
+    """
+    rows = (
+        ratings.filter(_VALID_RATING & (pl.col("comment").str.strip_chars().str.len_chars() > 0))
+        .sort(["created_at", "session_id"], descending=True)
+        .head(limit)
+        .select("rating", pl.col("comment").str.strip_chars(), "created_at")
+    )
+    return [Comment(**row) for row in rows.iter_rows(named=True)]

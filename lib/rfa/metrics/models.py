@@ -1,0 +1,124 @@
+"""Typed metric results. Every model serialises to JSON with ``model_dump(mode="json")``.
+
+Units: rates are **fractions in [0, 1]** (``completion_rate``, ``dropoff_rate``,
+``helpful_rate``), durations are **minutes**, CSAT is the mean of 1–5 ratings.
+A value that cannot be computed (no completed session, no rating) is ``None``,
+never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict
+
+OUTCOMES: tuple[str, ...] = ("resolved", "escalated", "workaround", "unresolved")
+"""Accepted ``sessions.outcome`` values, in display order (METRICS.md §1)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OutcomeBreakdown(_Model):
+    """Counts of completed sessions per outcome (METRICS.md §3 outcome_breakdown)."""
+
+    resolved: int = 0
+    escalated: int = 0
+    workaround: int = 0
+    unresolved: int = 0
+
+
+class Summary(_Model):
+    """KPI summary of a base set of sessions (METRICS.md §3, first six rows)."""
+
+    total_sessions: int
+    completed_sessions: int
+    completion_rate: float
+    """completed / total as a fraction; 0.0 when total is 0."""
+    median_duration_minutes: float | None
+    """Median of completed − started in minutes over completed sessions with a
+    non-negative duration; None when there is none."""
+    active_engineers: int
+    outcome_breakdown: OutcomeBreakdown
+
+
+class TimeSeriesPoint(_Model):
+    """One local day of the window (zero-filled): sessions started and outcomes."""
+
+    date: dt.date
+    sessions: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    workaround: int = 0
+    unresolved: int = 0
+
+
+class RankedRow(_Model):
+    """A row of the top-flows or top-engineers table (METRICS.md §3)."""
+
+    id: str
+    name: str
+    sessions: int
+    completed_sessions: int
+    completion_rate: float
+    median_duration_minutes: float | None
+    avg_csat: float | None
+    ratings: int
+
+
+class CSAT(_Model):
+    """Flow CSAT from ``session_ratings`` created in the window (METRICS.md §3 avg_csat)."""
+
+    avg_csat: float | None
+    total_ratings: int
+    """Valid ratings (1–5) counted; out-of-range ratings are excluded."""
+    distribution: dict[int, int]
+    """Count of ratings per score 1..5 (all five keys present)."""
+    excluded_out_of_range: int = 0
+
+
+class StepRow(_Model):
+    """One row of the flow step table (METRICS.md §3 step table)."""
+
+    node_id: str
+    node_title: str
+    visit_count: int
+    dropoff_count: int
+    dropoff_rate: float
+    helpful_yes: int
+    helpful_no: int
+    helpful_rate: float | None
+    """yes / (yes + no); None when the step has no thumbs."""
+
+
+class Comment(_Model):
+    """An anonymous CSAT comment: never the author's name or id (METRICS.md §3)."""
+
+    rating: int
+    comment: str
+    created_at: dt.datetime
+
+
+class DataQualityFinding(_Model):
+    """Rows excluded from a metric because they are faulty, with how many."""
+
+    check: str
+    count: int
+    description: str
+
+
+class AccountInfo(_Model):
+    """The tenant a page is about."""
+
+    id: str
+    slug: str
+    name: str
+    timezone: str
+
+
+class Entity(_Model):
+    """A flow or an engineer a page is scoped to."""
+
+    id: str
+    name: str

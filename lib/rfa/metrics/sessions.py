@@ -1,0 +1,173 @@
+"""Session analytics for the team, personal and flow dashboards (METRICS.md §3).
+
+Input frames have the columns of :data:`rfa.queries.sessions.SESSION_SCHEMA`
+(``session_id, tree_id, user_id: String; started_at, completed_at:
+Datetime[us, UTC]; outcome: String``) and, for CSAT, of
+:data:`rfa.queries.ratings.RATING_SCHEMA` (``rating: Int64``, ``created_at``…).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+
+from rfa.metrics.models import (
+    OUTCOMES,
+    DataQualityFinding,
+    OutcomeBreakdown,
+    RankedRow,
+    Summary,
+    TimeSeriesPoint,
+)
+from rfa.window import Window
+
+TOP_N = 10
+"""Rows in the top-flows and top-engineers tables (METRICS.md §3)."""
+
+_COMPLETED = pl.col("completed_at").is_not_null()
+_DURATION = (pl.col("completed_at") - pl.col("started_at")).dt.total_microseconds() / 60_000_000
+"""completed_at − started_at in minutes (Float64)."""
+_VALID_DURATION = pl.when(_COMPLETED & (_DURATION >= 0)).then(_DURATION)
+"""Duration in minutes, null unless completed with a non-negative duration."""
+_VALID_RATING = pl.col("rating").is_between(1, 5)
+
+
+def _median(values: pl.Series) -> float | None:
+    value = values.drop_nulls().median()
+    return None if value is None else float(value)
+
+
+def summary(sessions: pl.DataFrame, *, personal: bool = False) -> Summary:
+    """KPI summary of a base set (METRICS.md §3: total_sessions … outcome_breakdown).
+
+    * ``completion_rate`` — completed / total as a fraction, 0.0 for no sessions;
+    * ``median_duration_minutes`` — median (linear interpolation, as
+      percentile_cont 0.5) of completed − started over completed sessions;
+      negative durations are excluded (see :func:`data_quality`); None if none;
+    * ``active_engineers`` — distinct ``user_id``; the personal dashboard's is 1;
+    * ``outcome_breakdown`` — counts per outcome among completed sessions
+      (completed sessions with a null or unknown outcome are not counted).
+    """
+    total = sessions.height
+    completed = sessions.filter(_COMPLETED)
+    counts = dict(
+        completed.group_by("outcome").len().filter(pl.col("outcome").is_in(OUTCOMES)).iter_rows()
+    )
+    return Summary(
+        total_sessions=total,
+        completed_sessions=completed.height,
+        completion_rate=completed.height / total if total else 0.0,
+        median_duration_minutes=_median(sessions.select(_VALID_DURATION).to_series()),
+        active_engineers=1 if personal else sessions["user_id"].n_unique(),
+        outcome_breakdown=OutcomeBreakdown(**{o: counts.get(o, 0) for o in OUTCOMES}),
+    )
+
+
+def time_series(sessions: pl.DataFrame, window: Window) -> list[TimeSeriesPoint]:
+    """Daily sessions and outcome counts, zero-filled over every day of the window.
+
+    Days are local calendar days in ``window.timezone`` (METRICS.md §2); a
+    session belongs to the day it *started*; outcome counts are completed
+    sessions with that outcome. Returns one point per day of
+    :meth:`~rfa.window.Window.local_days`, in date order.
+    """
+    days = pl.DataFrame({"date": window.local_days()}, schema={"date": pl.Date})
+    per_day = (
+        sessions.with_columns(
+            pl.col("started_at").dt.convert_time_zone(window.timezone).dt.date().alias("date")
+        )
+        .group_by("date")
+        .agg(
+            pl.len().alias("sessions"),
+            *[(_COMPLETED & (pl.col("outcome") == o)).sum().alias(o) for o in OUTCOMES],
+        )
+    )
+    filled = days.join(per_day, on="date", how="left").fill_null(0).sort("date")
+    return [TimeSeriesPoint(**row) for row in filled.iter_rows(named=True)]
+
+
+def ranked(
+    sessions: pl.DataFrame,
+    ratings: pl.DataFrame,
+    names: pl.DataFrame,
+    by: Literal["tree_id", "user_id"],
+    *,
+    limit: int = TOP_N,
+) -> list[RankedRow]:
+    """Top flows (``by="tree_id"``) or top engineers (``by="user_id"``) by sessions.
+
+    METRICS.md §3 top_flows / top_engineers. ``names`` has columns ``id`` and
+    ``name`` (String). ``ratings`` are CSAT ratings created in the window with
+    the same key column (``tree_id``, or ``engineer_id`` for engineers); only
+    ratings 1–5 count. Per row: sessions, completed, completion_rate (fraction),
+    median_duration_minutes, avg_csat (None without ratings) and ratings count.
+    Ordered by sessions descending; ties by name then id, so the order is stable.
+    """
+    rating_key = "tree_id" if by == "tree_id" else "engineer_id"
+    per_key = sessions.group_by(by).agg(
+        pl.len().alias("sessions"),
+        _COMPLETED.sum().alias("completed_sessions"),
+        _VALID_DURATION.median().alias("median_duration_minutes"),
+    )
+    csat = (
+        ratings.filter(_VALID_RATING)
+        .group_by(rating_key)
+        .agg(pl.col("rating").mean().alias("avg_csat"), pl.len().alias("ratings"))
+        .rename({rating_key: by})
+    )
+    table = (
+        per_key.join(names.rename({"id": by}), on=by, how="left")
+        .join(csat, on=by, how="left")
+        .with_columns(
+            pl.col("name").fill_null("Unknown"),
+            pl.col("ratings").fill_null(0),
+            (pl.col("completed_sessions") / pl.col("sessions")).alias("completion_rate"),
+        )
+        .sort(["sessions", "name", by], descending=[True, False, False])
+        .head(limit)
+        .rename({by: "id"})
+    )
+    return [RankedRow(**row) for row in table.iter_rows(named=True)]
+
+
+def data_quality(
+    sessions: pl.DataFrame, ratings: pl.DataFrame | None = None
+) -> list[DataQualityFinding]:
+    """Faulty rows found in the base set, each with how many and what was done.
+
+    Checks: completed before started (excluded from durations), completed without
+    an outcome or with an unknown outcome (excluded from the outcome breakdown),
+    ratings outside 1–5 (excluded from CSAT). Only checks with a count > 0 are
+    returned.
+    """
+    completed = sessions.filter(_COMPLETED)
+    findings = [
+        DataQualityFinding(
+            check="completed_before_started",
+            count=completed.filter(_DURATION < 0).height,
+            description="sessions whose completed_at is before started_at; excluded from durations",
+        ),
+        DataQualityFinding(
+            check="completed_without_outcome",
+            count=completed.filter(pl.col("outcome").is_null()).height,
+            description="completed sessions with no outcome; excluded from the outcome breakdown",
+        ),
+        DataQualityFinding(
+            check="unknown_outcome",
+            count=completed.filter(
+                pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES)
+            ).height,
+            description="outcomes other than resolved, escalated, workaround, unresolved; "
+            "excluded from the outcome breakdown",
+        ),
+    ]
+    if ratings is not None:
+        findings.append(
+            DataQualityFinding(
+                check="rating_out_of_range",
+                count=ratings.filter(~_VALID_RATING).height,
+                description="CSAT ratings outside 1–5; excluded from CSAT and comments",
+            )
+        )
+    return [f for f in findings if f.count > 0]

@@ -1,0 +1,329 @@
+"""Plan, execute, render and publish pages: one page per (account, dashboard, scope, period).
+
+``plan_*`` validate every parameter against the database *before* anything runs
+(unknown account / flow / engineer, bad period → :class:`~rfa.errors.RFAError`,
+nothing written). :func:`run_job` executes one notebook with papermill into its
+own build directory, renders it (Quarto, or the nbconvert fallback) and moves
+the page and its JSON data file into ``published/`` atomically. :func:`publish`
+runs jobs in separate processes, keeps going when one fails, and rewrites the
+manifest and the index.
+
+Published layout (per-audience folders a web server can protect)::
+
+    published/index.html, manifest.json
+    published/<account>/admin/team-<period>.html (+ .json)          team admins
+    published/<account>/members/flow-<flow>-<period>.html (+ .json) account members
+    published/<account>/engineers/<engineer>/personal-<period>.html  that engineer
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import traceback
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+from slugify import slugify
+from sqlalchemy.engine import Connection
+
+import rfa
+from rfa.config import PROJECT_ROOT, get_settings
+from rfa.dashboards import AUDIENCES, TITLES, busiest
+from rfa.db import connect
+from rfa.errors import RFAError
+from rfa.queries import accounts as account_queries
+from rfa.queries import sessions as session_queries
+from rfa.window import make_window, parse_as_of
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+DEFAULT_FLOWS = 5
+"""Flow pages per account in the default publish: the busiest flows of the window."""
+DEFAULT_ENGINEERS = 3
+"""Personal pages per account in the default publish: the busiest engineers."""
+Dashboard = Literal["team", "personal", "flow"]
+
+
+class PublishError(RFAError):
+    """A page could not be executed, rendered or published."""
+
+
+class PageJob(BaseModel):
+    """Everything needed to produce one page; picklable for worker processes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dashboard: Dashboard
+    account_slug: str
+    account_name: str
+    timezone: str
+    period: str
+    as_of: str
+    """End of the window, ISO UTC, fixed when the batch is planned."""
+    scope_id: str | None = None
+    scope_name: str | None = None
+
+    @property
+    def notebook(self) -> Path:
+        return NOTEBOOK_DIR / f"{self.dashboard}_analytics.ipynb"
+
+    @property
+    def title(self) -> str:
+        scope = self.scope_name if self.scope_name else self.account_name
+        return f"{TITLES[self.dashboard]} — {scope}"
+
+    @property
+    def page(self) -> str:
+        """Page path relative to the publish directory (POSIX)."""
+        period = slugify(self.period)
+        if self.dashboard == "team":
+            return f"{self.account_slug}/admin/team-{period}.html"
+        scope = f"{slugify(self.scope_name or '', max_length=48)}-{(self.scope_id or '')[:8]}"
+        if self.dashboard == "flow":
+            return f"{self.account_slug}/members/flow-{scope}-{period}.html"
+        return f"{self.account_slug}/engineers/{scope}/personal-{period}.html"
+
+    @property
+    def label(self) -> str:
+        return self.page.removesuffix(".html")
+
+    def parameters(self, data_file: Path) -> dict[str, str]:
+        """Notebook parameters (never a database URL or any other secret)."""
+        params = {
+            "account": self.account_slug,
+            "period": self.period,
+            "as_of": self.as_of,
+            "data_file": str(data_file),
+        }
+        if self.dashboard == "flow":
+            params["flow"] = self.scope_id or ""
+        if self.dashboard == "personal":
+            params["engineer"] = self.scope_id or ""
+        return params
+
+
+def _ranked_ids(conn: Connection, account_id: str, window, by: str, n: int) -> list[str]:
+    sessions = session_queries.sessions_frame(conn, account_id, window)
+    if sessions.height == 0:
+        return []
+    ranked = sessions.group_by(by).len().sort(["len", by], descending=[True, False])
+    return ranked[by].head(n).to_list()
+
+
+def plan_account(
+    conn: Connection,
+    account: str,
+    *,
+    period: str = "30d",
+    as_of: str | dt.datetime | None = None,
+    dashboards: Sequence[Dashboard] = ("team", "flow", "personal"),
+    flows: Sequence[str] | None = None,
+    engineers: Sequence[str] | None = None,
+    n_flows: int = DEFAULT_FLOWS,
+    n_engineers: int = DEFAULT_ENGINEERS,
+) -> list[PageJob]:
+    """Validate parameters and list the pages to publish for one account.
+
+    ``flows``/``engineers`` name scopes explicitly (ids, names, emails); when
+    ``None`` the ``n_flows`` busiest flows and ``n_engineers`` busiest engineers
+    of the window are used. Raises :class:`~rfa.errors.RFAError` subclasses for
+    an unknown account, flow or engineer, or a bad period / as_of.
+    """
+    info = account_queries.resolve_account(conn, account)
+    end = parse_as_of(as_of).replace(microsecond=0)
+    window = make_window(period, end, info.timezone)
+    base = {
+        "account_slug": info.slug,
+        "account_name": info.name,
+        "timezone": info.timezone,
+        "period": period,
+        "as_of": end.isoformat(),
+    }
+    jobs: list[PageJob] = []
+    if "team" in dashboards:
+        jobs.append(PageJob(dashboard="team", **base))
+    if "flow" in dashboards:
+        if flows is None:
+            ids = _ranked_ids(conn, info.id, window, "tree_id", n_flows)
+            entities = [account_queries.resolve_flow(conn, info.id, i) for i in ids]
+        else:
+            entities = [account_queries.resolve_flow(conn, info.id, f) for f in flows]
+        jobs += [
+            PageJob(dashboard="flow", scope_id=e.id, scope_name=e.name, **base) for e in entities
+        ]
+    if "personal" in dashboards:
+        if engineers is None:
+            ids = _ranked_ids(conn, info.id, window, "user_id", n_engineers)
+            people = [account_queries.resolve_engineer(conn, info.id, i) for i in ids]
+        else:
+            people = [account_queries.resolve_engineer(conn, info.id, e) for e in engineers]
+        jobs += [
+            PageJob(dashboard="personal", scope_id=p.id, scope_name=p.name, **base) for p in people
+        ]
+    return jobs
+
+
+def plan_all_accounts(
+    conn: Connection, *, period: str = "30d", as_of: str | dt.datetime | None = None
+) -> list[PageJob]:
+    """The default publish: for every account, its team page, the 5 busiest flows'
+    pages and the 3 busiest engineers' personal pages."""
+    jobs: list[PageJob] = []
+    for slug in account_queries.list_accounts(conn)["slug"].to_list():
+        jobs += plan_account(conn, slug, period=period, as_of=as_of)
+    return jobs
+
+
+def _error_message(exc: BaseException) -> str:
+    """One line for a failed page: the notebook's exception name and message if any."""
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "auto"):
+    """Execute, render and publish one page; returns its :class:`~rfa.publish.site.PageRecord`.
+
+    The build happens in ``build_dir/<page label>/`` (created afresh); the page
+    and its JSON data file replace the published ones only when both exist.
+    Raises :class:`PublishError` naming the page and the cause.
+    """
+    import papermill
+    from rfa.publish.render import render
+    from rfa.publish.site import PageRecord, atomic_copy
+
+    work = build_dir / job.label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    executed = work / "page.ipynb"
+    data_file = work / "page.json"
+    html = work / "page.html"
+    try:
+        papermill.execute_notebook(
+            str(job.notebook),
+            str(executed),
+            parameters=job.parameters(data_file),
+            kernel_name=rfa.KERNEL_NAME,
+            cwd=str(work),
+            progress_bar=False,
+            log_output=False,
+        )
+        used = render(executed, html, job.title, renderer=renderer)
+    except Exception as exc:  # noqa: BLE001 - reported per page, the batch goes on
+        raise PublishError(f"{job.label}: {_error_message(exc)}") from None
+    if not data_file.exists():
+        raise PublishError(f"{job.label}: the notebook wrote no data file")
+    meta = json.loads(data_file.read_text())["meta"]
+    target = publish_dir / job.page
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_copy(data_file, target.with_suffix(".json"))
+    atomic_copy(html, target)
+    window = meta["window"]
+    return PageRecord(
+        account_slug=job.account_slug,
+        account_name=job.account_name,
+        dashboard=job.dashboard,
+        dashboard_title=TITLES[job.dashboard],
+        scope=job.scope_name or "team",
+        audience=AUDIENCES[job.dashboard],
+        period=job.period,
+        window_start=window["start"],
+        window_end=window["end"],
+        timezone=job.timezone,
+        data_time=meta["data_time"],
+        rendered_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        renderer=used,
+        page=job.page,
+        data_file=str(Path(job.page).with_suffix(".json").as_posix()),
+        status="ok",
+    )
+
+
+class BatchResult(BaseModel):
+    """Outcome of :func:`publish`: records of the pages made, and failures by page."""
+
+    records: list = []
+    failures: dict[str, str] = {}
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _run_in_worker(job: PageJob, publish_dir: str, build_dir: str, renderer: str):
+    try:
+        return job, run_job(job, Path(publish_dir), Path(build_dir), renderer), None
+    except PublishError as exc:
+        return job, None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - never lose the batch to one page
+        return job, None, f"{job.label}: {_error_message(exc)}\n{traceback.format_exc(limit=3)}"
+
+
+def publish(
+    jobs: Iterable[PageJob],
+    *,
+    workers: int = 2,
+    renderer: str = "auto",
+    publish_dir: Path | None = None,
+    build_dir: Path | None = None,
+    on_done=None,
+) -> BatchResult:
+    """Run ``jobs`` in ``workers`` processes, then merge the manifest and rewrite the index.
+
+    A failing page never stops the others; its previously published version
+    stays in place and is marked failed in the index. ``on_done(job, error)``
+    is called as each page finishes (for progress output).
+    """
+    from rfa.publish.site import load_records, save_records, write_index
+
+    settings = get_settings()
+    publish_dir = Path(publish_dir or settings.publish_dir)
+    build_dir = Path(build_dir or settings.build_dir)
+    publish_dir.mkdir(parents=True, exist_ok=True)
+    jobs = list(jobs)
+    result = BatchResult()
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [
+            pool.submit(_run_in_worker, j, str(publish_dir), str(build_dir), renderer) for j in jobs
+        ]
+        for future in as_completed(futures):
+            job, record, error = future.result()
+            if record is not None:
+                result.records.append(record)
+            else:
+                result.failures[job.page] = error or "unknown error"
+            if on_done:
+                on_done(job, error)
+    by_page = {r.page: r for r in load_records(publish_dir)}
+    for page in result.failures:
+        if page in by_page:
+            by_page[page] = by_page[page].model_copy(update={"status": "failed"})
+    by_page.update({r.page: r for r in result.records})
+    records = sorted(by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope))
+    save_records(records, publish_dir)
+    write_index(records, publish_dir)
+    return result
+
+
+def accounts_frame(url: str | None = None) -> pl.DataFrame:
+    """Every account (slug, name, timezone) — for the operator's ``rfa accounts``."""
+    with connect(url) as conn:
+        return account_queries.list_accounts(conn)
+
+
+__all__ = [
+    "PageJob",
+    "PublishError",
+    "plan_account",
+    "plan_all_accounts",
+    "run_job",
+    "publish",
+    "busiest",
+]

@@ -1,0 +1,128 @@
+"""Sessions (troubleshooting-flow runs) of one account in a window.
+
+Source table: ``sessions`` joined to ``trees`` — sessions have **no account_id**,
+so every query scopes through ``trees.account_id`` (METRICS.md §1, §3). The base
+set is sessions with ``started_at`` in ``[window.start, window.end)``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rfa.db import sessions, trees
+from rfa.queries._fetch import UTC_TS, fetch
+from rfa.window import Window
+
+SESSION_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String,
+    "tree_id": pl.String,
+    "user_id": pl.String,
+    "started_at": UTC_TS,
+    "completed_at": UTC_TS,
+    "outcome": pl.String,
+}
+"""Columns of :func:`sessions_frame`: ids as ``String``, timestamps aware UTC
+(``completed_at`` null while a session is open), ``outcome`` null or one of
+resolved / escalated / workaround / unresolved."""
+
+DECISIONS_SCHEMA: dict[str, pl.DataType] = {
+    "session_id": pl.String,
+    "completed_at": UTC_TS,
+    "decisions": pl.String,
+}
+"""Columns of :func:`decisions_frame`: ``decisions`` is the raw JSON text of the
+session's list of ``{node_id, ...}`` (decoded in bulk by the metrics)."""
+
+
+def _scoped(account_id: str, window: Window, tree_id: str | None, user_id: str | None):
+    s, t = sessions.c, trees.c
+    conds = [
+        t.account_id == account_id,
+        s.started_at >= window.start,
+        s.started_at < window.end,
+    ]
+    if tree_id is not None:
+        conds.append(s.tree_id == tree_id)
+    if user_id is not None:
+        conds.append(s.user_id == user_id)
+    return sessions.join(trees, s.tree_id == t.id), conds
+
+
+def sessions_query(
+    account_id: str, window: Window, *, tree_id: str | None = None, user_id: str | None = None
+) -> sa.Select:
+    """Base set of METRICS.md §3: the account's sessions started in the window.
+
+    Optional ``tree_id`` (flow dashboard) and ``user_id`` (personal dashboard)
+    narrow it further. Returns the columns of :data:`SESSION_SCHEMA`.
+    """
+    s = sessions.c
+    source, conds = _scoped(account_id, window, tree_id, user_id)
+    return (
+        sa.select(
+            s.id.label("session_id"),
+            s.tree_id,
+            s.user_id,
+            s.started_at,
+            s.completed_at,
+            s.outcome,
+        )
+        .select_from(source)
+        .where(*conds)
+        .order_by(s.started_at, s.id)
+    )
+
+
+def sessions_frame(
+    conn: Connection,
+    account_id: str,
+    window: Window,
+    *,
+    tree_id: str | None = None,
+    user_id: str | None = None,
+) -> pl.DataFrame:
+    """Run :func:`sessions_query`; a frame of :data:`SESSION_SCHEMA`."""
+    return fetch(
+        conn, sessions_query(account_id, window, tree_id=tree_id, user_id=user_id), SESSION_SCHEMA
+    )
+
+
+def decisions_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
+    """The flow's sessions in the window with their ``decisions`` JSON as text.
+
+    Source: ``sessions.decisions`` (JSONB on PostgreSQL), METRICS.md §3 step table.
+    Returns the columns of :data:`DECISIONS_SCHEMA`.
+    """
+    s = sessions.c
+    source, conds = _scoped(account_id, window, tree_id, None)
+    return (
+        sa.select(
+            s.id.label("session_id"),
+            s.completed_at,
+            sa.cast(s.decisions, sa.Text).label("decisions"),
+        )
+        .select_from(source)
+        .where(*conds)
+        .order_by(s.started_at, s.id)
+    )
+
+
+def decisions_frame(
+    conn: Connection, account_id: str, window: Window, tree_id: str
+) -> pl.DataFrame:
+    """Run :func:`decisions_query`; a frame of :data:`DECISIONS_SCHEMA`."""
+    return fetch(conn, decisions_query(account_id, window, tree_id), DECISIONS_SCHEMA)
+
+
+def flow_structure(conn: Connection, account_id: str, tree_id: str) -> dict:
+    """The flow's ``tree_structure`` (nested node dict), ``{}`` when absent.
+
+    Scoped to the account: another account's flow id gives ``{}``.
+    """
+    t = trees.c
+    value = conn.execute(
+        sa.select(t.tree_structure).where(t.id == tree_id, t.account_id == account_id)
+    ).scalar()
+    return value if isinstance(value, dict) else {}
