@@ -1,9 +1,12 @@
-"""Shared fixtures: a real PostgreSQL server for the session (see ``postgres_server.py``).
+"""Shared fixtures: a real PostgreSQL server for the session and the small demo database.
 
 * ``pg_server`` (session): the running :class:`postgres_server.PostgresServer`
   (``.host``, ``.port``, ``.superuser``, ``.url(dbname)``, ``.create_database(name)``).
   Skipped when PostgreSQL is not installed, a failure instead when ``CI`` is set.
 * ``pg_url`` (function): the SQLAlchemy URL of a fresh, empty database, dropped afterwards.
+* ``demo_sqlite_url`` / ``demo_pg_url`` (session): the same small demo history
+  (``demo_db.py``: seed 11, scale 0.03, ending today 00:00 UTC) on SQLite and on
+  the PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -33,3 +36,25 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         pg_server.drop_database(str(make_url(url).database))
+
+
+@pytest.fixture(scope="session")
+def demo_sqlite_url() -> str:
+    """URL of the session's small demo database on SQLite (see ``demo_db.py``)."""
+    from demo_db import demo_sqlite_path
+
+    return f"sqlite:///{demo_sqlite_path()}"
+
+
+@pytest.fixture(scope="session")
+def demo_pg_url(pg_server: PostgresServer) -> str:
+    """The same demo rows loaded (by COPY) into a PostgreSQL database of the session."""
+    from demo_db import demo_rows
+
+    from rfa.db import init_db
+    from rfa.demo import load
+
+    url = pg_server.create_database("rfa_demo")
+    init_db(url)
+    load(url, demo_rows())
+    return url

@@ -8,33 +8,48 @@ from factories import decisions, ratings, thumbs
 from rfa.metrics import flow as m
 
 TREE = {
-    "id": "r", "question": "Is the router powered on?",
+    "id": "r",
+    "question": "Is the router powered on?",
     "children": [
-        {"id": "n1", "title": "Restart the router",
-         "children": [{"id": "n2", "title": "Call the ISP", "children": []}]},
+        {
+            "id": "n1",
+            "title": "Restart the router",
+            "children": [{"id": "n2", "title": "Call the ISP", "children": []}],
+        },
         {"id": "n3", "question": "Check cable?", "children": []},
     ],
 }
-DECISIONS = decisions([
-    ("d1", "2026-11-10 10:30", ["r", "n1", "n2"]),
-    ("d2", None, ["r", "n1"]),          # drops off at n1
-    ("d3", None, ["r"]),                # drops off at r
-    ("d4", "2026-11-10 11:00", ["r", "n3"]),
-    ("d5", None, ["r", "ghost"]),       # drops off at a node that is not in the tree
-])
+DECISIONS = decisions(
+    [
+        ("d1", "2026-11-10 10:30", ["r", "n1", "n2"]),
+        ("d2", None, ["r", "n1"]),  # drops off at n1
+        ("d3", None, ["r"]),  # drops off at r
+        ("d4", "2026-11-10 11:00", ["r", "n3"]),
+        ("d5", None, ["r", "ghost"]),  # drops off at a node that is not in the tree
+    ]
+)
 THUMBS = thumbs([("n1", "d2", False), ("n1", "d1", True), ("r", "d1", True)])
 
 
 def test_node_titles_use_title_or_question():
-    assert m.node_titles(TREE) == {"r": "Is the router powered on?", "n1": "Restart the router",
-                                   "n2": "Call the ISP", "n3": "Check cable?"}
+    assert m.node_titles(TREE) == {
+        "r": "Is the router powered on?",
+        "n1": "Restart the router",
+        "n2": "Call the ISP",
+        "n3": "Check cable?",
+    }
     assert m.node_titles({}) == {}
 
 
 def test_step_table_visits_dropoffs_and_helpfulness():
     rows = {r.node_id: r for r in m.step_table(DECISIONS, THUMBS, TREE)}
     assert {k: (r.visit_count, r.dropoff_count) for k, r in rows.items()} == {
-        "r": (5, 1), "n1": (2, 1), "n2": (1, 0), "n3": (1, 0), "ghost": (1, 1)}
+        "r": (5, 1),
+        "n1": (2, 1),
+        "n2": (1, 0),
+        "n3": (1, 0),
+        "ghost": (1, 1),
+    }
     assert rows["n1"].dropoff_rate == 0.5 and rows["r"].dropoff_rate == pytest.approx(0.2)
     assert (rows["n1"].helpful_yes, rows["n1"].helpful_no, rows["n1"].helpful_rate) == (1, 1, 0.5)
     assert (rows["r"].helpful_yes, rows["r"].helpful_no, rows["r"].helpful_rate) == (1, 0, 1.0)
@@ -48,8 +63,10 @@ def test_step_table_is_sorted_by_dropoff_rate_then_visits():
 
 
 def test_revisits_count_as_visits_and_only_the_last_decision_is_a_dropoff():
-    rows = {r.node_id: r for r in m.step_table(
-        decisions([("x", None, ["r", "n1", "r", "n1"])]), thumbs([]), TREE)}
+    rows = {
+        r.node_id: r
+        for r in m.step_table(decisions([("x", None, ["r", "n1", "r", "n1"])]), thumbs([]), TREE)
+    }
     assert (rows["r"].visit_count, rows["r"].dropoff_count) == (2, 0)
     assert (rows["n1"].visit_count, rows["n1"].dropoff_count) == (2, 1)
 
@@ -65,9 +82,15 @@ def test_unknown_nodes_are_a_data_quality_finding():
 
 
 def test_csat_mean_count_distribution_and_exclusions():
-    r = ratings([("a", "F", 5, None, "2026-11-10 10:00"), ("b", "F", 3, None, "2026-11-10 10:00"),
-                 ("c", "F", 4, None, "2026-11-10 10:00"), ("d", "F", 0, None, "2026-11-10 10:00"),
-                 ("e", "F", 6, None, "2026-11-10 10:00")])
+    r = ratings(
+        [
+            ("a", "F", 5, None, "2026-11-10 10:00"),
+            ("b", "F", 3, None, "2026-11-10 10:00"),
+            ("c", "F", 4, None, "2026-11-10 10:00"),
+            ("d", "F", 0, None, "2026-11-10 10:00"),
+            ("e", "F", 6, None, "2026-11-10 10:00"),
+        ]
+    )
     c = m.csat(r)
     assert (c.avg_csat, c.total_ratings, c.excluded_out_of_range) == (4.0, 3, 2)
     assert c.distribution == {1: 0, 2: 0, 3: 1, 4: 1, 5: 1}
@@ -77,8 +100,11 @@ def test_csat_mean_count_distribution_and_exclusions():
 
 def test_recent_comments_newest_ten_non_empty_and_anonymous():
     rows = [(f"s{i:02d}", "F", 4, f"comment {i}", f"2026-11-{i + 1:02d} 10:00") for i in range(12)]
-    rows += [("blank", "F", 5, "   ", "2026-11-20 10:00"), ("none", "F", 5, None, "2026-11-20 11:00"),
-             ("bad", "F", 9, "out of range", "2026-11-21 10:00")]
+    rows += [
+        ("blank", "F", 5, "   ", "2026-11-20 10:00"),
+        ("none", "F", 5, None, "2026-11-20 11:00"),
+        ("bad", "F", 9, "out of range", "2026-11-21 10:00"),
+    ]
     comments = m.recent_comments(ratings(rows))
     assert [c.comment for c in comments] == [f"comment {i}" for i in range(11, 1, -1)]
     assert set(comments[0].model_dump()) == {"rating", "comment", "created_at"}

@@ -11,13 +11,15 @@ from factories import ratings, sessions
 from rfa.metrics import sessions as m
 from rfa.window import make_window
 
-S = sessions([
-    ("s1", "A", "u1", "2026-11-10 10:00", "2026-11-10 10:30", "resolved"),    # 30 min
-    ("s2", "A", "u1", "2026-11-10 11:00", "2026-11-10 12:00", "escalated"),   # 60 min
-    ("s3", "B", "u2", "2026-11-11 09:00", None, None),                         # open
-    ("s4", "B", "u2", "2026-11-12 09:00", "2026-11-12 09:10", "workaround"),  # 10 min
-    ("s5", "A", "u3", "2026-11-12 13:00", "2026-11-12 12:00", "resolved"),    # negative
-])
+S = sessions(
+    [
+        ("s1", "A", "u1", "2026-11-10 10:00", "2026-11-10 10:30", "resolved"),  # 30 min
+        ("s2", "A", "u1", "2026-11-10 11:00", "2026-11-10 12:00", "escalated"),  # 60 min
+        ("s3", "B", "u2", "2026-11-11 09:00", None, None),  # open
+        ("s4", "B", "u2", "2026-11-12 09:00", "2026-11-12 09:10", "workaround"),  # 10 min
+        ("s5", "A", "u3", "2026-11-12 13:00", "2026-11-12 12:00", "resolved"),  # negative
+    ]
+)
 EMPTY = sessions([])
 WINDOW = make_window("2026-11-10..2026-11-13", None, "UTC")
 
@@ -33,11 +35,19 @@ def test_median_duration_excludes_negative_durations_and_open_sessions():
 
 
 def test_median_duration_interpolates_linearly_like_percentile_cont():
-    even = sessions([
-        (f"s{i}", "A", "u1", "2026-11-10 10:00", f"2026-11-10 {10 + mins // 60}:{mins % 60:02d}",
-         "resolved")
-        for i, mins in enumerate([10, 30, 60, 90])
-    ])
+    even = sessions(
+        [
+            (
+                f"s{i}",
+                "A",
+                "u1",
+                "2026-11-10 10:00",
+                f"2026-11-10 {10 + mins // 60}:{mins % 60:02d}",
+                "resolved",
+            )
+            for i, mins in enumerate([10, 30, 60, 90])
+        ]
+    )
     assert m.summary(even).median_duration_minutes == pytest.approx(45.0)
 
 
@@ -56,8 +66,15 @@ def test_empty_window_gives_zeros_not_errors():
     assert (s.total_sessions, s.completed_sessions, s.completion_rate) == (0, 0, 0.0)
     assert s.median_duration_minutes is None
     assert s.active_engineers == 0
-    assert m.ranked(EMPTY, ratings([], True), pl.DataFrame({"id": [], "name": []},
-                    schema={"id": pl.String, "name": pl.String}), "tree_id") == []
+    assert (
+        m.ranked(
+            EMPTY,
+            ratings([], True),
+            pl.DataFrame({"id": [], "name": []}, schema={"id": pl.String, "name": pl.String}),
+            "tree_id",
+        )
+        == []
+    )
     series = m.time_series(EMPTY, WINDOW)
     assert [p.sessions for p in series] == [0, 0, 0, 0]
 
@@ -80,30 +97,38 @@ def test_time_series_is_zero_filled_per_local_day():
 
 def test_time_series_buckets_sessions_crossing_midnight_in_the_account_timezone():
     window = make_window("2026-11-10..2026-11-11", None, "America/New_York")
-    late = sessions([
-        # 22:30 and 23:59 local on Nov 10 (EST = UTC-5), although UTC says Nov 11
-        ("a", "A", "u1", "2026-11-11 03:30", "2026-11-11 05:30", "resolved"),
-        ("b", "A", "u1", "2026-11-11 04:59", None, None),
-        # 00:00 local on Nov 11
-        ("c", "A", "u1", "2026-11-11 05:00", "2026-11-11 05:20", "unresolved"),
-    ])
+    late = sessions(
+        [
+            # 22:30 and 23:59 local on Nov 10 (EST = UTC-5), although UTC says Nov 11
+            ("a", "A", "u1", "2026-11-11 03:30", "2026-11-11 05:30", "resolved"),
+            ("b", "A", "u1", "2026-11-11 04:59", None, None),
+            # 00:00 local on Nov 11
+            ("c", "A", "u1", "2026-11-11 05:00", "2026-11-11 05:20", "unresolved"),
+        ]
+    )
     series = m.time_series(late, window)
     assert [(p.date.day, p.sessions, p.resolved, p.unresolved) for p in series] == [
-        (10, 2, 1, 0), (11, 1, 0, 1)]
+        (10, 2, 1, 0),
+        (11, 1, 0, 1),
+    ]
 
 
 NAMES = pl.DataFrame({"id": ["A", "B"], "name": ["Alpha", "Bravo"]})
 
 
 def test_top_flows_with_avg_csat_of_valid_ratings():
-    r = ratings([
-        ("s1", "A", 5, None, "2026-11-10 11:00"),
-        ("s2", "A", 3, "meh", "2026-11-10 13:00"),
-        ("s4", "B", 6, None, "2026-11-12 10:00"),  # out of range: excluded
-    ])
+    r = ratings(
+        [
+            ("s1", "A", 5, None, "2026-11-10 11:00"),
+            ("s2", "A", 3, "meh", "2026-11-10 13:00"),
+            ("s4", "B", 6, None, "2026-11-12 10:00"),  # out of range: excluded
+        ]
+    )
     rows = m.ranked(S, r, NAMES, "tree_id")
     assert [(x.name, x.sessions, x.completed_sessions) for x in rows] == [
-        ("Alpha", 3, 3), ("Bravo", 2, 1)]
+        ("Alpha", 3, 3),
+        ("Bravo", 2, 1),
+    ]
     alpha, bravo = rows
     assert alpha.completion_rate == 1.0 and bravo.completion_rate == 0.5
     assert alpha.median_duration_minutes == 45.0  # 30 and 60; s5 negative excluded
@@ -113,11 +138,16 @@ def test_top_flows_with_avg_csat_of_valid_ratings():
 
 
 def test_top_ten_ties_are_ordered_by_name_then_id():
-    many = sessions([
-        (f"s{i}", f"F{i:02d}", "u1", "2026-11-10 10:00", None, None) for i in range(12)
-    ] + [("extra", "F11", "u1", "2026-11-10 11:00", None, None)])
-    names = pl.DataFrame({"id": [f"F{i:02d}" for i in range(12)],
-                          "name": [f"Flow {chr(ord('Z') - i)}" for i in range(12)]})
+    many = sessions(
+        [(f"s{i}", f"F{i:02d}", "u1", "2026-11-10 10:00", None, None) for i in range(12)]
+        + [("extra", "F11", "u1", "2026-11-10 11:00", None, None)]
+    )
+    names = pl.DataFrame(
+        {
+            "id": [f"F{i:02d}" for i in range(12)],
+            "name": [f"Flow {chr(ord('Z') - i)}" for i in range(12)],
+        }
+    )
     rows = m.ranked(many, ratings([]), names, "tree_id")
     assert len(rows) == 10
     assert rows[0].id == "F11"  # 2 sessions beats the 11 ties of 1
@@ -128,22 +158,43 @@ def test_top_ten_ties_are_ordered_by_name_then_id():
 
 def test_top_engineers_use_ratings_of_their_sessions():
     people = pl.DataFrame({"id": ["u1", "u2", "u3"], "name": ["Ana", "Ben", "Cy"]})
-    r = ratings([("s1", "A", 4, None, "2026-11-10 11:00", "u1"),
-                 ("s4", "B", 2, None, "2026-11-12 10:00", "u2")], with_engineer=True)
+    r = ratings(
+        [
+            ("s1", "A", 4, None, "2026-11-10 11:00", "u1"),
+            ("s4", "B", 2, None, "2026-11-12 10:00", "u2"),
+        ],
+        with_engineer=True,
+    )
     rows = m.ranked(S, r, people, "user_id")
     assert [(x.name, x.sessions, x.avg_csat) for x in rows] == [
-        ("Ana", 2, 4.0), ("Ben", 2, 2.0), ("Cy", 1, None)]
+        ("Ana", 2, 4.0),
+        ("Ben", 2, 2.0),
+        ("Cy", 1, None),
+    ]
     assert rows[2].median_duration_minutes is None  # Cy's only session is negative
 
 
 def test_data_quality_counts_faulty_rows():
-    odd = pl.concat([S, sessions([
-        ("s6", "A", "u1", "2026-11-12 10:00", "2026-11-12 10:05", None),
-        ("s7", "A", "u1", "2026-11-12 10:00", "2026-11-12 10:05", "exploded"),
-    ])])
-    r = ratings([("s1", "A", 0, None, "2026-11-10 11:00"), ("s2", "A", 4, None, "2026-11-10 11:00")])
+    odd = pl.concat(
+        [
+            S,
+            sessions(
+                [
+                    ("s6", "A", "u1", "2026-11-12 10:00", "2026-11-12 10:05", None),
+                    ("s7", "A", "u1", "2026-11-12 10:00", "2026-11-12 10:05", "exploded"),
+                ]
+            ),
+        ]
+    )
+    r = ratings(
+        [("s1", "A", 0, None, "2026-11-10 11:00"), ("s2", "A", 4, None, "2026-11-10 11:00")]
+    )
     found = {f.check: f.count for f in m.data_quality(odd, r)}
-    assert found == {"completed_before_started": 1, "completed_without_outcome": 1,
-                     "unknown_outcome": 1, "rating_out_of_range": 1}
+    assert found == {
+        "completed_before_started": 1,
+        "completed_without_outcome": 1,
+        "unknown_outcome": 1,
+        "rating_out_of_range": 1,
+    }
     assert m.summary(odd).outcome_breakdown.resolved == 2  # faulty outcomes not counted
     assert m.data_quality(S.filter(pl.col("session_id") != "s5")) == []

@@ -60,9 +60,9 @@ def row(height: str | None = None) -> nbformat.NotebookNode:
 COMMON = [
     'account: str = "northwind-it"  # account slug or id',
     'period: str = "30d"  # 7d, 30d, 90d, or YYYY-MM-DD..YYYY-MM-DD (local dates, inclusive)',
-    'as_of: str = ""  # end of the window: ISO date or datetime (UTC); "" = now',
+    'as_of: str = ""  # end of the window: ISO date or datetime (UTC); empty means now',
 ]
-DATA = 'data_file: str = ""  # where to write this page\'s numbers as JSON; "" = do not write'
+DATA = 'data_file: str = ""  # path of the JSON data file to write; empty means none'
 
 
 def setup(loader: str) -> nbformat.NotebookNode:
@@ -95,11 +95,8 @@ ABOUT = card(
     "About these numbers",
     "Markdown(present.about_text(page.meta, present.data_quality_text(page.data_quality)))",
 )
-OUTCOMES = [
-    row("40%"),
-    card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)"),
-    card("Outcome mix", "charts.outcome_donut(s)"),
-]
+PER_DAY = [row(), card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)")]
+MIX = card("Outcome mix of completed sessions", "charts.outcome_donut(s)")
 
 
 def notebook(title: str, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
@@ -131,8 +128,8 @@ NOTEBOOKS = {
                     )
                 ]
             ),
-            *OUTCOMES,
-            row("45%"),
+            *PER_DAY,
+            row(),
             card(
                 "Top flows",
                 'HTML(present.html_table(present.ranked_table(page.top_flows, "Flow")))',
@@ -142,7 +139,9 @@ NOTEBOOKS = {
                 'HTML(present.html_table(present.ranked_table(page.top_engineers, "Engineer")))',
             ),
             row(),
+            MIX,
             card("CSAT distribution", "charts.csat_distribution(page.csat)"),
+            row(),
             ABOUT,
         ],
     ),
@@ -152,18 +151,20 @@ NOTEBOOKS = {
             params(
                 [
                     *COMMON,
-                    'engineer: str = ""  # engineer id, email or name; "" = the busiest engineer',
+                    'engineer: str = ""  # engineer id, email or name; empty means the busiest one',
                     DATA,
                 ]
             ),
             setup("dashboards.personal_page(account, engineer, period, as_of)"),
             *kpis([]),
-            *OUTCOMES,
-            row("45%"),
+            *PER_DAY,
+            row(),
             card(
                 "My top flows",
                 'HTML(present.html_table(present.ranked_table(page.top_flows, "Flow")))',
             ),
+            row(),
+            MIX,
             card("CSAT of my sessions", "charts.csat_distribution(page.csat)"),
             row(),
             ABOUT,
@@ -175,7 +176,7 @@ NOTEBOOKS = {
             params(
                 [
                     *COMMON,
-                    'flow: str = ""  # flow id or exact name; "" = the busiest flow of the window',
+                    'flow: str = ""  # flow id or exact name; empty means the busiest flow',
                     DATA,
                 ]
             ),
@@ -190,19 +191,27 @@ NOTEBOOKS = {
                     )
                 ]
             ),
-            row("40%"),
-            card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)"),
+            *PER_DAY,
+            row(),
+            card(
+                "Where sessions stop, and how helpful each step is",
+                "charts.step_dropoff(page.steps)",
+            ),
+            row(),
+            card(
+                "Steps (worst drop-off first)",
+                "HTML(present.html_table(present.step_table(page.steps)))",
+            ),
+            row(),
+            MIX,
             card("CSAT distribution", "charts.csat_distribution(page.csat)"),
-            row(),
-            card("Step drop-off and helpfulness", "charts.step_dropoff(page.steps)"),
-            row(),
-            card("Steps", "HTML(present.html_table(present.step_table(page.steps)))"),
             row(),
             card(
                 "Recent comments (anonymous)",
                 "HTML(present.html_table(present.comments_table(page.recent_comments, tz), "
                 '"No comments in this window."))',
             ),
+            row(),
             ABOUT,
         ],
     ),
@@ -211,6 +220,8 @@ NOTEBOOKS = {
 
 def main() -> None:
     for name, nb in NOTEBOOKS.items():
+        for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
+            cell.id = f"{name.split('_')[0]}-{i:02d}"
         nbformat.validate(nb)
         nbformat.write(nb, ROOT / "notebooks" / f"{name}.ipynb")
         print(f"wrote notebooks/{name}.ipynb")

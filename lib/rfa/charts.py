@@ -43,15 +43,19 @@ def use_theme() -> None:
     )
 
 
-def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Figure:
-    ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", color="#666666")
+def _done(fig: Figure) -> Figure:
+    """Detach ``fig`` from pyplot so a notebook shows it once: as the cell's value."""
+    plt.close(fig)
     return fig
 
 
-def outcomes_per_day(
-    series: Sequence[TimeSeriesPoint], title: str = "Sessions per day by outcome"
-) -> Figure:
+def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Figure:
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", color="#666666")
+    return _done(fig)
+
+
+def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Figure:
     """Stacked area of outcomes per local day, plus sessions not (yet) completed."""
     fig, ax = plt.subplots(figsize=WIDE)
     if not series or not any(p.sessions for p in series):
@@ -67,29 +71,31 @@ def outcomes_per_day(
         alpha=0.9,
         linewidth=0,
     )
-    ax.set_title(title)
+    if title:
+        ax.set_title(title)
     ax.set_ylabel("sessions")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper left", ncols=5, fontsize="small", frameon=False)
     ax.margins(x=0)
     fig.autofmt_xdate()
-    return fig
+    return _done(fig)
 
 
-def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str = "Sessions per day") -> Figure:
+def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Figure:
     """Bars of sessions started per local day (zero days shown as gaps at 0)."""
     fig, ax = plt.subplots(figsize=WIDE)
     if not series or not any(p.sessions for p in series):
         return _empty(fig, ax)
     ax.bar([p.date for p in series], [p.sessions for p in series], color=ACCENT, width=0.8)
-    ax.set_title(title)
+    if title:
+        ax.set_title(title)
     ax.set_ylabel("sessions")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.autofmt_xdate()
-    return fig
+    return _done(fig)
 
 
-def outcome_donut(summary: Summary, title: str = "Outcomes of completed sessions") -> Figure:
+def outcome_donut(summary: Summary, title: str | None = None) -> Figure:
     """Donut of the outcome breakdown, with the completed count in the middle."""
     fig, ax = plt.subplots(figsize=SQUARE)
     counts = summary.outcome_breakdown.model_dump()
@@ -114,12 +120,13 @@ def outcome_donut(summary: Summary, title: str = "Outcomes of completed sessions
         fontsize=9,
         fontweight="bold",
     )
-    ax.set_title(title)
+    if title:
+        ax.set_title(title)
     ax.set_aspect("equal")
-    return fig
+    return _done(fig)
 
 
-def csat_distribution(csat: CSAT, title: str = "CSAT ratings") -> Figure:
+def csat_distribution(csat: CSAT, title: str | None = None) -> Figure:
     """Bars of ratings per score 1–5 with the mean marked."""
     fig, ax = plt.subplots(figsize=SQUARE)
     if not csat.total_ratings:
@@ -131,13 +138,11 @@ def csat_distribution(csat: CSAT, title: str = "CSAT ratings") -> Figure:
     ax.set_xlabel("rating")
     ax.set_ylabel("ratings")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{title} (mean {csat.avg_csat:.2f}, n={csat.total_ratings:,})")
-    return fig
+    ax.set_title(f"{title or 'Ratings'}: mean {csat.avg_csat:.2f}, n={csat.total_ratings:,}")
+    return _done(fig)
 
 
-def step_dropoff(
-    steps: Sequence[StepRow], limit: int = 10, title: str = "Where sessions stop"
-) -> Figure:
+def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = None) -> Figure:
     """Two panels per step (worst drop-off first): drop-off rate and helpful rate."""
     rows = list(steps[:limit])
     fig, (left, right) = plt.subplots(
@@ -151,7 +156,7 @@ def step_dropoff(
         left.axis("off")
         right.axis("off")
         left.text(0.5, 0.5, "No decisions recorded in this window", ha="center", va="center")
-        return fig
+        return _done(fig)
     labels = [r.node_title if len(r.node_title) <= 42 else r.node_title[:40] + "…" for r in rows]
     ys = list(range(len(rows)))[::-1]
     left.barh(ys, [r.dropoff_rate for r in rows], color=OUTCOME_COLORS["unresolved"])
@@ -173,5 +178,6 @@ def step_dropoff(
         right.text(
             r.helpful_rate, y, f" {r.helpful_yes} up / {r.helpful_no} down", va="center", fontsize=7
         )
-    fig.suptitle(title, fontweight="bold")
-    return fig
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    return _done(fig)

@@ -199,15 +199,21 @@ def publish(
 
     def progress(job, error):
         mark = "[red]failed[/red]" if error else "[green]ok[/green]"
-        out.print(f"  {mark} {job.label}")
+        out.print(f"  {mark} {job.label}", soft_wrap=True, highlight=False)
+
+    from rfa.config import get_settings
 
     result = run_batch(jobs, workers=workers, renderer=renderer.value, on_done=progress)
+    index = get_settings().publish_dir / "index.html"
     out.print(
-        f"{len(result.records)} page(s) published, {len(result.failures)} failed; "
-        "index: published/index.html"
+        f"{len(result.records)} page(s) published, {len(result.failures)} failed; index: {index}",
+        soft_wrap=True,
+        highlight=False,
     )
     for page, message in sorted(result.failures.items()):
-        err.print(f"[red]failed[/red] {page}: {message.splitlines()[0]}")
+        err.print(
+            f"[red]failed[/red] {page}: {message.splitlines()[0]}", soft_wrap=True, highlight=False
+        )
     if not result.ok:
         raise typer.Exit(1)
 

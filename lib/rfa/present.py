@@ -142,7 +142,9 @@ def about_text(meta, extra: str = "") -> str:
         f"Generated {meta.generated_at:%Y-%m-%d %H:%M} UTC. Audience: {meta.audience}.",
     ]
     if extra:
-        lines.append(extra)
-    lines.append("")
-    lines += [f"- **{key.replace('_', ' ')}** — {text}" for key, text in meta.definitions.items()]
-    return "\n\n".join(lines[:3]) + "\n" + "\n".join(lines[3:])
+        lines += ["**Data quality.** " + extra]
+    lines.append("**Definitions**")
+    definitions = "\n".join(
+        f"- **{key.replace('_', ' ')}** — {text}" for key, text in meta.definitions.items()
+    )
+    return "\n\n".join(lines) + "\n\n" + definitions

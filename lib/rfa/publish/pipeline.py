@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import sys
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -196,6 +199,7 @@ def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "a
     Raises :class:`PublishError` naming the page and the cause.
     """
     import papermill
+
     from rfa.publish.render import render
     from rfa.publish.site import PageRecord, atomic_copy
 
@@ -257,9 +261,27 @@ class BatchResult(BaseModel):
         return not self.failures
 
 
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's stderr (and its kernels') to ``path`` while rendering a page,
+    so kernel chatter lands in the page's build log instead of the operator's terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def _run_in_worker(job: PageJob, publish_dir: str, build_dir: str, renderer: str):
     try:
-        return job, run_job(job, Path(publish_dir), Path(build_dir), renderer), None
+        with _stderr_to(Path(build_dir) / f"{job.label}.log"):
+            return job, run_job(job, Path(publish_dir), Path(build_dir), renderer), None
     except PublishError as exc:
         return job, None, str(exc)
     except Exception as exc:  # noqa: BLE001 - never lose the batch to one page

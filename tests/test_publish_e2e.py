@@ -1,0 +1,147 @@
+"""End to end: the default demo publish (every account: team, 5 flows, 3 engineers, 30d).
+
+Runs the real CLI (papermill kernels, the renderer available here, atomic
+publishing) against the session's small demo database, then checks every page,
+data file, the index and the manifest — and that no other account's flow names,
+engineer names or comments reach any page or data file of an account.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+from bs4 import BeautifulSoup
+
+from cli_helpers import run_rfa
+from demo_db import ANCHOR
+from rfa import dashboards
+from rfa.db import connect, session_ratings
+from rfa.queries import accounts as aq
+
+pytestmark = pytest.mark.slow
+AS_OF = ANCHOR.isoformat()
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, demo_sqlite_url):
+    root = tmp_path_factory.mktemp("e2e")
+    publish_dir = root / "published"
+    result = run_rfa(
+        ["publish", "--demo", "--workers", "2", "--as-of", AS_OF],
+        url=demo_sqlite_url,
+        publish_dir=publish_dir,
+        build_dir=root / "build",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return publish_dir
+
+
+def _strings_by_account(url: str) -> dict[str, set[str]]:
+    """Every flow name, user name and comment of each account."""
+    out: dict[str, set[str]] = {}
+    with connect(url) as conn:
+        for slug in aq.list_accounts(conn)["slug"]:
+            info = aq.resolve_account(conn, slug)
+            names = set(aq.list_flows(conn, info.id)["name"])
+            names |= {n for n in aq.list_users(conn, info.id)["name"] if n}
+            names |= {
+                c.strip()
+                for (c,) in conn.execute(
+                    sa.select(session_ratings.c.comment).where(
+                        session_ratings.c.account_id == info.id, session_ratings.c.comment != ""
+                    )
+                )
+                if c and c.strip()
+            }
+            out[slug] = names
+    return out
+
+
+def test_every_default_page_and_data_file_is_published(published, demo_sqlite_url):
+    with connect(demo_sqlite_url) as conn:
+        slugs = aq.list_accounts(conn)["slug"].to_list()
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert len(manifest) == 9 * len(slugs)
+    for slug in slugs:
+        pages = [r for r in manifest if r["account_slug"] == slug]
+        kinds = sorted(r["dashboard"] for r in pages)
+        assert kinds == ["flow"] * 5 + ["personal"] * 3 + ["team"]
+        for record in pages:
+            assert record["status"] == "ok"
+            assert (published / record["page"]).stat().st_size > 10_000
+            assert (published / record["data_file"]).exists()
+            assert record["page"].startswith(f"{slug}/")
+        assert (published / slug / "admin" / "team-30d.html").exists()
+
+
+def test_pages_are_self_contained_and_read_well(published):
+    for page in published.rglob("*.html"):
+        html = page.read_text()
+        soup = BeautifulSoup(html, "html.parser")
+        for tag, attr in (("script", "src"), ("link", "href"), ("img", "src")):
+            for node in soup.find_all(tag):
+                value = node.get(attr) or ""
+                assert not re.match(r"(https?:)?//", value), f"{page}: remote {tag} {value}"
+        if page.name == "index.html":
+            continue
+        text = soup.get_text(" ")
+        assert "#|" not in text and "## Row" not in text, page
+        assert soup.find("img", src=re.compile(r"^data:image/png;base64,")), page
+        assert "About these numbers" in text and "Window:" in text
+
+
+def test_index_lists_every_page_with_audience_period_and_data_time(published):
+    index = (published / "index.html").read_text()
+    soup = BeautifulSoup(index, "html.parser")
+    links = {a["href"] for a in soup.find_all("a", href=True)}
+    manifest = json.loads((published / "manifest.json").read_text())
+    for record in manifest:
+        assert record["page"] in links
+        assert record["data_time"]
+    text = soup.get_text(" ")
+    assert "team admins" in text and "members of the account" in text
+    assert "30d" in text
+
+
+def test_data_files_hold_the_numbers_of_metrics_md(published, demo_sqlite_url):
+    data = json.loads((published / "northwind-it/admin/team-30d.json").read_text())
+    expected = dashboards.team_page("northwind-it", "30d", AS_OF, url=demo_sqlite_url)
+    fresh = json.loads(expected.model_dump_json())
+    for key in ("summary", "time_series", "top_flows", "top_engineers", "csat", "data_quality"):
+        assert data[key] == fresh[key], key
+    assert len(data["time_series"]) in (30, 31)
+    assert data["summary"]["total_sessions"] == sum(p["sessions"] for p in data["time_series"])
+
+
+def test_no_other_account_reaches_a_page_or_data_file(published, demo_sqlite_url):
+    strings = _strings_by_account(demo_sqlite_url)
+    checked = 0
+    for slug, own in strings.items():
+        foreign = set().union(*(s for other, s in strings.items() if other != slug)) - own
+        foreign = {f for f in foreign if len(f) >= 6}
+        assert foreign
+        for path in (published / slug).rglob("*"):
+            if path.suffix not in (".html", ".json"):
+                continue
+            text = path.read_text()
+            leaked = [f for f in foreign if f in text or json.dumps(f)[1:-1] in text]
+            assert not leaked, f"{path}: {leaked[:3]}"
+            checked += 1
+    assert checked >= 2 * 9 * len(strings)
+
+
+def test_flow_pages_carry_no_rater_identity(published, demo_sqlite_url):
+    with connect(demo_sqlite_url) as conn:
+        people = {}
+        for slug in aq.list_accounts(conn)["slug"]:
+            info = aq.resolve_account(conn, slug)
+            people[slug] = aq.list_users(conn, info.id)
+    for slug, users in people.items():
+        for path in (published / slug / "members").glob("flow-*"):
+            text = path.read_text()
+            for user_id, name, email in users.select("user_id", "name", "email").iter_rows():
+                assert user_id not in text and email not in text
+                assert not name or name not in text, f"{path}: {name}"
