@@ -20,8 +20,20 @@ def test_named_periods_end_at_as_of(period, days):
     assert len(w.local_days()) == days
 
 
-@pytest.mark.parametrize("bad", ["", "31d", "1w", "7D ", "2026-11-01", "2026-11-05..2026-11-01",
-                                 "2026-02-30..2026-03-01", "drop table", "../../etc"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "31d",
+        "1w",
+        "7D ",
+        "2026-11-01",
+        "2026-11-05..2026-11-01",
+        "2026-02-30..2026-03-01",
+        "drop table",
+        "../../etc",
+    ],
+)
 def test_unknown_period_is_an_error_naming_accepted_values(bad):
     with pytest.raises(ParameterError) as info:
         make_window(bad, AS_OF)

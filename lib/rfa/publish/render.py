@@ -1,0 +1,749 @@
+"""Render an executed dashboard notebook to ONE self-contained HTML page.
+
+Two renderers, one contract (``render`` below): the notebook was already executed
+by papermill; rendering never executes code; the page loads nothing from the
+network; the page appears at ``out_html`` only when rendering succeeded (it is
+written beside ``out_html`` under a temporary name and renamed into place).
+
+* **Quarto** (preferred, when ``quarto`` is on ``PATH``): ``quarto render
+  <notebook> --no-execute --output <file> -M title:"…"``. The notebook's raw
+  front-matter cell drives the format (``format: dashboard`` with
+  ``embed-resources: true`` and ``html-math-method: plain``), so no ``--to`` is
+  passed. Quarto's ``-M KEY:VALUE`` parses VALUE as YAML, so every value is
+  passed as a double-quoted (JSON) string: a title containing ``:``, quotes or
+  ``yes`` stays a plain string. Quarto's ``--output`` takes a file *name* only
+  (no directory), so Quarto writes beside the notebook, in the notebook's own
+  build directory, and the result is then copied into place atomically.
+
+* **nbconvert** (documented fallback when Quarto is not installed): nbconvert's
+  ``HTMLExporter`` with the packaged ``rfa_dashboard`` template (extends the
+  built-in ``lab`` template, replaces its ``<head>`` so nothing is loaded from a
+  CDN: no require.js, MathJax, mermaid or widget manager) and
+  :class:`DashboardPreprocessor`, which turns the Quarto dashboard conventions
+  (front matter, ``## Row`` / ``## Column`` / ``# Page`` headings, ``#|`` cell
+  options, value boxes) into a clean static page of KPI cards and titled cards.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import html.parser
+import importlib.resources
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+import yaml
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor
+from nbformat import NotebookNode
+from traitlets import Unicode
+
+from rfa.errors import RFAError
+from rfa.publish.site import atomic_copy, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+Renderer = Literal["auto", "quarto", "nbconvert"]
+"""Which renderer :func:`render` should use (``auto``: Quarto when on PATH, else nbconvert)."""
+
+TEMPLATE_NAME = "rfa_dashboard"
+"""The packaged nbconvert template directory under ``rfa/templates/``."""
+
+QUARTO_TIMEOUT_S = 900
+"""Seconds one ``quarto render`` may take before it is stopped."""
+
+_STDERR_TAIL_LINES = 25
+
+
+class RenderError(RFAError):
+    """A page could not be rendered; the message says why (Quarto's last lines included)."""
+
+    exit_code = 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Quarto
+# ---------------------------------------------------------------------------------------------
+
+
+def quarto_available() -> str | None:
+    """Return the path of the ``quarto`` executable on ``PATH``, or ``None`` if there is none."""
+    return shutil.which("quarto")
+
+
+def _yaml_string(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def quarto_output_name(notebook: Path) -> str:
+    """The file name :func:`render_quarto` asks Quarto to write beside ``notebook``.
+
+    Distinct from any published name so a half-written Quarto output never sits
+    where a page is served from.
+    """
+    return f"{Path(notebook).stem}.rfa-quarto.html"
+
+
+def quarto_command(
+    notebook: Path,
+    output_file: str,
+    title: str | None = None,
+    metadata: dict[str, str] | None = None,
+    quarto: str = "quarto",
+) -> list[str]:
+    """Build the ``quarto render`` command line for an already executed notebook.
+
+    Args:
+        notebook: the executed ``.ipynb`` (its raw front-matter cell selects
+            ``format: dashboard`` with ``embed-resources: true``).
+        output_file: a bare file name (Quarto rejects ``--output`` values with a
+            directory); Quarto writes it beside ``notebook``.
+        title: page title, passed as ``-M title:"…"`` (overrides the front matter).
+        metadata: further ``-M key:value`` pairs, in the given order.
+        quarto: the executable to run.
+
+    Returns:
+        ``[quarto, "render", notebook, "--no-execute", "--output", output_file,
+        "-M", 'title:"…"', …]``: never ``--execute``, never ``--to``. Each value is
+        one argument (no shell is involved) and is JSON/YAML-quoted because Quarto
+        parses ``-M`` values as YAML.
+
+    Raises:
+        RenderError: ``output_file`` contains a directory part, or a metadata key
+            is empty or contains ``:`` or ``=``.
+    """
+    if not output_file or output_file != Path(output_file).name or "\\" in output_file:
+        raise RenderError(
+            f"quarto --output takes a file name without a directory, got {output_file!r}"
+        )
+    cmd = [quarto, "render", str(notebook), "--no-execute", "--output", output_file]
+    pairs: list[tuple[str, str]] = []
+    if title is not None:
+        pairs.append(("title", title))
+    pairs.extend((metadata or {}).items())
+    for key, value in pairs:
+        if not key or ":" in key or "=" in key or key.strip() != key:
+            raise RenderError(f"invalid Quarto metadata key {key!r}: no ':', '=' or spaces")
+        cmd += ["-M", f"{key}:{_yaml_string(value)}"]
+    return cmd
+
+
+def _tail(text: str, lines: int = _STDERR_TAIL_LINES) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def render_quarto(
+    executed: Path,
+    out_html: Path,
+    title: str | None,
+    *,
+    metadata: dict[str, str] | None = None,
+    quarto: str | None = None,
+    timeout: float = QUARTO_TIMEOUT_S,
+) -> Path:
+    """Render ``executed`` with Quarto (no execution) and put the page at ``out_html``.
+
+    Quarto runs with the notebook's directory as working directory (each render
+    must have its own directory: Quarto's ``*_files`` folders are per input), its
+    stdout/stderr captured. ``QUARTO_PYTHON`` defaults to this interpreter.
+
+    Args:
+        executed: the papermill-executed notebook.
+        out_html: where the page should appear (parent directories are created).
+        title: page title (``-M title:…``); ``None`` keeps the front-matter title.
+        metadata: further ``-M`` metadata.
+        quarto: the executable (default: ``quarto`` found on ``PATH``).
+        timeout: seconds before the render is stopped.
+
+    Returns:
+        ``out_html``.
+
+    Raises:
+        RenderError: Quarto is missing, fails (the message ends with Quarto's
+            last stderr lines), times out, or writes no output. ``out_html`` is
+            then left as it was.
+    """
+    executed = Path(executed).resolve()
+    out_html = Path(out_html)
+    exe = quarto or quarto_available()
+    if not exe:
+        raise RenderError("quarto is not on PATH; install Quarto or use the nbconvert renderer")
+    if not executed.is_file():
+        raise RenderError(f"no executed notebook at {executed}")
+    output_name = quarto_output_name(executed)
+    produced = executed.parent / output_name
+    produced.unlink(missing_ok=True)
+    cmd = quarto_command(executed, output_name, title, metadata, quarto=exe)
+    env = dict(os.environ)
+    env.setdefault("QUARTO_PYTHON", sys.executable)
+    log.info("rendering %s with %s", executed.name, exe)
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=executed.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        produced.unlink(missing_ok=True)
+        raise RenderError(
+            f"quarto render of {executed.name} took longer than {timeout:g}s"
+        ) from exc
+    except OSError as exc:
+        raise RenderError(f"could not run {exe}: {exc}") from exc
+    if proc.returncode != 0:
+        produced.unlink(missing_ok=True)
+        detail = _tail(proc.stderr) or _tail(proc.stdout) or "(no output)"
+        raise RenderError(
+            f"quarto render of {executed.name} failed (exit {proc.returncode}):\n{detail}"
+        )
+    if not produced.is_file() or produced.stat().st_size == 0:
+        produced.unlink(missing_ok=True)
+        detail = _tail(proc.stderr)
+        raise RenderError(
+            f"quarto render of {executed.name} reported success but wrote no {output_name}"
+            + (f":\n{detail}" if detail else "")
+        )
+    try:
+        atomic_copy(produced, out_html)
+    finally:
+        produced.unlink(missing_ok=True)
+    return out_html
+
+
+# ---------------------------------------------------------------------------------------------
+# nbconvert fallback: the notebook transformation
+# ---------------------------------------------------------------------------------------------
+
+_OPTION_LINE = re.compile(r"^\s*#\|\s?(.*)$")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t]*$")
+_ATTRS = re.compile(r"\s*\{[^{}]*\}\s*$")
+_FENCE = re.compile(r"^\s*:::+\s*(\{.*\})?\s*$")
+_FENCE_TITLE = re.compile(r"""title\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+?))(?=[\s}]|$)""")
+_LAYOUT_WORDS = {"", "row", "column", "rows", "columns"}
+_HIDE_TAGS = {"parameters", "injected-parameters", "remove-cell", "remove_cell"}
+_ACCENTS = {"primary", "secondary", "success", "info", "warning", "danger", "light", "dark"}
+_ACCENT_ALIASES = {
+    "blue": "primary",
+    "green": "success",
+    "red": "danger",
+    "yellow": "warning",
+    "orange": "warning",
+    "amber": "warning",
+    "gray": "secondary",
+    "grey": "secondary",
+    "teal": "info",
+    "cyan": "info",
+    "black": "dark",
+    "white": "light",
+}
+_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+_MAX_LITERAL = 20_000
+
+
+def split_cell_options(source: str) -> tuple[dict[str, Any], str]:
+    """Split Quarto ``#|`` cell options from the top of a code cell.
+
+    Args:
+        source: the cell source; options are the ``#| key: value`` lines at the
+            top (blank lines before them are allowed).
+
+    Returns:
+        ``(options, rest)``: the options as a dict (YAML-parsed; a line that is
+        not valid YAML is read as ``key: value`` text) and the source without any
+        ``#|`` line.
+    """
+    lines = source.splitlines()
+    option_lines: list[str] = []
+    index = 0
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    while index < len(lines):
+        match = _OPTION_LINE.match(lines[index])
+        if not match:
+            break
+        option_lines.append(match.group(1))
+        index += 1
+    options: dict[str, Any] = {}
+    if option_lines:
+        try:
+            parsed = yaml.safe_load("\n".join(option_lines))
+        except yaml.YAMLError:
+            parsed = None
+        if isinstance(parsed, dict):
+            options = {str(k): v for k, v in parsed.items()}
+        else:
+            for line in option_lines:
+                key, sep, value = line.partition(":")
+                if sep and key.strip():
+                    options[key.strip()] = value.strip().strip("\"'")
+    rest = "\n".join(line for line in lines[index:] if not _OPTION_LINE.match(line))
+    return options, rest
+
+
+def parse_front_matter(source: str) -> dict[str, Any] | None:
+    """Parse a raw cell holding ``---`` delimited YAML front matter.
+
+    Returns:
+        The mapping, or ``None`` when ``source`` is not front matter (no leading
+        ``---`` line, invalid YAML, or not a mapping).
+    """
+    text = source.strip()
+    if not text.startswith("---"):
+        return None
+    body = text[3:]
+    end = re.search(r"^(---|\.\.\.)\s*$", body, flags=re.MULTILINE)
+    if end:
+        body = body[: end.start()]
+    try:
+        data = yaml.safe_load(body) if body.strip() else {}
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _heading_only(source: str) -> tuple[int, str] | None:
+    """``(level, text without {attributes})`` when the cell is one ATX heading line."""
+    lines = [line for line in source.strip().splitlines() if line.strip()]
+    if len(lines) != 1:
+        return None
+    match = _HEADING.match(lines[0].strip())
+    if not match:
+        return None
+    text = _ATTRS.sub("", match.group(2)).rstrip("#").strip()
+    return len(match.group(1)), text
+
+
+def _clean_markdown(source: str) -> tuple[str, str | None]:
+    """Drop ``:::`` fences and heading ``{…}`` attributes; return ``(markdown, fence title)``."""
+    title: str | None = None
+    out: list[str] = []
+    for line in source.splitlines():
+        fence = _FENCE.match(line)
+        if fence:
+            attrs = fence.group(1) or ""
+            found = _FENCE_TITLE.search(attrs)
+            if found and title is None:
+                title = next(g for g in found.groups() if g is not None)
+            continue
+        if _HEADING.match(line.strip()):
+            line = _ATTRS.sub("", line.rstrip())
+        out.append(line)
+    return "\n".join(out).strip(), title
+
+
+def accent_for(color: object) -> tuple[str, str | None]:
+    """Map a value-box ``color`` to ``(accent class, inline style or None)``.
+
+    Quarto's aliases (``primary``, ``secondary``, ``success``, ``info``,
+    ``warning``, ``danger``, ``light``, ``dark``) and a few colour words map to
+    the page's palette; a ``#rgb``/``#rrggbb`` hex colour is used as is (validated,
+    so nothing else reaches a ``style`` attribute); anything else is ``primary``.
+    """
+    name = str(color).strip().lower() if color is not None else ""
+    if name in _ACCENTS:
+        return name, None
+    if name in _ACCENT_ALIASES:
+        return _ACCENT_ALIASES[name], None
+    if _HEX_COLOR.match(name):
+        return "", f"--rfa-accent: {name}"
+    return "primary", None
+
+
+def _plain_text(outputs: list[NotebookNode]) -> str | None:
+    for output in outputs:
+        if output.get("output_type") in ("execute_result", "display_data"):
+            text = output.get("data", {}).get("text/plain")
+            if text is not None:
+                return "".join(text) if isinstance(text, list) else str(text)
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stdout":
+            return str(output.get("text", ""))
+    return None
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value == value else "–"
+    return str(value)
+
+
+def value_box(options: Mapping[str, Any], outputs: list[NotebookNode]) -> dict[str, str]:
+    """Build one KPI card from a ``#| content: valuebox`` cell.
+
+    The cell's ``text/plain`` output is the repr of a dict (Quarto's Python form,
+    ``dict(value=…, icon=…, color=…)``) parsed with :func:`ast.literal_eval`
+    (never ``eval``); its keys win over the ``#|`` options. A non-dict literal is
+    the value; text that is not a literal is shown as it is.
+
+    Returns:
+        ``{"title", "value", "accent", "style"}`` strings (``style`` may be empty).
+    """
+    data: dict[str, Any] = {}
+    text = _plain_text(outputs)
+    if text is not None:
+        stripped = text.strip()
+        parsed: object = None
+        ok = False
+        if len(stripped) <= _MAX_LITERAL:
+            try:
+                parsed = ast.literal_eval(stripped)
+                ok = True
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                ok = False
+        if ok and isinstance(parsed, dict):
+            data = {str(k): v for k, v in parsed.items()}
+        elif ok:
+            data = {"value": parsed}
+        elif stripped:
+            data = {"value": stripped}
+    merged = {**{k: v for k, v in options.items() if k in ("title", "color", "icon")}, **data}
+    accent, style = accent_for(merged.get("color"))
+    title = merged.get("title")
+    return {
+        "title": "" if title is None else str(title),
+        "value": _format_value(merged.get("value")),
+        "accent": accent,
+        "style": style or "",
+    }
+
+
+def _kept_outputs(outputs: list[NotebookNode]) -> list[NotebookNode]:
+    """Outputs worth showing a stakeholder: everything but stderr streams (warnings)."""
+    return [
+        out
+        for out in outputs
+        if not (out.get("output_type") == "stream" and out.get("name") == "stderr")
+    ]
+
+
+def transform_notebook(
+    nb: NotebookNode, title: str | None = None
+) -> tuple[NotebookNode, dict[str, Any]]:
+    """Turn an executed Quarto-dashboard notebook into a clean static-page notebook.
+
+    Pure: ``nb`` is not modified. Applied rules:
+
+    * the raw ``---`` front-matter cell is dropped (its YAML is returned);
+    * ``parameters`` / ``injected-parameters`` / ``remove-cell`` tagged cells,
+      cells with ``#| include: false`` or ``#| output: false``, and code cells
+      left without output (stderr warnings are dropped) disappear;
+    * ``## Row …`` / ``## Column …`` headings disappear and start a new grid row;
+      ``# Page {…}`` becomes a section heading without its attributes; any other
+      heading-only cell is kept as a sub-section heading;
+    * consecutive ``#| content: valuebox`` cells become ONE synthetic cell
+      (``metadata.rfa.kind == "valuebox-row"``, ``boxes`` built by :func:`value_box`);
+    * other code cells become cards (``metadata.rfa.kind == "card"``, ``title``
+      from ``#| title:``) and lose every ``#|`` line from their source;
+    * markdown cells lose ``:::`` fences and heading attributes and become text
+      cards (a fence's ``title="…"`` becomes the card title);
+    * ``nb.metadata.title`` is ``title``, else the front-matter title, else unset;
+      ``nb.metadata.rfa_subtitle`` is the front-matter ``subtitle``; widget
+      state is removed.
+
+    Returns:
+        ``(new notebook, info)`` with ``info = {"front_matter": dict, "title": str | None}``.
+    """
+    source_nb = copy.deepcopy(nb)
+    front: dict[str, Any] = {}
+    cells: list[NotebookNode] = []
+    boxes: list[dict[str, str]] = []
+    pending_break = False
+    seen_front = False
+
+    def emit(cell: NotebookNode, meta: dict[str, Any]) -> None:
+        nonlocal pending_break
+        full_width = meta["kind"] in ("page", "section", "valuebox-row")
+        if pending_break and cells and not full_width:
+            meta["row_break"] = True
+        pending_break = False
+        cell.metadata["rfa"] = meta
+        cells.append(cell)
+
+    def flush_boxes() -> None:
+        nonlocal boxes
+        if boxes:
+            row = nbformat.v4.new_code_cell(source="")
+            row.outputs = []
+            emit(row, {"kind": "valuebox-row", "boxes": boxes})
+            boxes = []
+
+    for cell in source_nb.cells:
+        kind = cell.get("cell_type")
+        tags = set(cell.get("metadata", {}).get("tags", []) or [])
+        if kind == "raw":
+            fm = parse_front_matter(cell.source) if not seen_front else None
+            if fm is not None:
+                front, seen_front = fm, True
+                continue
+            flush_boxes()
+            cells.append(cell)
+            continue
+        if tags & _HIDE_TAGS:
+            continue
+        if kind == "markdown":
+            heading = _heading_only(cell.source)
+            if heading is not None:
+                level, text = heading
+                flush_boxes()
+                if level == 1 and text:
+                    emit(nbformat.v4.new_markdown_cell(text), {"kind": "page", "title": text})
+                elif level >= 2 and text.lower() not in _LAYOUT_WORDS:
+                    emit(nbformat.v4.new_markdown_cell(text), {"kind": "section", "title": text})
+                else:
+                    pending_break = True  # a full-width heading already starts a new row
+                continue
+            text, fence_title = _clean_markdown(cell.source)
+            if not text:
+                continue
+            flush_boxes()
+            cell.source = text
+            emit(cell, {"kind": "text", "title": fence_title} if fence_title else {"kind": "text"})
+            continue
+        if kind != "code":
+            flush_boxes()
+            cells.append(cell)
+            continue
+        options, rest = split_cell_options(cell.source)
+        if options.get("include") is False or options.get("output") is False:
+            continue
+        outputs = _kept_outputs(list(cell.get("outputs", [])))
+        if str(options.get("content", "")).strip().lower() == "valuebox":
+            if outputs:
+                boxes.append(value_box(options, outputs))
+            continue
+        if not outputs:
+            continue
+        flush_boxes()
+        cell.source = rest
+        cell.outputs = outputs
+        meta: dict[str, Any] = {"kind": "card"}
+        if options.get("title") is not None:
+            meta["title"] = str(options["title"])
+        emit(cell, meta)
+    flush_boxes()
+    _widen_lone_cards(cells)
+
+    source_nb.cells = cells
+    page_title = title if title else front.get("title")
+    if page_title:
+        source_nb.metadata["title"] = str(page_title)
+    if front.get("subtitle"):
+        source_nb.metadata["rfa_subtitle"] = str(front["subtitle"])
+    source_nb.metadata.pop("widgets", None)
+    return source_nb, {"front_matter": front, "title": str(page_title) if page_title else None}
+
+
+def _widen_lone_cards(cells: list[NotebookNode]) -> None:
+    """Mark a card that is alone in its dashboard row as full width (``rfa.wide``),
+    as Quarto lays out a row with one card."""
+    rows: list[list[dict[str, Any]]] = [[]]
+    for cell in cells:
+        meta = cell.metadata.get("rfa", {})
+        kind = meta.get("kind")
+        if kind in ("page", "section", "valuebox-row") or meta.get("row_break"):
+            rows.append([])
+        if kind in ("card", "text"):
+            rows[-1].append(meta)
+    for row in rows:
+        if len(row) == 1:
+            row[0]["wide"] = True
+
+
+class DashboardPreprocessor(Preprocessor):
+    """nbconvert preprocessor applying :func:`transform_notebook` (see its rules).
+
+    The optional ``title`` trait overrides the front-matter title. The front
+    matter is left in ``resources["rfa"]["front_matter"]``.
+    """
+
+    title = Unicode(None, allow_none=True, help="Page title overriding the front matter").tag(
+        config=True
+    )
+
+    def preprocess(
+        self, nb: NotebookNode, resources: dict[str, Any]
+    ) -> tuple[NotebookNode, dict[str, Any]]:
+        """Return the transformed notebook and ``resources`` with an ``rfa`` entry."""
+        new_nb, info = transform_notebook(nb, self.title)
+        resources = dict(resources or {})
+        resources["rfa"] = info
+        return new_nb, resources
+
+
+def template_root() -> Path:
+    """The packaged ``rfa/templates`` directory (found with :mod:`importlib.resources`).
+
+    Raises:
+        RenderError: the package's templates are not on the file system (e.g. a
+            zipped install) or the ``rfa_dashboard`` template is missing.
+    """
+    root = importlib.resources.files("rfa").joinpath("templates")
+    path = Path(str(root))
+    if not (path / TEMPLATE_NAME / "index.html.j2").is_file():
+        raise RenderError(
+            f"the {TEMPLATE_NAME} nbconvert template is missing from {path}; "
+            "reinstall the package (pip install -e .)"
+        )
+    return path
+
+
+def dashboard_exporter(title: str | None = None) -> HTMLExporter:
+    """An ``HTMLExporter`` for stakeholder pages: inputs and prompts hidden, images
+    embedded, anchor links off, the ``rfa_dashboard`` template and
+    :class:`DashboardPreprocessor` (with ``title``) registered."""
+    exporter = HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(template_root())],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        exclude_anchor_links=True,
+        embed_images=True,
+    )
+    exporter.register_preprocessor(DashboardPreprocessor(title=title), enabled=True)
+    return exporter
+
+
+def render_nbconvert(executed: Path, out_html: Path, title: str | None) -> Path:
+    """Render ``executed`` with nbconvert (the fallback when Quarto is not installed).
+
+    Args:
+        executed: the papermill-executed notebook.
+        out_html: where the page should appear (written atomically).
+        title: page ``<title>`` and ``<h1>``; ``None`` uses the front-matter title,
+            then the notebook's file name.
+
+    Returns:
+        ``out_html``.
+
+    Raises:
+        RenderError: the notebook cannot be read or the conversion fails.
+    """
+    executed = Path(executed)
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError, nbformat.ValidationError) as exc:
+        raise RenderError(f"cannot read executed notebook {executed}: {exc}") from exc
+    exporter = dashboard_exporter(title)
+    resources = {"metadata": {"name": executed.stem, "path": str(executed.parent)}}
+    try:
+        body, _ = exporter.from_notebook_node(nb, resources=resources)
+    except Exception as exc:  # nbconvert/jinja raise many types; report them as one error
+        raise RenderError(f"nbconvert could not render {executed.name}: {exc}") from exc
+    for ref in find_remote_references(body):
+        log.warning("%s: page references a network resource: %s", executed.name, ref)
+    atomic_write_text(Path(out_html), body)
+    return Path(out_html)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks and dispatch
+# ---------------------------------------------------------------------------------------------
+
+_URL_ATTRS = {"src", "href", "data", "poster", "srcset", "action", "formaction"}
+_REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
+_CSS_REMOTE = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])\s*((?:https?:)?//[^'")\s]+)""", re.I)
+
+
+class _RemoteFinder(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            if value and name in _URL_ATTRS and _REMOTE.match(value):
+                if tag == "a" and name == "href":
+                    continue  # a plain link is navigation, not a resource the page loads
+                self.found.append(f"<{tag} {name}={value}>")
+            if value and name == "style":
+                self.found.extend(_CSS_REMOTE.findall(value))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.found.extend(_CSS_REMOTE.findall(data))
+
+
+def find_remote_references(page: str) -> list[str]:
+    """List the network resources an HTML page would load (scripts, styles, images…).
+
+    Plain ``<a href>`` links are not counted. Used to check that a published page
+    is self-contained; an empty list means nothing is fetched from the network.
+    """
+    finder = _RemoteFinder()
+    finder.feed(page)
+    finder.close()
+    return finder.found
+
+
+def render(
+    executed: Path,
+    out_html: Path,
+    title: str | None,
+    renderer: Renderer = "auto",
+    *,
+    metadata: dict[str, str] | None = None,
+) -> str:
+    """Render an executed notebook to one self-contained page at ``out_html``.
+
+    Args:
+        executed: the papermill-executed notebook (alone in its build directory).
+        out_html: the page's path; it appears only if rendering succeeds.
+        title: page title (include account and scope); ``None`` keeps the front
+            matter's.
+        renderer: ``"auto"`` (Quarto if ``quarto`` is on PATH, else nbconvert),
+            ``"quarto"`` or ``"nbconvert"``.
+        metadata: extra ``-M`` metadata for Quarto (ignored by nbconvert).
+
+    Returns:
+        The renderer used: ``"quarto"`` or ``"nbconvert"``.
+
+    Raises:
+        RenderError: ``renderer="quarto"`` but Quarto is not installed (the
+            message names the nbconvert fallback), an unknown renderer, or the
+            render failed.
+    """
+    if renderer not in ("auto", "quarto", "nbconvert"):
+        raise RenderError(f"unknown renderer {renderer!r}; accepted: auto, quarto, nbconvert")
+    quarto = quarto_available() if renderer in ("auto", "quarto") else None
+    if renderer == "quarto" and not quarto:
+        raise RenderError(
+            "renderer 'quarto' was requested but the quarto executable is not on PATH; "
+            "install Quarto (https://quarto.org/docs/get-started/) or use renderer "
+            "'nbconvert' (or 'auto', which falls back to nbconvert)"
+        )
+    if quarto:
+        render_quarto(executed, out_html, title, metadata=metadata, quarto=quarto)
+        return "quarto"
+    render_nbconvert(executed, out_html, title)
+    return "nbconvert"

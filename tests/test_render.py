@@ -1,0 +1,625 @@
+"""Tests of rfa.publish.render: the Quarto command line, the nbconvert fallback page,
+renderer selection, and the Quarto path with a fake ``quarto`` executable on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+
+import rfa
+from rfa.errors import RFAError
+from rfa.publish import render as render_mod
+from rfa.publish.render import (
+    DashboardPreprocessor,
+    RenderError,
+    accent_for,
+    find_remote_references,
+    quarto_command,
+    quarto_output_name,
+    render,
+    render_nbconvert,
+    render_quarto,
+    split_cell_options,
+    template_root,
+    transform_notebook,
+    value_box,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# A 1x1 PNG.
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA"
+    "AABJRU5ErkJggg=="
+)
+
+FRONT_MATTER = """---
+title: "Team analytics"
+format:
+  dashboard:
+    embed-resources: true
+    html-math-method: plain
+    nav-buttons: []
+execute:
+  echo: false
+jupyter: resolutionflow-analytics
+---"""
+
+# Quarto's own parser for -M values (quarto-cli src/command/render/flags.ts).
+QUARTO_METADATA_FLAG = re.compile(r"^([^=:]+)[=:](.*)$")
+
+
+def _valuebox(title: str, value: str, icon: str, color: str, n: int) -> nbformat.NotebookNode:
+    cell = new_code_cell(
+        f'#| content: valuebox\n#| title: "{title}"\n#| icon: {icon}\n#| color: {color}\n'
+        f"dict(value={value!r}, icon={icon!r}, color={color!r})",
+        execution_count=n,
+    )
+    repr_ = repr({"value": value, "icon": icon, "color": color})
+    cell.outputs = [new_output("execute_result", data={"text/plain": repr_}, execution_count=n)]
+    return cell
+
+
+def executed_notebook() -> nbformat.NotebookNode:
+    """An executed dashboard notebook following the project's conventions."""
+    params = new_code_cell('account = "acme"  # account slug', metadata={"tags": ["parameters"]})
+    injected = new_code_cell(
+        '# Parameters\naccount = "acme-injected"\n', metadata={"tags": ["injected-parameters"]}
+    )
+    imports = new_code_cell("import pandas as pd  # no output", execution_count=1)
+    page = new_markdown_cell('# Overview {orientation="rows"}')
+    row1 = new_markdown_cell("## Row {height=20%}")
+    boxes = [
+        _valuebox("Sessions", "1,234", "people", "primary", 2),
+        _valuebox("Average CSAT", "4.6", "star", "success", 3),
+        _valuebox("Escalations", "12", "exclamation-triangle", "danger", 4),
+    ]
+    row2 = new_markdown_cell('## Row {height="80%"}')
+    chart = new_code_cell("#| title: Sessions per day\nfig.show()", execution_count=5)
+    chart.outputs = [
+        new_output("display_data", data={"image/png": TINY_PNG, "text/plain": "<Figure>"}),
+        new_output("stream", name="stderr", text="UserWarning: a warning nobody should see\n"),
+    ]
+    table = new_code_cell("#| title: Top flows\ndf", execution_count=6)
+    table.outputs = [
+        new_output(
+            "execute_result",
+            data={
+                "text/html": '<table class="dataframe"><thead><tr><th>flow</th>'
+                "<th>sessions</th></tr></thead><tbody><tr><td>Password reset</td>"
+                "<td>42</td></tr></tbody></table>",
+                "text/plain": "df",
+            },
+            execution_count=6,
+        )
+    ]
+    note = new_code_cell("Markdown('…')", execution_count=7)
+    note.outputs = [new_output("display_data", data={"text/markdown": "**Note:** synthetic."})]
+    cells = [new_raw_cell(FRONT_MATTER), params, injected, imports, page, row1, *boxes, row2]
+    cells += [chart, table, note]
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {
+                "name": rfa.KERNEL_NAME,
+                "display_name": "ResolutionFlow Analytics",
+                "language": "python",
+            }
+        },
+    )
+    nbformat.validate(nb)
+    return nb
+
+
+@pytest.fixture
+def executed(tmp_path: Path) -> Path:
+    build = tmp_path / "build" / "acme-team-30d"
+    build.mkdir(parents=True)
+    path = build / "page.ipynb"
+    nbformat.write(executed_notebook(), path)
+    return path
+
+
+def _without_data_uris(page: str) -> str:
+    return re.sub(r"data:[a-z/+.-]+;base64,[A-Za-z0-9+/=]+", "data:…", page)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+# ---------------------------------------------------------------------------------------------
+# quarto_command
+# ---------------------------------------------------------------------------------------------
+
+
+def test_quarto_command_exact_list() -> None:
+    cmd = quarto_command(
+        Path("/build/acme-team-30d/page.ipynb"),
+        "page.rfa-quarto.html",
+        title="Acme — Team analytics (last 30 days)",
+        metadata={"subtitle": "Support team", "lang": "en"},
+    )
+    assert cmd == [
+        "quarto",
+        "render",
+        "/build/acme-team-30d/page.ipynb",
+        "--no-execute",
+        "--output",
+        "page.rfa-quarto.html",
+        "-M",
+        'title:"Acme — Team analytics (last 30 days)"',
+        "-M",
+        'subtitle:"Support team"',
+        "-M",
+        'lang:"en"',
+    ]
+
+
+def test_quarto_command_without_title_and_custom_executable() -> None:
+    cmd = quarto_command(Path("nb.ipynb"), "out.html", quarto="/opt/quarto/bin/quarto")
+    assert cmd == [
+        "/opt/quarto/bin/quarto",
+        "render",
+        "nb.ipynb",
+        "--no-execute",
+        "--output",
+        "out.html",
+    ]
+
+
+@pytest.mark.parametrize("title", [None, "Team", "--execute", "x --to html"])
+def test_quarto_command_never_executes_nor_forces_a_format(title: str | None) -> None:
+    cmd = quarto_command(Path("page.ipynb"), "page.html", title=title, metadata={"k": "--execute"})
+    assert "--execute" not in cmd
+    assert "--to" not in cmd and "-t" not in cmd
+    assert "--no-execute" in cmd
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        'Acme "Ops": team — 30d',
+        "it's: a 'quoted' title",
+        "yes",
+        "null",
+        "  spaced   out  ",
+        "Ünïcødé / 東京 #1 {x}",
+    ],
+)
+def test_quarto_title_stays_one_argument_and_a_plain_string(title: str) -> None:
+    cmd = quarto_command(Path("page.ipynb"), "page.html", title=title)
+    flag = cmd.index("-M")
+    assert len(cmd) == flag + 2, "the title must be exactly one argument after -M"
+    match = QUARTO_METADATA_FLAG.match(cmd[flag + 1])
+    assert match is not None and match.group(1) == "title"
+    # Quarto parses the value as YAML: it must come back as the very same string.
+    assert yaml.safe_load(match.group(2)) == title
+
+
+@pytest.mark.parametrize("bad", ["out/page.html", "/abs/page.html", "..\\page.html", ""])
+def test_quarto_command_rejects_output_with_a_directory(bad: str) -> None:
+    with pytest.raises(RenderError):
+        quarto_command(Path("page.ipynb"), bad)
+
+
+@pytest.mark.parametrize("key", ["", "a:b", "a=b", " title"])
+def test_quarto_command_rejects_bad_metadata_keys(key: str) -> None:
+    with pytest.raises(RenderError):
+        quarto_command(Path("page.ipynb"), "page.html", metadata={key: "v"})
+
+
+def test_render_error_is_a_user_facing_error() -> None:
+    assert issubclass(RenderError, RFAError)
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebook transformation
+# ---------------------------------------------------------------------------------------------
+
+
+def test_split_cell_options() -> None:
+    options, rest = split_cell_options(
+        '\n#| content: valuebox\n#| title: "Sessions: all"\n#| color: primary\ndict(value=1)\n#| x'
+    )
+    assert options == {"content": "valuebox", "title": "Sessions: all", "color": "primary"}
+    assert rest == "dict(value=1)"
+    assert split_cell_options("x = 1") == ({}, "x = 1")
+    # Not YAML: read line by line.
+    options, _ = split_cell_options("#| title: a: b: [\n#| color: red\nx")
+    assert options["color"] == "red"
+
+
+def test_transform_notebook_structure() -> None:
+    nb = executed_notebook()
+    before = nbformat.writes(nb)
+    new_nb, info = transform_notebook(nb)
+    assert nbformat.writes(nb) == before, "the input notebook must not be modified"
+    assert info["front_matter"]["format"]["dashboard"]["embed-resources"] is True
+    assert info["title"] == "Team analytics" == new_nb.metadata["title"]
+
+    kinds = [c.metadata["rfa"]["kind"] for c in new_nb.cells]
+    assert kinds == ["page", "valuebox-row", "card", "card", "card"]
+    page = new_nb.cells[0].metadata["rfa"]
+    assert page["title"] == "Overview"
+    boxes = new_nb.cells[1].metadata["rfa"]["boxes"]
+    assert [(b["title"], b["value"], b["accent"]) for b in boxes] == [
+        ("Sessions", "1,234", "primary"),
+        ("Average CSAT", "4.6", "success"),
+        ("Escalations", "12", "danger"),
+    ]
+    chart = new_nb.cells[2]
+    assert chart.metadata["rfa"] == {"kind": "card", "title": "Sessions per day", "row_break": True}
+    assert [o.output_type for o in chart.outputs] == ["display_data"], "stderr is dropped"
+    assert new_nb.cells[3].metadata["rfa"]["title"] == "Top flows"
+    assert "title" not in new_nb.cells[4].metadata["rfa"]
+    for cell in new_nb.cells:
+        assert "#|" not in cell.source
+        assert "parameters" not in cell.metadata.get("tags", [])
+
+
+def test_transform_notebook_title_precedence_and_rows() -> None:
+    nb = executed_notebook()
+    new_nb, info = transform_notebook(nb, title="Acme — Team")
+    assert new_nb.metadata["title"] == info["title"] == "Acme — Team"
+    # Two value-box rows separated by a layout heading stay two rows.
+    nb.cells.insert(8, new_markdown_cell("## Row"))
+    new_nb, _ = transform_notebook(nb)
+    rows = [c for c in new_nb.cells if c.metadata["rfa"]["kind"] == "valuebox-row"]
+    assert [len(r.metadata["rfa"]["boxes"]) for r in rows] == [2, 1]
+
+
+def test_transform_keeps_descriptive_headings_and_drops_hidden_cells() -> None:
+    hidden = new_code_cell("#| include: false\nsecret()", execution_count=1)
+    hidden.outputs = [new_output("stream", name="stdout", text="secret\n")]
+    nb = new_notebook(
+        cells=[
+            new_raw_cell(FRONT_MATTER),
+            new_markdown_cell("## Column {width=60%}"),
+            new_markdown_cell("### Flows by volume {.tabset}"),
+            hidden,
+            new_markdown_cell('::: {.card title="About"}\nSome **text**.\n:::'),
+        ]
+    )
+    new_nb, _ = transform_notebook(nb)
+    metas = [c.metadata["rfa"] for c in new_nb.cells]
+    assert metas == [
+        {"kind": "section", "title": "Flows by volume"},
+        {"kind": "text", "title": "About"},
+    ]
+    assert new_nb.cells[1].source == "Some **text**."
+
+
+def test_value_box_parsing_never_evaluates_code() -> None:
+    evil = new_output(
+        "execute_result", data={"text/plain": "__import__('os').system('touch /tmp/pwned')"}
+    )
+    box = value_box({"title": "T"}, [evil])
+    assert box["value"] == "__import__('os').system('touch /tmp/pwned')"
+    number = new_output("execute_result", data={"text/plain": "1234567"})
+    assert value_box({}, [number])["value"] == "1,234,567"
+    override = new_output("execute_result", data={"text/plain": "{'value': 3, 'color': 'warning'}"})
+    assert value_box({"color": "primary", "title": "X"}, [override]) == {
+        "title": "X",
+        "value": "3",
+        "accent": "warning",
+        "style": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("color", "expected"),
+    [
+        ("primary", ("primary", None)),
+        ("DANGER", ("danger", None)),
+        ("green", ("success", None)),
+        ("#1a2B3c", ("", "--rfa-accent: #1a2b3c")),
+        (None, ("primary", None)),
+        ('red;" onmouseover="alert(1)', ("primary", None)),
+        ("url(http://evil/x.png)", ("primary", None)),
+    ],
+)
+def test_accent_for(color: object, expected: tuple[str, str | None]) -> None:
+    assert accent_for(color) == expected
+
+
+def test_dashboard_preprocessor_is_an_nbconvert_preprocessor() -> None:
+    pre = DashboardPreprocessor(title="T")
+    nb, resources = pre.preprocess(executed_notebook(), {})
+    assert nb.metadata["title"] == "T"
+    assert resources["rfa"]["front_matter"]["title"] == "Team analytics"
+
+
+def test_template_found_through_importlib_resources() -> None:
+    root = template_root()
+    assert (root / "rfa_dashboard" / "conf.json").is_file()
+    assert json.loads((root / "rfa_dashboard" / "conf.json").read_text())["base_template"] == "lab"
+    assert (root / "index.html.j2").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# The nbconvert page
+# ---------------------------------------------------------------------------------------------
+
+
+def test_nbconvert_page_is_clean_and_self_contained(executed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "published" / "acme" / "team" / "30d.html"
+    assert render_nbconvert(executed, out, "Acme — Team analytics") == out
+    assert out.is_file()
+    page = out.read_text(encoding="utf-8")
+    soup = BeautifulSoup(page, "html.parser")
+
+    assert soup.title is not None and soup.title.get_text() == "Acme — Team analytics"
+    assert [h.get_text() for h in soup.find_all("h1")] == ["Acme — Team analytics"]
+    assert [h.get_text() for h in soup.find_all("h2")] == ["Overview"]
+
+    kpis = soup.select(".rfa-kpis .rfa-kpi")
+    assert [k.select_one(".rfa-kpi-title").get_text() for k in kpis] == [
+        "Sessions",
+        "Average CSAT",
+        "Escalations",
+    ]
+    assert [k.select_one(".rfa-kpi-value").get_text() for k in kpis] == ["1,234", "4.6", "12"]
+    assert "rfa-accent-danger" in kpis[2]["class"]
+    titles = [h.get_text() for h in soup.select(".rfa-card-title")]
+    assert titles == ["Sessions per day", "Top flows"]
+    assert soup.find("td", string="Password reset") is not None
+    assert "synthetic." in soup.get_text()
+
+    text = soup.get_text()
+    assert "#|" not in page
+    assert "## Row" not in text and "{height" not in text and "orientation" not in text
+    assert "valuebox" not in text and "acme-injected" not in text and "import pandas" not in text
+    assert "warning nobody should see" not in text
+    assert "In [" not in text and "Out[" not in text
+    assert "embed-resources" not in text, "the front matter is not shown"
+
+    images = soup.find_all("img")
+    assert images and all(img["src"].startswith("data:image/png;base64,") for img in images)
+    assert not soup.find_all("script"), "the page needs no JavaScript"
+    for tag in soup.find_all(["link", "script", "iframe"]):
+        target = tag.get("href") or tag.get("src") or ""
+        assert not re.match(r"(https?:)?//", target)
+    stripped = _without_data_uris(page).lower()
+    assert "cdn" not in stripped and "mathjax" not in stripped and "require.js" not in stripped
+    assert "http://" not in stripped and "https://" not in stripped
+    assert find_remote_references(page) == []
+    assert _files(out.parent) == ["30d.html"], "no temporary file is left beside the page"
+
+
+def test_nbconvert_title_defaults_to_front_matter(executed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "page.html"
+    render_nbconvert(executed, out, None)
+    soup = BeautifulSoup(out.read_text(encoding="utf-8"), "html.parser")
+    assert soup.title is not None and soup.title.get_text() == "Team analytics"
+
+
+def test_nbconvert_escapes_untrusted_titles(executed: Path, tmp_path: Path) -> None:
+    out = tmp_path / "page.html"
+    render_nbconvert(executed, out, "Flow <script>alert(1)</script>")
+    page = out.read_text(encoding="utf-8")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_nbconvert_unreadable_notebook_raises(tmp_path: Path) -> None:
+    bad = tmp_path / "page.ipynb"
+    bad.write_text("{ not json")
+    with pytest.raises(RenderError, match="cannot read"):
+        render_nbconvert(bad, tmp_path / "page.html", None)
+    assert not (tmp_path / "page.html").exists()
+
+
+def test_find_remote_references() -> None:
+    page = (
+        '<html><head><script src="https://cdn.example/x.js"></script>'
+        '<link rel="stylesheet" href="//fonts.example/f.css">'
+        "<style>@import 'https://x.example/a.css'; .a{background:url(http://x/y.png)}</style>"
+        '</head><body><a href="https://example.org">a link is fine</a>'
+        '<img src="data:image/png;base64,AAAA"><img src="local.png"></body></html>'
+    )
+    found = find_remote_references(page)
+    assert len(found) == 4
+    assert find_remote_references("<p>nothing</p>") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Renderer selection
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_quarto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert render_mod.quarto_available() is None
+
+
+def test_auto_falls_back_to_nbconvert_without_quarto(
+    executed: Path, tmp_path: Path, no_quarto: None
+) -> None:
+    out = tmp_path / "out" / "page.html"
+    assert render(executed, out, "Acme", renderer="auto") == "nbconvert"
+    assert out.is_file()
+
+
+def test_requested_quarto_missing_names_the_fallback(
+    executed: Path, tmp_path: Path, no_quarto: None
+) -> None:
+    out = tmp_path / "out" / "page.html"
+    with pytest.raises(RenderError, match="nbconvert") as info:
+        render(executed, out, "Acme", renderer="quarto")
+    assert "not on PATH" in str(info.value)
+    assert not out.exists()
+
+
+def test_unknown_renderer(executed: Path, tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="accepted"):
+        render(executed, tmp_path / "p.html", None, renderer="pdf")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The Quarto path with a fake quarto
+# ---------------------------------------------------------------------------------------------
+
+FAKE_QUARTO = """#!{python}
+import json, os, sys
+with open({record!r}, "w") as f:
+    json.dump({{"argv": sys.argv, "cwd": os.getcwd(),
+               "quarto_python": os.environ.get("QUARTO_PYTHON")}}, f)
+if {fail!r}:
+    sys.stderr.write("Starting python3 kernel...\\nERROR: YAMLError: bad front matter at line 3\\n")
+    sys.exit(1)
+if {write!r}:
+    out = sys.argv[sys.argv.index("--output") + 1]
+    with open(out, "w") as f:
+        f.write("<html><body>rendered by fake quarto</body></html>")
+"""
+
+
+def install_fake_quarto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail: bool = False, write: bool = True
+) -> tuple[Path, Path]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "quarto-call.json"
+    script = bindir / "quarto"
+    script.write_text(
+        FAKE_QUARTO.format(python=sys.executable, record=str(record), fail=fail, write=write)
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.delenv("QUARTO_PYTHON", raising=False)
+    return script, record
+
+
+def test_quarto_used_when_on_path(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, record = install_fake_quarto(tmp_path, monkeypatch)
+    out = tmp_path / "published" / "acme" / "team.html"
+    used = render(executed, out, 'Acme "Ops" — Team', metadata={"subtitle": "30 days"})
+    assert used == "quarto"
+    call = json.loads(record.read_text())
+    expected = quarto_command(
+        executed.resolve(),
+        quarto_output_name(executed),
+        'Acme "Ops" — Team',
+        {"subtitle": "30 days"},
+        quarto=str(script),
+    )
+    assert call["argv"] == expected
+    assert Path(call["cwd"]).resolve() == executed.parent.resolve()
+    assert call["quarto_python"] == sys.executable
+    assert out.read_text() == "<html><body>rendered by fake quarto</body></html>"
+    assert _files(out.parent) == ["team.html"]
+    assert not (executed.parent / quarto_output_name(executed)).exists(), "intermediate removed"
+
+
+def test_failing_quarto_raises_with_its_stderr_and_leaves_no_page(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_fake_quarto(tmp_path, monkeypatch, fail=True)
+    out = tmp_path / "published" / "acme" / "team.html"
+    with pytest.raises(RenderError) as info:
+        render(executed, out, "Acme", renderer="quarto")
+    message = str(info.value)
+    assert "YAMLError: bad front matter at line 3" in message
+    assert "exit 1" in message
+    assert not out.exists()
+    assert _files(out.parent) == []
+    assert not (executed.parent / quarto_output_name(executed)).exists()
+
+
+def test_failing_quarto_keeps_the_previous_page(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_fake_quarto(tmp_path, monkeypatch, fail=True)
+    out = tmp_path / "published" / "team.html"
+    out.parent.mkdir(parents=True)
+    out.write_text("previous page")
+    with pytest.raises(RenderError):
+        render_quarto(executed, out, "Acme")
+    assert out.read_text() == "previous page"
+    assert _files(out.parent) == ["team.html"]
+
+
+def test_quarto_success_without_output_is_an_error(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_fake_quarto(tmp_path, monkeypatch, write=False)
+    out = tmp_path / "published" / "team.html"
+    with pytest.raises(RenderError, match="wrote no"):
+        render(executed, out, "Acme")
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: papermill executes the fixture notebook, nbconvert renders it
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fixture_notebook_executes_and_renders(tmp_path: Path) -> None:
+    papermill = pytest.importorskip("papermill")
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if rfa.KERNEL_NAME not in find_kernel_specs():
+        if os.environ.get("CI"):
+            pytest.fail(f"kernel {rfa.KERNEL_NAME} is not installed (make setup)")
+        pytest.skip(f"kernel {rfa.KERNEL_NAME} is not installed (make setup)")
+    work = tmp_path / "build"
+    work.mkdir()
+    executed_path = work / "page.ipynb"
+    papermill.execute_notebook(
+        str(FIXTURES / "dashboard_minimal.ipynb"),
+        str(executed_path),
+        parameters={"account": "globex", "sessions": 98765},
+        kernel_name=rfa.KERNEL_NAME,
+        cwd=str(work),
+        progress_bar=False,
+    )
+    out = tmp_path / "page.html"
+    render_nbconvert(executed_path, out, "Globex — Fixture dashboard")
+    page = out.read_text(encoding="utf-8")
+    soup = BeautifulSoup(page, "html.parser")
+    values = [v.get_text() for v in soup.select(".rfa-kpi-value")]
+    assert values == ["98,765", "4.6", "12"]
+    assert [t.get_text() for t in soup.select(".rfa-card-title")] == [
+        "Sessions per day",
+        "Top flows",
+        "Notes",
+    ]
+    assert soup.find("td", string="Password reset") is not None
+    assert "Account globex: synthetic fixture data." in soup.get_text(" ", strip=True).replace(
+        " :", ":"
+    )
+    assert all(i["src"].startswith("data:image/png;base64,") for i in soup.find_all("img"))
+    assert "#|" not in page and not soup.find_all("script")
+    assert find_remote_references(page) == []
+
+
+def test_a_card_alone_in_its_row_is_full_width_like_quarto():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    def card(title: str):
+        cell = new_code_cell(f"#| title: {title}\nx")
+        cell.outputs = [new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]
+        return cell
+
+    nb = new_notebook(cells=[new_markdown_cell("## Row"), card("alone"), new_markdown_cell("## Row"),
+                             card("left"), card("right"), new_markdown_cell("## Row"), card("last")])
+    out, _ = transform_notebook(nb)
+    wide = {c.metadata["rfa"]["title"]: c.metadata["rfa"].get("wide", False) for c in out.cells}
+    assert wide == {"alone": True, "left": False, "right": False, "last": True}
