@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from postgres_server import PostgresServer, start_session_server
 from sqlalchemy.engine import make_url
+
+from postgres_server import PostgresServer, start_session_server
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +51,6 @@ def demo_sqlite_url() -> str:
 def demo_pg_url(pg_server: PostgresServer) -> str:
     """The same demo rows loaded (by COPY) into a PostgreSQL database of the session."""
     from demo_db import demo_rows
-
     from rfa.db import init_db
     from rfa.demo import load
 

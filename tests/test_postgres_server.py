@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+
 from postgres_server import PostgresServer
 from rfa import db
 

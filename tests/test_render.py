@@ -618,8 +618,17 @@ def test_a_card_alone_in_its_row_is_full_width_like_quarto():
         cell.outputs = [new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]
         return cell
 
-    nb = new_notebook(cells=[new_markdown_cell("## Row"), card("alone"), new_markdown_cell("## Row"),
-                             card("left"), card("right"), new_markdown_cell("## Row"), card("last")])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("## Row"),
+            card("alone"),
+            new_markdown_cell("## Row"),
+            card("left"),
+            card("right"),
+            new_markdown_cell("## Row"),
+            card("last"),
+        ]
+    )
     out, _ = transform_notebook(nb)
     wide = {c.metadata["rfa"]["title"]: c.metadata["rfa"].get("wide", False) for c in out.cells}
     assert wide == {"alone": True, "left": False, "right": False, "last": True}
