@@ -295,7 +295,7 @@ def test_transform_keeps_descriptive_headings_and_drops_hidden_cells() -> None:
     metas = [c.metadata["rfa"] for c in new_nb.cells]
     assert metas == [
         {"kind": "section", "title": "Flows by volume"},
-        {"kind": "text", "title": "About"},
+        {"kind": "text", "title": "About", "wide": True},  # alone in its row
     ]
     assert new_nb.cells[1].source == "Some **text**."
 
