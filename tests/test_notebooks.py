@@ -10,16 +10,31 @@ import pytest
 import yaml
 
 import rfa
+from rfa.catalog import DASHBOARDS
+from rfa.metrics.knowledge_gaps import GapThresholds
 from rfa.publish.pipeline import NOTEBOOK_DIR, PageJob
 
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-JOB = {"account_slug": "a", "account_name": "A", "timezone": "UTC", "period": "30d",
-       "as_of": "2026-11-20T00:00:00+00:00"}
+JOB = {
+    "account_slug": "a",
+    "account_name": "A",
+    "timezone": "UTC",
+    "period": "30d",
+    "as_of": "2026-11-20T00:00:00+00:00",
+}
 
 
-def test_the_three_dashboards_exist():
-    assert [p.stem for p in NOTEBOOKS] == ["flow_analytics", "personal_analytics",
-                                           "team_analytics"]
+def test_every_dashboard_has_its_notebook():
+    assert sorted(p.stem for p in NOTEBOOKS) == sorted(s.notebook for s in DASHBOARDS.values())
+
+
+def test_knowledge_gap_threshold_defaults_match_the_library():
+    declared = papermill.inspect_notebook(str(NOTEBOOK_DIR / "knowledge_gaps.ipynb"))
+    defaults = GapThresholds().model_dump()
+    shown = {k: v for k, v in declared.items() if k in defaults}
+    assert len(shown) >= 5
+    for name, param in shown.items():
+        assert float(param["default"]) == defaults[name], name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -55,7 +70,7 @@ def test_cell_options_sit_at_the_top_of_cells(path: Path):
         assert options == list(range(len(options))), cell.source
 
 
-@pytest.mark.parametrize("dashboard", ["team", "flow", "personal"])
+@pytest.mark.parametrize("dashboard", list(DASHBOARDS))
 def test_every_parameter_the_publisher_passes_exists_in_the_notebook(dashboard):
     job = PageJob(dashboard=dashboard, scope_id="x", scope_name="X", **JOB)
     declared = papermill.inspect_notebook(str(job.notebook))

@@ -77,17 +77,28 @@ def _active_in_window(url: str) -> dict[str, tuple[int, int]]:
 def test_every_default_page_and_data_file_is_published(published, demo_sqlite_url):
     active = _active_in_window(demo_sqlite_url)
     manifest = json.loads((published / "manifest.json").read_text())
-    assert len(manifest) >= 7 * len(active)
+    assert len(manifest) >= 11 * len(active)
     for slug, (flows, engineers) in active.items():
         pages = [r for r in manifest if r["account_slug"] == slug]
         kinds = sorted(r["dashboard"] for r in pages)
-        assert kinds == ["flow"] * min(5, flows) + ["personal"] * min(3, engineers) + ["team"]
+        assert kinds == sorted(
+            ["flow"] * min(5, flows)
+            + ["personal"] * min(3, engineers)
+            + ["team", "flowpilot", "coverage", "knowledge_gaps", "escalations"]
+        )
         for record in pages:
             assert record["status"] == "ok"
             assert (published / record["page"]).stat().st_size > 10_000
             assert (published / record["data_file"]).exists()
             assert record["page"].startswith(f"{slug}/")
-        assert (published / slug / "admin" / "team-30d.html").exists()
+        for page in (
+            "admin/team",
+            "admin/flowpilot",
+            "admin/coverage",
+            "admin/knowledge-gaps",
+            "staff/escalations",
+        ):
+            assert (published / slug / f"{page}-30d.html").exists(), page
 
 
 def test_pages_are_self_contained_and_read_well(published):
@@ -116,6 +127,7 @@ def test_index_lists_every_page_with_audience_period_and_data_time(published):
         assert record["data_time"]
     text = soup.get_text(" ")
     assert "team admins" in text and "members of the account" in text
+    assert "engineers and admins of the account (not viewers)" in text
     assert "30d" in text
 
 
@@ -159,3 +171,38 @@ def test_flow_pages_carry_no_rater_identity(published, demo_sqlite_url):
             for user_id, name, email in users.select("user_id", "name", "email").iter_rows():
                 assert user_id not in text and email not in text
                 assert not name or name not in text, f"{path}: {name}"
+
+
+@pytest.mark.postgres
+def test_the_same_publish_runs_against_postgresql(tmp_path, demo_pg_url, published):
+    publish_dir = tmp_path / "published"
+    result = run_rfa(
+        [
+            "publish",
+            "--account",
+            "kiwi-tech",
+            "-d",
+            "team",
+            "-d",
+            "flow",
+            "--workers",
+            "2",
+            "--as-of",
+            AS_OF,
+        ],
+        url=demo_pg_url,
+        publish_dir=publish_dir,
+        build_dir=tmp_path / "build",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    pages = sorted(
+        p.relative_to(publish_dir).as_posix()
+        for p in publish_dir.rglob("*.json")
+        if p.name != "manifest.json"
+    )
+    assert "kiwi-tech/admin/team-30d.json" in pages and len(pages) >= 2
+    for page in pages:  # same numbers as the SQLite publish of the same demo data
+        pg, lite = (json.loads((d / page).read_text()) for d in (publish_dir, published))
+        for data in (pg, lite):
+            data["meta"].pop("generated_at")
+        assert pg == lite, page

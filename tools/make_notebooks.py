@@ -65,15 +65,26 @@ COMMON = [
 DATA = 'data_file: str = ""  # path of the JSON data file to write; empty means none'
 
 
-def setup(loader: str) -> nbformat.NotebookNode:
+def setup(loader: str, summary: str = "s = page.summary") -> nbformat.NotebookNode:
     return new_code_cell(
         "from IPython.display import HTML, Markdown\n\n"
         "from rfa import charts, dashboards, present\n\n"
         "charts.use_theme()\n"
         f"page = {loader}\n"
         "_ = dashboards.write_data_file(page, data_file)\n"
-        "s, tz = page.summary, page.meta.account.timezone"
+        f"{summary}\n"
+        "tz = page.meta.account.timezone"
     )
+
+
+GAP_THRESHOLDS = [
+    "min_sessions: int = 10  # AI sessions needed before a domain or flow gap is claimed",
+    "min_escalation_rate: float = 0.40  # domain escalation rate at or above this is a gap",
+    "max_guided_rate: float = 0.30  # domain guided-tier share at or below this is a gap",
+    "min_discovery_share: float = 0.30  # domain discovery-tier share at or above this",
+    "min_option_sessions: int = 8  # ended sessions needed before a flow option gap is claimed",
+    "min_option_bad_outcome_rate: float = 0.50  # option escalated or unresolved share",
+]
 
 
 def kpis(extra: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
@@ -91,10 +102,7 @@ def kpis(extra: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
     ]
 
 
-ABOUT = card(
-    "About these numbers",
-    "Markdown(present.about_text(page.meta, present.data_quality_text(page.data_quality)))",
-)
+ABOUT = card("About these numbers", "Markdown(present.about(page))")
 PER_DAY = [row(), card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)")]
 MIX = card("Outcome mix of completed sessions", "charts.outcome_donut(s)")
 
@@ -211,6 +219,196 @@ NOTEBOOKS = {
                 "HTML(present.html_table(present.comments_table(page.recent_comments, tz), "
                 '"No comments in this window."))',
             ),
+            row(),
+            ABOUT,
+        ],
+    ),
+    "flowpilot": notebook(
+        "FlowPilot",
+        [
+            params([*COMMON, DATA]),
+            setup("dashboards.flowpilot_page(account, period, as_of)"),
+            row("15%"),
+            valuebox("AI sessions", "robot", "primary", "present.fmt_int(s.total_sessions)"),
+            valuebox(
+                "Resolution rate",
+                "check2-circle",
+                "success",
+                "present.fmt_pct100(s.resolution_rate_pct)",
+            ),
+            valuebox("MTTR", "stopwatch", "info", "present.fmt_minutes(s.mttr_minutes)"),
+            valuebox(
+                "Avg steps to resolution",
+                "signpost-split",
+                "secondary",
+                "present.fmt_int(None) if s.avg_steps_to_resolution is None "
+                'else f"{s.avg_steps_to_resolution:.1f}"',
+            ),
+            valuebox("Average rating", "star", "warning", "present.fmt_csat(s.avg_rating)"),
+            row(),
+            card("Mean time to resolution per day", "charts.mttr_trend(page.mttr_trend)"),
+            row(),
+            card(
+                "AI sessions by problem domain", "charts.domain_outcomes(page.sessions_by_domain)"
+            ),
+            card(
+                "Resolution by confidence tier",
+                "charts.confidence_tiers(page.confidence_breakdown)",
+            ),
+            row(),
+            card(
+                "Sessions by domain",
+                "HTML(present.html_table(present.domain_table(page.sessions_by_domain)))",
+            ),
+            card("Knowledge coverage", "Markdown(present.coverage_text(page.knowledge_coverage))"),
+            row(),
+            card("PSA: from AI session to time entry", "charts.psa_funnel(page.psa.funnel)"),
+            card("PSA pushes and time entries", "HTML(present.psa_html(page.psa))"),
+            row(),
+            card("Time entries and hours logged per day", "charts.psa_daily(page.psa.daily_trend)"),
+            row(),
+            ABOUT,
+        ],
+    ),
+    "coverage": notebook(
+        "Coverage and flow quality",
+        [
+            params([*COMMON, DATA]),
+            setup(
+                "dashboards.coverage_page(account, period, as_of)", summary="q = page.flow_quality"
+            ),
+            row("15%"),
+            valuebox(
+                "Flows",
+                "diagram-3",
+                "primary",
+                "present.fmt_int(page.knowledge_coverage.total_flows)",
+            ),
+            valuebox(
+                "Domains without a flow",
+                "exclamation-triangle",
+                "danger",
+                "present.fmt_int(len(page.coverage_by_domain.uncovered_domains))",
+            ),
+            valuebox(
+                "AI sessions without a domain",
+                "question-circle",
+                "secondary",
+                "present.fmt_int(page.coverage_by_domain.unmapped_session_count)",
+            ),
+            valuebox(
+                "Flows needing attention",
+                "wrench",
+                "warning",
+                "present.fmt_int(len(page.flow_quality.needs_attention))",
+            ),
+            row(),
+            card(
+                "Coverage by problem domain",
+                "HTML(present.html_table(present.coverage_table(page.coverage_by_domain.domains)))",
+            ),
+            row(),
+            card(
+                "Flow quality: uses, success and score",
+                "charts.flow_quality_map(page.flow_quality.flows)",
+            ),
+            row(),
+            card(
+                "Top performers",
+                "HTML(present.html_table(present.quality_table("
+                "page.flow_quality.top_performers, tz), 'No flow has enough matches yet.'))",
+            ),
+            card(
+                "Needs attention",
+                "HTML(present.html_table(present.quality_table("
+                "page.flow_quality.needs_attention, tz), 'No flow needs attention.'))",
+            ),
+            row(),
+            card(
+                "How the quality score is computed",
+                "Markdown(present.quality_formula_text(page.flow_quality))",
+            ),
+            row(),
+            ABOUT,
+        ],
+    ),
+    "knowledge_gaps": notebook(
+        "Knowledge gaps",
+        [
+            params([*COMMON, *GAP_THRESHOLDS, DATA]),
+            setup(
+                "dashboards.knowledge_gaps_page(account, period, as_of, thresholds=dict(\n"
+                "    min_sessions=min_sessions, min_escalation_rate=min_escalation_rate,\n"
+                "    max_guided_rate=max_guided_rate, min_discovery_share=min_discovery_share,\n"
+                "    min_option_sessions=min_option_sessions,\n"
+                "    min_option_bad_outcome_rate=min_option_bad_outcome_rate))",
+                summary="r = page.report",
+            ),
+            row("15%"),
+            valuebox("Gaps", "search", "primary", "present.fmt_int(len(r.gaps))"),
+            valuebox(
+                "High severity",
+                "exclamation-octagon",
+                "danger",
+                'present.fmt_int(sum(g.severity == "high" for g in r.gaps))',
+            ),
+            valuebox("Domains assessed", "grid", "info", "present.fmt_int(r.domains_assessed)"),
+            valuebox(
+                "Flow options assessed",
+                "signpost",
+                "secondary",
+                "present.fmt_int(r.options_assessed)",
+            ),
+            row(),
+            card(
+                "Gaps, most severe first",
+                "HTML(present.html_table(present.gaps_table(r.gaps), "
+                "'No gap passes the thresholds in this window.'))",
+            ),
+            row(),
+            card("Gaps by kind and severity", "charts.gaps_by_kind(r.gaps)"),
+            card("What was judged", "Markdown(present.gap_scope_text(r))"),
+            row(),
+            ABOUT,
+        ],
+    ),
+    "escalations": notebook(
+        "Escalations",
+        [
+            params([*COMMON, DATA]),
+            setup(
+                "dashboards.escalations_page(account, period, as_of)",
+                summary="e = page.escalations",
+            ),
+            row("15%"),
+            valuebox(
+                "Hand-offs claimed",
+                "person-raised-hand",
+                "primary",
+                "present.fmt_int(e.n_handoffs_claimed)",
+            ),
+            valuebox(
+                "Acted on after claim",
+                "check2-circle",
+                "success",
+                "present.fmt_pct(e.action_conversion_rate)",
+            ),
+            valuebox(
+                "Median time to first action",
+                "stopwatch",
+                "info",
+                "present.fmt_seconds(e.median_seconds_to_first_action)",
+            ),
+            valuebox(
+                "p95 time to first action",
+                "hourglass-split",
+                "warning",
+                "present.fmt_seconds(e.p95_seconds_to_first_action)",
+            ),
+            row(),
+            card("What this measures", "Markdown(present.escalation_text(e))"),
+            row(),
+            card("Time from claim to first action", "charts.escalation_lag_histogram(e.histogram)"),
             row(),
             ABOUT,
         ],

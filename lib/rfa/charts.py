@@ -181,3 +181,203 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
     if title:
         fig.suptitle(title, fontweight="bold")
     return _done(fig)
+
+
+# ── FlowPilot (METRICS.md §4) ────────────────────────────────────────────────
+
+TIER_COLORS = {"guided": "#2a9d8f", "exploring": "#e9c46a", "discovery": "#e76f51"}
+
+
+def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
+    """MTTR per local resolution day (line, gaps on days without resolutions) over bars of
+    resolved AI sessions. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`."""
+    fig, ax = plt.subplots(figsize=WIDE)
+    if not any(p.resolved_sessions for p in points):
+        return _empty(fig, ax, "No resolved AI sessions in this window")
+    days = [p.date for p in points]
+    counts = ax.twinx()
+    counts.bar(days, [p.resolved_sessions for p in points], color="#dfe5ec", width=0.8)
+    counts.set_ylabel("resolved sessions", color="#7a8594")
+    counts.grid(False)
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    values = [float("nan") if p.mttr_minutes is None else p.mttr_minutes for p in points]
+    ax.plot(days, values, marker="o", markersize=3, color=ACCENT, linewidth=1.6)
+    ax.set_ylabel("MTTR (minutes)")
+    ax.set_ylim(bottom=0)
+    if title:
+        ax.set_title(title)
+    fig.autofmt_xdate()
+    return _done(fig)
+
+
+def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
+    """Horizontal stacked bars per problem domain: resolved, escalated, other.
+    ``rows``: :class:`rfa.metrics.flowpilot.DomainBreakdownRow`."""
+    rows = list(rows)
+    fig, ax = plt.subplots(figsize=(WIDE[0] / 2, 0.42 * max(len(rows), 3) + 1.0))
+    if not rows:
+        return _empty(fig, ax, "No AI sessions with a domain")
+    ys = list(range(len(rows)))[::-1]
+    resolved = [r.resolved for r in rows]
+    escalated = [r.escalated for r in rows]
+    other = [r.total - r.resolved - r.escalated for r in rows]
+    ax.barh(ys, resolved, color=OUTCOME_COLORS["resolved"], label="resolved")
+    ax.barh(ys, escalated, left=resolved, color=OUTCOME_COLORS["escalated"], label="escalated")
+    ax.barh(
+        ys,
+        other,
+        left=[a + b for a, b in zip(resolved, escalated, strict=True)],
+        color=OUTCOME_COLORS["not completed"],
+        label="abandoned / active",
+    )
+    ax.set_yticks(ys, [r.domain for r in rows])
+    for y, r in zip(ys, rows, strict=True):
+        ax.text(r.total, y, f" {r.resolution_rate_pct:.0f}%", va="center", fontsize=7)
+    ax.set_xlabel("AI sessions")
+    ax.legend(loc="lower right", fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
+    """Resolution rate per confidence tier, with its number of ended sessions.
+    ``rows``: :class:`rfa.metrics.flowpilot.ConfidenceTierRow`."""
+    fig, ax = plt.subplots(figsize=SQUARE)
+    if not any(r.sessions for r in rows):
+        return _empty(fig, ax, "No ended AI sessions")
+    tiers = [r.tier for r in rows]
+    rates = [r.resolution_rate_pct or 0.0 for r in rows]
+    ax.bar(tiers, rates, color=[TIER_COLORS.get(t, ACCENT) for t in tiers])
+    for x, r in enumerate(rows):
+        label = "—" if r.resolution_rate_pct is None else f"{r.resolution_rate_pct:.0f}%"
+        ax.text(x, rates[x], f"{label}\nn={r.sessions:,}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("resolution rate (%)")
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def psa_funnel(funnel, title: str | None = None) -> Figure:
+    """AI sessions → linked to a ticket → doc pushed → time entry logged (independent
+    counts, each a share of all AI sessions). ``funnel``: :class:`PsaFunnel`."""
+    fig, ax = plt.subplots(figsize=SQUARE)
+    stages = [
+        ("AI sessions", funnel.total_sessions),
+        ("linked to ticket", funnel.linked_to_ticket),
+        ("doc pushed", funnel.doc_pushed),
+        ("time entry", funnel.time_entry_logged),
+    ]
+    if not funnel.total_sessions:
+        return _empty(fig, ax, "No AI sessions in this window")
+    ys = list(range(len(stages)))[::-1]
+    ax.barh(ys, [v for _, v in stages], color=[ACCENT, "#2a9d8f", "#8ab17d", "#e9c46a"])
+    ax.set_yticks(ys, [s for s, _ in stages])
+    for y, (_, v) in zip(ys, stages, strict=True):
+        ax.text(v, y, f" {v:,} ({v / funnel.total_sessions:.0%})", va="center", fontsize=8)
+    ax.set_xlim(0, funnel.total_sessions * 1.35)
+    ax.set_xlabel("AI sessions")
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def psa_daily(points: Sequence, title: str | None = None) -> Figure:
+    """Time entries per local day (bars) and hours logged (line).
+    ``points``: :class:`rfa.metrics.flowpilot.PsaDailyPoint`."""
+    fig, ax = plt.subplots(figsize=WIDE)
+    if not any(p.entries for p in points):
+        return _empty(fig, ax, "No time entries in this window")
+    days = [p.date for p in points]
+    ax.bar(days, [p.entries for p in points], color="#8ab17d", width=0.8, label="time entries")
+    ax.set_ylabel("time entries")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    hours = ax.twinx()
+    hours.plot(days, [p.hours for p in points], color=ACCENT, linewidth=1.5, label="hours")
+    hours.set_ylabel("hours logged")
+    hours.set_ylim(bottom=0)
+    hours.grid(False)
+    if title:
+        ax.set_title(title)
+    fig.autofmt_xdate()
+    return _done(fig)
+
+
+def flow_quality_map(rows: Sequence, title: str | None = None) -> Figure:
+    """Each matched flow: uses (log x) against success rate, coloured by quality score;
+    flows that need attention are outlined in red. ``rows``: :class:`FlowQualityRow`."""
+    rows = list(rows)
+    fig, ax = plt.subplots(figsize=WIDE)
+    if not rows:
+        return _empty(fig, ax, "No flow matched by AI sessions in this window")
+    points = ax.scatter(
+        [r.usage_count for r in rows],
+        [r.success_rate_pct for r in rows],
+        c=[r.quality_score for r in rows],
+        cmap="RdYlGn",
+        vmin=0,
+        vmax=100,
+        s=46,
+        edgecolors=["#c0392b" if r.needs_attention else "white" for r in rows],
+        linewidths=1.4,
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("AI sessions matched (log scale)")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(-5, 105)
+    fig.colorbar(points, ax=ax, label="quality score", pad=0.01)
+    for r in rows:
+        if r.needs_attention:
+            ax.annotate(
+                r.name[:28],
+                (r.usage_count, r.success_rate_pct),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+                color="#c0392b",
+            )
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def escalation_lag_histogram(bins: Sequence, title: str | None = None) -> Figure:
+    """Claimed hand-offs per bucket of seconds to first action (post-claim activity lag).
+    ``bins``: :class:`rfa.metrics.escalations.HistogramBin`."""
+    fig, ax = plt.subplots(figsize=WIDE)
+    if not any(b.count for b in bins):
+        return _empty(fig, ax, "No claimed hand-off was acted on in this window")
+    labels = [b.label for b in bins]
+    ax.bar(labels, [b.count for b in bins], color=ACCENT)
+    ax.set_xlabel("time from claim to first action")
+    ax.set_ylabel("hand-offs")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+SEVERITY_COLORS = {"high": "#e76f51", "medium": "#e9c46a", "low": "#8ab17d"}
+
+
+def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Figure:
+    """Knowledge gaps per kind, stacked by severity. ``gaps``: :class:`Gap`."""
+    fig, ax = plt.subplots(figsize=SQUARE)
+    if not gaps:
+        return _empty(fig, ax, "No gap passes the thresholds")
+    kinds = sorted({g.kind for g in gaps})
+    ys = list(range(len(kinds)))[::-1]
+    left = [0] * len(kinds)
+    for level in ("high", "medium", "low"):
+        counts = [sum(1 for g in gaps if g.kind == k and g.severity == level) for k in kinds]
+        ax.barh(ys, counts, left=left, color=SEVERITY_COLORS[level], label=level)
+        left = [a + b for a, b in zip(left, counts, strict=True)]
+    ax.set_yticks(ys, [k.replace("_", " ") for k in kinds])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("gaps")
+    ax.legend(fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title)
+    return _done(fig)

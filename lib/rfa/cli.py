@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rfa.catalog import DASHBOARDS
 from rfa.errors import RFAError
 
 app = typer.Typer(
@@ -43,10 +44,7 @@ class Renderer(StrEnum):
     nbconvert = "nbconvert"
 
 
-class DashboardName(StrEnum):
-    team = "team"
-    flow = "flow"
-    personal = "personal"
+DashboardName = StrEnum("DashboardName", {name: name for name in DASHBOARDS})
 
 
 def _url(url: str | None) -> str:
@@ -145,7 +143,7 @@ def publish(
     dashboard: Annotated[
         list[DashboardName] | None,
         typer.Option(
-            "--dashboard", "-d", help="Dashboards to publish (repeatable); default: all three."
+            "--dashboard", "-d", help="Dashboards to publish (repeatable); default: all of them."
         ),
     ] = None,
     flow: Annotated[
@@ -180,7 +178,7 @@ def publish(
         if demo_:
             jobs = plan_all_accounts(conn, period=period, as_of=as_of)
         else:
-            kinds = [d.value for d in dashboard] if dashboard else ["team", "flow", "personal"]
+            kinds = [d.value for d in dashboard] if dashboard else list(DASHBOARDS)
             jobs = plan_account(
                 conn,
                 account,

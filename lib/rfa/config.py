@@ -44,6 +44,25 @@ class Settings(BaseSettings):
     build_dir: Path = PROJECT_ROOT / "build"
 
 
+def absolute_sqlite_url(url: str) -> str:
+    """Make a relative SQLite path absolute (from the current directory), so kernels that
+    run in a page's build directory open the same file; other URLs are returned as is."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - rfa.db.create_engine reports bad URLs clearly
+        return url
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(Path(database).resolve())).render_as_string(
+        hide_password=False
+    )
+
+
 def get_settings() -> Settings:
     """Read the settings afresh from the environment (no caching: tests change it)."""
     return Settings()

@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Connection
 
 import rfa
+from rfa.catalog import DASHBOARDS
 from rfa.db import connect
 from rfa.definitions import definitions_for
-from rfa.errors import NotFoundError
+from rfa.errors import NotFoundError, ParameterError
+from rfa.metrics import escalations as esc
 from rfa.metrics import flow as flow_metrics
+from rfa.metrics import flowpilot as fp
+from rfa.metrics import knowledge_gaps as kg
 from rfa.metrics import sessions as session_metrics
 from rfa.metrics.models import (
     CSAT,
@@ -39,24 +43,18 @@ from rfa.metrics.models import (
     TimeSeriesPoint,
 )
 from rfa.queries import accounts as account_queries
+from rfa.queries import ai_sessions as ai_queries
+from rfa.queries import gaps as gap_queries
+from rfa.queries import handoffs as handoff_queries
+from rfa.queries import proposals as proposal_queries
+from rfa.queries import psa as psa_queries
 from rfa.queries import ratings as rating_queries
 from rfa.queries import sessions as session_queries
 from rfa.window import Window, make_window
 
-Dashboard = Literal["team", "personal", "flow"]
-
-AUDIENCES: dict[str, str] = {
-    "team": "team admins and super admins of the account",
-    "personal": "the engineer the page is about",
-    "flow": "members of the account (comments are anonymous)",
-}
-"""Who may read each dashboard (METRICS.md §6)."""
-
-TITLES: dict[str, str] = {
-    "team": "Team analytics",
-    "personal": "Personal analytics",
-    "flow": "Flow analytics",
-}
+AUDIENCES: dict[str, str] = {name: spec.audience for name, spec in DASHBOARDS.items()}
+"""Who may read each dashboard (METRICS.md §6); see :mod:`rfa.catalog`."""
+TITLES: dict[str, str] = {name: spec.title for name, spec in DASHBOARDS.items()}
 
 
 class PageMeta(BaseModel):
@@ -114,18 +112,14 @@ class FlowPage(BaseModel):
     data_quality: list[DataQualityFinding]
 
 
-Page = TeamPage | PersonalPage | FlowPage
-
-
 def _meta(
     dashboard: str,
     account: AccountInfo,
     window: Window,
-    sessions: pl.DataFrame,
+    data_time: dt.datetime | None,
     scope: Entity | None,
     keys: tuple[str, ...],
 ) -> PageMeta:
-    latest = sessions["started_at"].max() if sessions.height else None
     return PageMeta(
         dashboard=dashboard,
         title=TITLES[dashboard],
@@ -135,11 +129,16 @@ def _meta(
         period=window.period,
         window=window,
         window_label=window.describe(),
-        data_time=latest,
+        data_time=data_time,
         generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
         library_version=rfa.__version__,
         definitions=definitions_for(*keys),
     )
+
+
+def _latest(frame: pl.DataFrame, column: str) -> dt.datetime | None:
+    """Newest value of a timestamp column (the page's data time), None for no rows."""
+    return frame[column].max() if frame.height else None
 
 
 def _open(conn: Connection, account: str, period: str, as_of: str | None):
@@ -174,7 +173,7 @@ def team_page(
             "team",
             info,
             window,
-            sessions,
+            _latest(sessions, "started_at"),
             None,
             (
                 "total_sessions",
@@ -235,7 +234,7 @@ def personal_page(
             "personal",
             info,
             window,
-            sessions,
+            _latest(sessions, "started_at"),
             person,
             (
                 "total_sessions",
@@ -293,7 +292,7 @@ def flow_page(
             "flow",
             info,
             window,
-            sessions,
+            _latest(sessions, "started_at"),
             entity,
             (
                 "total_sessions",
@@ -315,6 +314,185 @@ def flow_page(
         recent_comments=flow_metrics.recent_comments(ratings),
         data_quality=session_metrics.data_quality(sessions, ratings)
         + flow_metrics.unknown_nodes(decisions, structure),
+    )
+
+
+class FlowPilotPage(BaseModel):
+    """FlowPilot dashboard (audience: team admins), METRICS.md §4."""
+
+    meta: PageMeta
+    summary: fp.FlowPilotSummary
+    mttr_trend: list[fp.MTTRPoint]
+    sessions_by_domain: list[fp.DomainBreakdownRow]
+    confidence_breakdown: list[fp.ConfidenceTierRow]
+    knowledge_coverage: fp.KnowledgeCoverage
+    psa: fp.PsaMetrics
+    data_quality: list[DataQualityFinding]
+
+
+class CoveragePage(BaseModel):
+    """Coverage and flow-quality dashboard (audience: team admins), METRICS.md §4."""
+
+    meta: PageMeta
+    knowledge_coverage: fp.KnowledgeCoverage
+    coverage_by_domain: fp.DomainCoverage
+    flow_quality: fp.FlowQuality
+    data_quality: list[DataQualityFinding]
+
+
+def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
+    """Load the FlowPilot frames of an account and compute every §4 metric once."""
+    with connect(url) as conn:
+        info, window = _open(conn, account, period, as_of)
+        sessions = ai_queries.ai_sessions_frame(conn, info.id, window)
+        metrics = fp.flowpilot_metrics(
+            sessions,
+            ai_queries.flowpilot_flows_frame(conn, info.id),
+            proposal_queries.proposals_frame(conn, info.id, window),
+            psa_queries.psa_posts_frame(conn, info.id, window),
+            psa_queries.session_psa_posts_frame(conn, info.id, window),
+            window,
+        )
+    return info, window, _latest(sessions, "created_at"), metrics
+
+
+def flowpilot_page(
+    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+) -> FlowPilotPage:
+    """Load the FlowPilot dashboard of ``account`` (METRICS.md §4: totals, MTTR, domains,
+    confidence tiers, knowledge coverage, PSA). Rates are percentages (``*_pct``)."""
+    info, window, data_time, m = _flowpilot(account, period, as_of, url)
+    return FlowPilotPage(
+        meta=_meta(
+            "flowpilot",
+            info,
+            window,
+            data_time,
+            None,
+            (
+                "ai_sessions",
+                "resolution_rate_pct",
+                "avg_steps_to_resolution",
+                "avg_rating",
+                "mttr_minutes",
+                "sessions_by_domain",
+                "confidence_breakdown",
+                "knowledge_coverage",
+                "psa",
+                "data_quality",
+            ),
+        ),
+        summary=m.summary,
+        mttr_trend=m.mttr_trend,
+        sessions_by_domain=m.sessions_by_domain,
+        confidence_breakdown=m.confidence_breakdown,
+        knowledge_coverage=m.knowledge_coverage,
+        psa=m.psa,
+        data_quality=m.data_quality,
+    )
+
+
+def coverage_page(
+    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+) -> CoveragePage:
+    """Load the coverage and flow-quality dashboard of ``account`` (METRICS.md §4:
+    coverage by domain, flow quality with its documented quality score)."""
+    info, window, data_time, m = _flowpilot(account, period, as_of, url)
+    return CoveragePage(
+        meta=_meta(
+            "coverage",
+            info,
+            window,
+            data_time,
+            None,
+            ("knowledge_coverage", "coverage_by_domain", "flow_quality", "data_quality"),
+        ),
+        knowledge_coverage=m.knowledge_coverage,
+        coverage_by_domain=m.coverage_by_domain,
+        flow_quality=m.flow_quality,
+        data_quality=m.data_quality,
+    )
+
+
+class KnowledgeGapsPage(BaseModel):
+    """Knowledge-gaps dashboard (audience: team admins), METRICS.md §4 last row."""
+
+    meta: PageMeta
+    report: kg.KnowledgeGapReport
+
+
+class EscalationsPage(BaseModel):
+    """Escalation time-to-first-action (audience: engineers and admins), METRICS.md §5."""
+
+    meta: PageMeta
+    escalations: esc.EscalationMetrics
+    data_quality: list[DataQualityFinding]
+
+
+def knowledge_gaps_page(
+    account: str,
+    period: str = "30d",
+    as_of: str | None = None,
+    thresholds: kg.GapThresholds | dict | None = None,
+    *,
+    url: str | None = None,
+) -> KnowledgeGapsPage:
+    """Load the knowledge gaps of ``account``: domains, flows and flow options where
+    engineers are least helped, each with evidence, severity and a suggested action.
+
+    ``thresholds`` (a :class:`~rfa.metrics.knowledge_gaps.GapThresholds` or a dict of
+    its fields) default to its documented values; an invalid value raises
+    :class:`~rfa.errors.ParameterError`.
+    """
+    try:
+        th = kg.GapThresholds.model_validate(thresholds or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ParameterError(
+            ".".join(str(p) for p in first["loc"]) or "thresholds",
+            first.get("input"),
+            "fractions in [0, 1] for rates and positive integers for session minimums",
+        ) from None
+    with connect(url) as conn:
+        info, window = _open(conn, account, period, as_of)
+        ai_sessions = ai_queries.ai_sessions_frame(conn, info.id, window)
+        report = kg.knowledge_gap_report(
+            ai_sessions,
+            gap_queries.flow_trees_frame(conn, info.id),
+            gap_queries.pending_proposals_frame(conn, info.id),
+            gap_queries.option_sessions_frame(conn, info.id, window),
+            th,
+        )
+    return KnowledgeGapsPage(
+        meta=_meta(
+            "knowledge_gaps",
+            info,
+            window,
+            _latest(ai_sessions, "created_at"),
+            None,
+            ("knowledge_gaps",),
+        ),
+        report=report,
+    )
+
+
+def escalations_page(
+    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+) -> EscalationsPage:
+    """Load escalation time-to-first-action of ``account`` (METRICS.md §5): hand-offs
+    claimed in the window and the seconds from claim to the first AI-session step after
+    it. The result carries the metric's definition: post-claim activity lag, not savings."""
+    with connect(url) as conn:
+        info, window = _open(conn, account, period, as_of)
+        handoffs = handoff_queries.claimed_handoffs_frame(conn, info.id, window)
+        unclaimed = handoff_queries.unclaimed_count(conn, info.id, window)
+    metrics = esc.escalation_metrics(handoffs, unclaimed)
+    return EscalationsPage(
+        meta=_meta(
+            "escalations", info, window, _latest(handoffs, "claimed_at"), None, ("escalation_lag",)
+        ),
+        escalations=metrics,
+        data_quality=esc.data_quality(metrics),
     )
 
 

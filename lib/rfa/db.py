@@ -251,10 +251,13 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     The error message names the database with its password masked, never the
     driver's raw text (which can echo connection parameters).
     """
-    engine = engine_or_url if isinstance(engine_or_url, Engine) else create_engine(engine_or_url)
+    owned = not isinstance(engine_or_url, Engine)
+    engine = create_engine(engine_or_url) if owned else engine_or_url
     try:
         conn = engine.connect()
     except sa.exc.OperationalError as exc:
+        if owned:
+            engine.dispose()
         raise DatabaseUnavailable(
             f"cannot connect to database {mask_url(engine.url)}: the server is unreachable "
             "or refused the connection; check RFA_DATABASE_URL (host, port, user) and that "
@@ -264,6 +267,8 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
         yield conn
     finally:
         conn.close()
+        if owned:
+            engine.dispose()
 
 
 def init_db(url: str) -> None:

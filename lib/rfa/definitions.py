@@ -44,6 +44,56 @@ DEFINITIONS: dict[str, str] = {
         "The 10 newest non-empty CSAT comments of the window, shown without their author."
     ),
     "data_quality": "Faulty rows found in the window, how many, and what was excluded.",
+    # FlowPilot (METRICS.md §4): rates are percentages of AI sessions created in the window.
+    "ai_sessions": (
+        "FlowPilot (AI assistant) sessions created in the window; escalated counts "
+        "escalated and requesting_escalation."
+    ),
+    "resolution_rate_pct": "Resolved AI sessions ÷ AI sessions created in the window, in percent.",
+    "avg_steps_to_resolution": "Mean number of steps of the resolved AI sessions.",
+    "avg_rating": "Mean engineer rating (1–5) of AI sessions that were rated.",
+    "mttr_minutes": (
+        "Mean time to resolution: minutes from creation to resolution of resolved AI "
+        "sessions. The daily trend is by local resolution day; days without resolutions "
+        "show no value (not zero)."
+    ),
+    "sessions_by_domain": "AI sessions per problem domain, with resolved, escalated and rate.",
+    "confidence_breakdown": (
+        "Among AI sessions that ended resolved or escalated: sessions and resolution rate "
+        "per confidence tier (guided, exploring, discovery)."
+    ),
+    "knowledge_coverage": (
+        "Flows in the account, flows written or enhanced by AI, flow proposals pending "
+        "review (any age), and proposals approved (or modified) and rejected in the window."
+    ),
+    "coverage_by_domain": (
+        "Per problem domain: flows matched by its AI sessions, sessions, resolution, "
+        "escalation and guided rates, and mean minutes to resolution; sessions without a "
+        "domain are counted apart. A domain with no matched flow is uncovered."
+    ),
+    "flow_quality": (
+        "Per flow matched by AI sessions: uses, success rate, last match, mean match "
+        "confidence and a 0–100 quality score (formula on the page)."
+    ),
+    "psa": (
+        "PSA integration: share of AI sessions linked to a ticket; pushes to the PSA "
+        "(posted in the window) that succeeded at the first try or after retries; time "
+        "entries logged and their hours; the funnel from AI sessions to linked, doc pushed "
+        "and time entry logged."
+    ),
+    "knowledge_gaps": (
+        "Domains, flows and flow options where engineers are least helped: high "
+        "escalation, low guided rate, many discovery-tier sessions, no matching flow, or a "
+        "flow option whose sessions mostly end escalated or unresolved. A gap is only "
+        "claimed with enough sessions behind it (thresholds on the page); severity grows "
+        "with how far past the threshold and how many sessions back it."
+    ),
+    "escalation_lag": (
+        "Seconds from a hand-off being claimed to the first FlowPilot step after the "
+        "claim, over hand-offs claimed in the window (unclaimed are excluded). It "
+        "measures post-claim activity lag, not minutes recovered, and must not be "
+        "presented as savings."
+    ),
 }
 
 

@@ -138,7 +138,7 @@ def about_text(meta, extra: str = "") -> str:
     lines = [
         f"**{meta.title}{scope}**, {meta.account.name}.",
         f"Window: {meta.window_label}. Data up to: "
-        f"{fmt_time(meta.data_time, meta.account.timezone)} (newest session in the window). "
+        f"{fmt_time(meta.data_time, meta.account.timezone)} (newest record in the window). "
         f"Generated {meta.generated_at:%Y-%m-%d %H:%M} UTC. Audience: {meta.audience}.",
     ]
     if extra:
@@ -148,3 +148,214 @@ def about_text(meta, extra: str = "") -> str:
         f"- **{key.replace('_', ' ')}** — {text}" for key, text in meta.definitions.items()
     )
     return "\n\n".join(lines) + "\n\n" + definitions
+
+
+# ── FlowPilot (METRICS.md §4: rates are percentages 0–100) ──────────────────
+
+
+def fmt_pct100(percent: float | None, digits: int = 0) -> str:
+    """A percentage already in 0–100: ``53.4`` → ``"53%"``; None → ``"—"``."""
+    return DASH if percent is None else f"{percent:.{digits}f}%"
+
+
+def domain_table(rows: Sequence) -> pd.DataFrame:
+    """AI sessions per problem domain (:class:`DomainBreakdownRow`) as display strings."""
+    return pd.DataFrame(
+        [
+            {
+                "Domain": r.domain,
+                "AI sessions": fmt_int(r.total),
+                "Resolved": fmt_int(r.resolved),
+                "Escalated": fmt_int(r.escalated),
+                "Resolution rate": fmt_pct100(r.resolution_rate_pct),
+            }
+            for r in rows
+        ],
+        columns=["Domain", "AI sessions", "Resolved", "Escalated", "Resolution rate"],
+    )
+
+
+def coverage_table(rows: Sequence) -> pd.DataFrame:
+    """Coverage by domain (:class:`DomainCoverageRow`); uncovered domains are flagged."""
+    return pd.DataFrame(
+        [
+            {
+                "Domain": r.domain + (" ⚠ no flow" if r.uncovered else ""),
+                "Flows matched": fmt_int(r.flow_count),
+                "AI sessions": fmt_int(r.session_count),
+                "Resolution": fmt_pct100(r.resolution_rate_pct),
+                "Escalation": fmt_pct100(r.escalation_rate_pct),
+                "Guided": fmt_pct100(r.guided_rate_pct),
+                "Avg resolution": fmt_minutes(r.avg_resolution_minutes),
+            }
+            for r in rows
+        ],
+        columns=[
+            "Domain",
+            "Flows matched",
+            "AI sessions",
+            "Resolution",
+            "Escalation",
+            "Guided",
+            "Avg resolution",
+        ],
+    )
+
+
+def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
+    """Flow-quality rows (:class:`FlowQualityRow`) as display strings."""
+    return pd.DataFrame(
+        [
+            {
+                "Flow": r.name,
+                "Score": f"{r.quality_score:.0f}",
+                "Uses": fmt_int(r.usage_count),
+                "Success": fmt_pct100(r.success_rate_pct),
+                "Avg confidence": fmt_pct(r.avg_confidence),
+                "Last matched": fmt_time(r.last_matched_at, timezone).split(" (")[0],
+            }
+            for r in rows
+        ],
+        columns=["Flow", "Score", "Uses", "Success", "Avg confidence", "Last matched"],
+    )
+
+
+def psa_types_table(rows: Sequence) -> pd.DataFrame:
+    """PSA pushes per post type (:class:`PsaPushTypeRow`) as display strings."""
+    return pd.DataFrame(
+        [
+            {
+                "Post type": r.post_type.replace("_", " "),
+                "Pushes": fmt_int(r.pushes),
+                "First try": fmt_int(r.first_try_successes),
+                "After retry": fmt_int(r.retry_successes),
+                "Failed": fmt_int(r.failed),
+                "Success rate": fmt_pct100(r.success_rate_pct),
+            }
+            for r in rows
+        ],
+        columns=["Post type", "Pushes", "First try", "After retry", "Failed", "Success rate"],
+    )
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """Seconds as ``"45 s"``, ``"2 min 05 s"`` or ``"1 h 02 min"``; None → ``"—"``."""
+    if seconds is None:
+        return DASH
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    return fmt_minutes(seconds / 60)
+
+
+def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
+    """Knowledge gaps (:class:`Gap`), most severe first, as display strings."""
+    return pd.DataFrame(
+        [
+            {
+                "Severity": g.severity,
+                "Gap": g.kind.replace("_", " "),
+                "Where": g.subject,
+                "Evidence": f"{g.rate:.0%} of {g.evidence_sessions:,} sessions "
+                f"(threshold {g.threshold:.0%})"
+                if g.rate is not None
+                else f"{g.evidence_sessions:,} sessions",
+                "Suggested action": g.suggested_action,
+            }
+            for g in gaps[:limit]
+        ],
+        columns=["Severity", "Gap", "Where", "Evidence", "Suggested action"],
+    )
+
+
+def thresholds_text(thresholds) -> str:
+    """Markdown list of the knowledge-gap thresholds in force."""
+    fields = thresholds.model_dump()
+    return "Thresholds in force:\n\n" + "\n".join(
+        f"- `{name}` = {value}" for name, value in fields.items()
+    )
+
+
+def about(page) -> str:
+    """The 'About these numbers' text of any page model: :func:`about_text` plus its
+    data-quality findings when the page carries them."""
+    findings = getattr(page, "data_quality", None)
+    extra = "" if findings is None else data_quality_text(findings)
+    return about_text(page.meta, extra)
+
+
+def coverage_text(coverage) -> str:
+    """Markdown for :class:`KnowledgeCoverage`: flows, AI flows and proposals."""
+    return (
+        f"- **{coverage.total_flows:,}** flows in the account, "
+        f"**{coverage.ai_generated_flows:,}** written or enhanced by AI\n"
+        f"- **{coverage.proposals_pending:,}** flow proposals waiting for review (any age)\n"
+        f"- in this window: **{coverage.proposals_approved_in_window:,}** approved or modified, "
+        f"**{coverage.proposals_rejected_in_window:,}** rejected, "
+        f"**{coverage.proposals_dismissed_in_window:,}** dismissed"
+    )
+
+
+def psa_html(psa) -> str:
+    """PSA summary (:class:`PsaMetrics`) as an HTML list followed by the pushes table."""
+    items = [
+        f"Linked to a PSA ticket: <b>{fmt_pct100(psa.ticket_link_rate_pct)}</b> of AI sessions",
+        f"Pushes succeeded at the first try: <b>{fmt_pct100(psa.push_success_first_try_pct)}</b>,"
+        f" after retries: <b>{fmt_pct100(psa.push_success_after_retry_pct)}</b>"
+        f" (of {fmt_int(psa.total_pushes)} pushes)",
+        f"Time entries logged: <b>{fmt_int(psa.time_entries)}</b>, "
+        f"<b>{psa.hours_logged:,.1f} h</b> in all"
+        + (
+            f", {psa.avg_hours_per_session:.2f} h per session with an entry"
+            if psa.avg_hours_per_session is not None
+            else ""
+        ),
+    ]
+    listing = "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+    return listing + html_table(psa_types_table(psa.pushes_by_type), "No PSA pushes.")
+
+
+def quality_formula_text(quality) -> str:
+    """Markdown explaining the flow-quality score and the list thresholds."""
+    return (
+        f"{quality.formula}\n\n"
+        f"Top performers and needs-attention lists only hold flows with at least "
+        f"**{quality.min_usage}** AI sessions; a flow needs attention when its success rate "
+        f"is below **{quality.attention_success_pct:.0f}%** or its score below "
+        f"**{quality.attention_score:.0f}**."
+    )
+
+
+def gap_scope_text(report) -> str:
+    """Markdown: how much of the window the knowledge-gap report could judge, and the
+    thresholds in force."""
+    return (
+        f"- **{report.domains_assessed}** problem domains had enough AI sessions to judge; "
+        f"**{report.domains_below_min_sessions}** had too few\n"
+        f"- **{report.sessions_without_domain:,}** AI sessions had no domain and are not "
+        f"judged by domain\n"
+        f"- **{report.options_assessed:,}** flow options had enough ended sessions\n\n"
+        + thresholds_text(report.thresholds)
+    )
+
+
+def escalation_text(metrics) -> str:
+    """Markdown: the escalation metric's definition and its counts (METRICS.md §5)."""
+    sample = (
+        f" Only **{metrics.n_values}** values back the p95: read it as indicative."
+        if metrics.small_sample and metrics.n_values
+        else ""
+    )
+    return (
+        f"> {metrics.metric_definition}\n\n"
+        f"- **{metrics.n_handoffs_claimed:,}** hand-offs claimed in the window, "
+        f"**{metrics.n_handoffs_with_action:,}** followed by an AI-session step, "
+        f"**{metrics.n_handoffs_without_action:,}** claimed but never acted on; "
+        f"**{metrics.n_handoffs_unclaimed:,}** created in the window were never claimed.\n"
+        f"- Average **{fmt_seconds(metrics.avg_seconds_to_first_action)}**, median "
+        f"**{fmt_seconds(metrics.median_seconds_to_first_action)}**, p95 "
+        f"**{fmt_seconds(metrics.p95_seconds_to_first_action)}**.{sample}\n"
+        f"- **{metrics.n_negative_floored}** lags below zero (clock drift) were counted as 0 s."
+    )

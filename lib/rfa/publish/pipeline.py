@@ -28,7 +28,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -36,8 +35,9 @@ from slugify import slugify
 from sqlalchemy.engine import Connection
 
 import rfa
-from rfa.config import PROJECT_ROOT, get_settings
-from rfa.dashboards import AUDIENCES, TITLES, busiest
+from rfa.catalog import ACCOUNT_DASHBOARDS, DASHBOARDS, DashboardName, DashboardSpec
+from rfa.config import PROJECT_ROOT, absolute_sqlite_url, get_settings
+from rfa.dashboards import busiest
 from rfa.db import connect
 from rfa.errors import RFAError
 from rfa.queries import accounts as account_queries
@@ -49,7 +49,6 @@ DEFAULT_FLOWS = 5
 """Flow pages per account in the default publish: the busiest flows of the window."""
 DEFAULT_ENGINEERS = 3
 """Personal pages per account in the default publish: the busiest engineers."""
-Dashboard = Literal["team", "personal", "flow"]
 
 
 class PublishError(RFAError):
@@ -61,7 +60,7 @@ class PageJob(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    dashboard: Dashboard
+    dashboard: DashboardName
     account_slug: str
     account_name: str
     timezone: str
@@ -72,24 +71,29 @@ class PageJob(BaseModel):
     scope_name: str | None = None
 
     @property
+    def spec(self) -> DashboardSpec:
+        return DASHBOARDS[self.dashboard]
+
+    @property
     def notebook(self) -> Path:
-        return NOTEBOOK_DIR / f"{self.dashboard}_analytics.ipynb"
+        return NOTEBOOK_DIR / f"{self.spec.notebook}.ipynb"
 
     @property
     def title(self) -> str:
         scope = self.scope_name if self.scope_name else self.account_name
-        return f"{TITLES[self.dashboard]} — {scope}"
+        return f"{self.spec.title} — {scope}"
 
     @property
     def page(self) -> str:
-        """Page path relative to the publish directory (POSIX)."""
+        """Page path relative to the publish directory (POSIX), in its audience folder."""
         period = slugify(self.period)
-        if self.dashboard == "team":
-            return f"{self.account_slug}/admin/team-{period}.html"
+        folder = f"{self.account_slug}/{self.spec.folder}"
+        if self.spec.scope is None:
+            return f"{folder}/{self.dashboard.replace('_', '-')}-{period}.html"
         scope = f"{slugify(self.scope_name or '', max_length=48)}-{(self.scope_id or '')[:8]}"
-        if self.dashboard == "flow":
-            return f"{self.account_slug}/members/flow-{scope}-{period}.html"
-        return f"{self.account_slug}/engineers/{scope}/personal-{period}.html"
+        if self.spec.scope == "flow":
+            return f"{folder}/flow-{scope}-{period}.html"
+        return f"{folder}/{scope}/personal-{period}.html"
 
     @property
     def label(self) -> str:
@@ -103,10 +107,8 @@ class PageJob(BaseModel):
             "as_of": self.as_of,
             "data_file": str(data_file),
         }
-        if self.dashboard == "flow":
-            params["flow"] = self.scope_id or ""
-        if self.dashboard == "personal":
-            params["engineer"] = self.scope_id or ""
+        if self.spec.scope is not None:
+            params[self.spec.scope] = self.scope_id or ""
         return params
 
 
@@ -124,7 +126,7 @@ def plan_account(
     *,
     period: str = "30d",
     as_of: str | dt.datetime | None = None,
-    dashboards: Sequence[Dashboard] = ("team", "flow", "personal"),
+    dashboards: Sequence[DashboardName] = tuple(DASHBOARDS),
     flows: Sequence[str] | None = None,
     engineers: Sequence[str] | None = None,
     n_flows: int = DEFAULT_FLOWS,
@@ -147,9 +149,7 @@ def plan_account(
         "period": period,
         "as_of": end.isoformat(),
     }
-    jobs: list[PageJob] = []
-    if "team" in dashboards:
-        jobs.append(PageJob(dashboard="team", **base))
+    jobs = [PageJob(dashboard=name, **base) for name in ACCOUNT_DASHBOARDS if name in dashboards]
     if "flow" in dashboards:
         if flows is None:
             ids = _ranked_ids(conn, info.id, window, "tree_id", n_flows)
@@ -174,8 +174,9 @@ def plan_account(
 def plan_all_accounts(
     conn: Connection, *, period: str = "30d", as_of: str | dt.datetime | None = None
 ) -> list[PageJob]:
-    """The default publish: for every account, its team page, the 5 busiest flows'
-    pages and the 3 busiest engineers' personal pages."""
+    """The default publish: for every account, its account-wide pages (team, FlowPilot,
+    coverage, knowledge gaps, escalations), the 5 busiest flows' pages and the 3
+    busiest engineers' personal pages."""
     jobs: list[PageJob] = []
     for slug in account_queries.list_accounts(conn)["slug"].to_list():
         jobs += plan_account(conn, slug, period=period, as_of=as_of)
@@ -234,9 +235,9 @@ def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "a
         account_slug=job.account_slug,
         account_name=job.account_name,
         dashboard=job.dashboard,
-        dashboard_title=TITLES[job.dashboard],
+        dashboard_title=job.spec.title,
         scope=job.scope_name or "team",
-        audience=AUDIENCES[job.dashboard],
+        audience=job.spec.audience,
         period=job.period,
         window_start=window["start"],
         window_end=window["end"],
@@ -306,6 +307,8 @@ def publish(
     from rfa.publish.site import load_records, save_records, write_index
 
     settings = get_settings()
+    # Kernels run in each page's build directory: give them an absolute SQLite path.
+    os.environ["RFA_DATABASE_URL"] = absolute_sqlite_url(settings.database_url)
     publish_dir = Path(publish_dir or settings.publish_dir)
     build_dir = Path(build_dir or settings.build_dir)
     publish_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,949 @@
+"""FlowPilot dashboard metrics (METRICS.md §4): pure functions, typed results.
+
+Inputs are frames with the query layer's schemas:
+
+* ``sessions`` — :data:`rfa.queries.ai_sessions.AI_SESSION_SCHEMA`
+  (``ai_session_id, user_id, tree_id, status, problem_domain, confidence_tier,
+  psa_ticket_id: String; step_count, session_rating: Int64; match_confidence:
+  Float64; created_at, resolved_at: Datetime[us, UTC]``) — the base set, AI
+  sessions of the account created in the window;
+* ``flows`` — :data:`rfa.queries.ai_sessions.FLOWPILOT_FLOW_SCHEMA`
+  (``tree_id, name, tree_type, origin: String``);
+* ``proposals`` — :data:`rfa.queries.proposals.PROPOSAL_SCHEMA`
+  (``proposal_id, status, proposal_type, problem_domain: String; created_at,
+  reviewed_at: Datetime[us, UTC]``);
+* ``posts`` / ``session_posts`` — :data:`rfa.queries.psa.PSA_POST_SCHEMA`
+  (``post_id, ai_session_id, post_type, status: String; retry_count: Int64;
+  hours: Float64; posted_at: Datetime[us, UTC]``).
+
+Units — **read the field names**: FlowPilot rates are **percentages in
+[0, 100]** and every such field ends in ``_pct`` (METRICS.md §4 defines
+``resolution_rate`` as resolved / total × 100), unlike the §3 session rates,
+which are fractions. ``avg_confidence`` and ``match_confidence`` are fractions in
+[0, 1]; durations are **minutes**; hours are PSA hours; ``quality_score`` is a
+score in [0, 100]. A value that cannot be computed is ``None`` (no value is not
+zero), except ``resolution_rate_pct`` of an empty base set, which is 0.0 as
+METRICS.md says, and zero-filled daily PSA counts, where no entry is a true 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from rfa.metrics.models import DataQualityFinding
+from rfa.window import Window
+
+AI_STATUSES: tuple[str, ...] = (
+    "active",
+    "resolved",
+    "escalated",
+    "requesting_escalation",
+    "abandoned",
+)
+"""Accepted ``ai_sessions.status`` values (METRICS.md §1)."""
+ESCALATED_STATUSES: tuple[str, ...] = ("escalated", "requesting_escalation")
+"""Statuses counted as escalated (METRICS.md §4)."""
+ENDED_STATUSES: tuple[str, ...] = ("resolved", *ESCALATED_STATUSES)
+"""Statuses of sessions that "ended resolved or escalated" (confidence_breakdown)."""
+CONFIDENCE_TIERS: tuple[str, ...] = ("guided", "exploring", "discovery")
+"""Accepted ``ai_sessions.confidence_tier`` values, in display order."""
+AI_ORIGINS: tuple[str, ...] = ("ai_generated", "ai_enhanced")
+"""``trees.origin`` values counted as AI-generated flows."""
+PROPOSAL_STATUSES: tuple[str, ...] = ("pending", "approved", "modified", "rejected", "dismissed")
+"""Accepted ``flow_proposals.status`` values (METRICS.md §1)."""
+POST_TYPES: tuple[str, ...] = ("ticket_note", "doc", "time_entry")
+"""Accepted ``psa_post_logs.post_type`` values, in display order."""
+POST_STATUSES: tuple[str, ...] = ("success", "failed")
+"""Accepted ``psa_post_logs.status`` values."""
+
+QUALITY_PRIOR_SESSIONS = 5
+"""Default prior weight *k* (in sessions) of the quality score's shrinkage."""
+QUALITY_WEIGHTS: dict[str, float] = {"success": 0.60, "confidence": 0.25, "usage": 0.15}
+"""Weights of the quality score's three terms (they sum to 1)."""
+NEUTRAL_CONFIDENCE = 0.5
+"""Confidence prior used when no matched session of the window has a valid confidence."""
+MIN_USAGE = 5
+"""Default minimum ``usage_count`` for the top-performers and needs-attention lists."""
+FLOW_LIST_LIMIT = 5
+"""Default length of the top-performers and needs-attention lists."""
+ATTENTION_SUCCESS_PCT = 50.0
+"""A flow needs attention when its raw success rate is below this (percent) …"""
+ATTENTION_SCORE = 50.0
+"""… or its quality score is below this."""
+
+_FORMULA_TEMPLATE = (
+    "quality_score = 100 × (0.60 × S + 0.25 × C + 0.15 × U), where, over the AI sessions "
+    "of the window matched to the flow (n = usage_count, r = resolved among them): "
+    "S = (r + k·p₀) / (n + k) is the success rate shrunk toward the account's success "
+    "rate p₀ of all matched sessions of the window with a prior of k = {k} sessions; "
+    "C = (Σ match_confidence + k·c₀) / (m + k) is the mean match confidence (0–1) "
+    "shrunk the same way toward the account mean c₀ (m = sessions with a confidence "
+    "in 0–1; c₀ = 0.5 when none has one); U = ln(1 + n) / ln(1 + n_max) is usage "
+    "relative to the busiest flow. A flow with one or two matches therefore scores "
+    "close to the account average rather than 0 or 100."
+)
+QUALITY_SCORE_FORMULA = _FORMULA_TEMPLATE.format(k=QUALITY_PRIOR_SESSIONS)
+"""The quality score formula in words (METRICS.md §4 flow quality; printed on the page), for
+the default prior k = :data:`QUALITY_PRIOR_SESSIONS`; :attr:`FlowQuality.formula` states the
+k actually used."""
+
+_STATUS = pl.col("status")
+_RESOLVED = _STATUS == "resolved"
+_ESCALATED = _STATUS.is_in(ESCALATED_STATUSES)
+_MINUTES = (pl.col("resolved_at") - pl.col("created_at")).dt.total_microseconds() / 60_000_000
+"""resolved_at − created_at in minutes (Float64)."""
+_VALID_MTTR = pl.when(_RESOLVED & pl.col("resolved_at").is_not_null() & (_MINUTES >= 0)).then(
+    _MINUTES
+)
+"""Time to resolution in minutes, null unless resolved with a non-negative duration."""
+_VALID_RATING = pl.col("session_rating").is_between(1, 5)
+_VALID_CONFIDENCE = pl.when(pl.col("match_confidence").is_between(0.0, 1.0)).then(
+    pl.col("match_confidence")
+)
+_LINKED = pl.col("psa_ticket_id").is_not_null() & (
+    pl.col("psa_ticket_id").str.strip_chars().str.len_chars() > 0
+)
+_SUCCESS = pl.col("status") == "success"
+_RETRIES = pl.col("retry_count").fill_null(0)
+_VALID_HOURS = pl.when(pl.col("hours") >= 0).then(pl.col("hours"))
+_TIME_ENTRY = (pl.col("post_type") == "time_entry") & _SUCCESS
+
+
+def _pct(part: int | float, whole: int | float) -> float | None:
+    """``part / whole × 100``, None when ``whole`` is 0."""
+    return part / whole * 100 if whole else None
+
+
+def _mean(values: pl.Series) -> float | None:
+    value = values.drop_nulls().mean()
+    return None if value is None else float(value)
+
+
+def _in_window(column: str, window: Window) -> pl.Expr:
+    return (pl.col(column) >= window.start) & (pl.col(column) < window.end)
+
+
+def _local_day(column: str, window: Window) -> pl.Expr:
+    return pl.col(column).dt.convert_time_zone(window.timezone).dt.date().alias("date")
+
+
+def _days(window: Window) -> pl.DataFrame:
+    return pl.DataFrame({"date": window.local_days()}, schema={"date": pl.Date})
+
+
+# --------------------------------------------------------------------- results
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class FlowPilotSummary(_Model):
+    """KPI summary of the base set (METRICS.md §4: total … mttr_minutes)."""
+
+    total_sessions: int
+    """AI sessions created in the window."""
+    resolved_sessions: int
+    """status = resolved."""
+    escalated_sessions: int
+    """status ∈ {escalated, requesting_escalation}."""
+    abandoned_sessions: int
+    """status = abandoned."""
+    active_sessions: int
+    """status = active (still running)."""
+    resolution_rate_pct: float
+    """resolved / total × 100 (percent); 0.0 when total is 0 (METRICS.md §4)."""
+    avg_steps_to_resolution: float | None
+    """Mean ``step_count`` of resolved sessions (nulls ignored); None without any."""
+    avg_rating: float | None
+    """Mean ``session_rating`` (1–5) ignoring nulls and out-of-range values; None without any."""
+    rated_sessions: int
+    """Sessions with a valid rating (1–5): the n behind ``avg_rating``."""
+    ratings_out_of_range: int
+    """Ratings outside 1–5, excluded from ``avg_rating``."""
+    mttr_minutes: float | None
+    """Mean resolved_at − created_at (minutes) of resolved sessions with a resolved_at and a
+    non-negative duration; None without any."""
+    mttr_sessions: int
+    """Resolved sessions behind ``mttr_minutes``."""
+
+
+class MTTRPoint(_Model):
+    """One local day of the MTTR trend (METRICS.md §4 mttr_minutes, daily trend)."""
+
+    date: dt.date
+    resolved_sessions: int
+    """Resolved sessions of the base set whose resolved_at falls on this local day and whose
+    duration is valid (the n behind ``mttr_minutes``); 0 on days without any."""
+    mttr_minutes: float | None
+    """Mean time to resolution (minutes) of those sessions; None — not 0 — without any."""
+
+
+class DomainBreakdownRow(_Model):
+    """A problem domain's sessions (METRICS.md §4 sessions_by_domain)."""
+
+    domain: str
+    total: int
+    resolved: int
+    escalated: int
+    """status ∈ {escalated, requesting_escalation}."""
+    resolution_rate_pct: float
+    """resolved / total × 100 (percent)."""
+
+
+class ConfidenceTierRow(_Model):
+    """A confidence tier among sessions that ended resolved or escalated (METRICS.md §4)."""
+
+    tier: str
+    """guided, exploring or discovery."""
+    sessions: int
+    """Sessions of the tier with status ∈ {resolved, escalated, requesting_escalation}."""
+    resolved: int
+    resolution_rate_pct: float | None
+    """resolved / sessions × 100 (percent); None when the tier has no such session."""
+
+
+class KnowledgeCoverage(_Model):
+    """Flows and the proposal review queue (METRICS.md §4 knowledge_coverage)."""
+
+    total_flows: int
+    """Flows (``trees``) of the account, any age."""
+    ai_generated_flows: int
+    """Flows with origin ai_generated or ai_enhanced."""
+    proposals_pending: int
+    """Proposals with status pending created before the window's end (any age)."""
+    proposals_approved_in_window: int
+    """Proposals approved or modified with ``reviewed_at`` in the window."""
+    proposals_rejected_in_window: int
+    """Proposals rejected with ``reviewed_at`` in the window."""
+    proposals_dismissed_in_window: int
+    """Proposals dismissed with ``reviewed_at`` in the window (shown for completeness)."""
+
+
+class DomainCoverageRow(_Model):
+    """A problem domain's coverage by flows (METRICS.md §4 coverage by domain)."""
+
+    domain: str
+    flow_count: int
+    """Distinct flows (non-null ``tree_id``) matched by the domain's AI sessions in the window."""
+    session_count: int
+    resolution_rate_pct: float
+    """resolved / session_count × 100 (percent)."""
+    escalation_rate_pct: float
+    """status ∈ {escalated, requesting_escalation} / session_count × 100 (percent)."""
+    guided_rate_pct: float
+    """confidence_tier = guided / session_count × 100 (percent)."""
+    avg_resolution_minutes: float | None
+    """Mean time to resolution (minutes) of the domain's resolved sessions; None without any."""
+    uncovered: bool
+    """True when no flow matched any of the domain's sessions (flow_count 0)."""
+
+
+class DomainCoverage(_Model):
+    """Coverage by domain plus sessions without a domain (METRICS.md §4)."""
+
+    domains: list[DomainCoverageRow]
+    """One row per non-null problem_domain, by session_count descending, then domain."""
+    unmapped_session_count: int
+    """AI sessions of the window with no problem_domain."""
+    total_domains: int
+    uncovered_domains: list[str]
+    """Domains with flow_count 0, in the order of ``domains``."""
+
+
+class FlowQualityRow(_Model):
+    """A flow matched by AI sessions of the window (METRICS.md §4 flow quality)."""
+
+    flow_id: str
+    name: str
+    """The flow's name; ``"Unknown flow"`` when the id is not a flow of the account."""
+    tree_type: str | None
+    usage_count: int
+    """AI sessions of the window matched to the flow."""
+    resolved_sessions: int
+    success_rate_pct: float
+    """resolved / usage_count × 100 (percent, raw)."""
+    adjusted_success_rate_pct: float
+    """The success rate shrunk toward the account's (term S of the formula, percent)."""
+    last_matched_at: dt.datetime
+    """Creation time (UTC) of the newest matched AI session."""
+    avg_confidence: float | None
+    """Mean ``match_confidence`` (fraction 0–1, raw, values outside 0–1 ignored); None
+    without any."""
+    quality_score: float
+    """Score in [0, 100]; see :data:`QUALITY_SCORE_FORMULA`."""
+    needs_attention: bool
+    """usage_count ≥ min_usage and (success_rate_pct < attention_success_pct or
+    quality_score < attention_score)."""
+
+
+class FlowQuality(_Model):
+    """Flow quality table and lists (METRICS.md §4 flow quality)."""
+
+    flows: list[FlowQualityRow]
+    """Every matched flow by quality_score descending, then usage, name, id."""
+    top_performers: list[FlowQualityRow]
+    """Up to ``limit`` flows with usage_count ≥ min_usage not needing attention, best first."""
+    needs_attention: list[FlowQualityRow]
+    """Up to ``limit`` flows flagged ``needs_attention``, worst quality first."""
+    formula: str
+    """:data:`QUALITY_SCORE_FORMULA` with the prior k actually used."""
+    account_success_rate_pct: float | None
+    """p₀ × 100: resolved / matched over all matched AI sessions of the window (percent)."""
+    account_avg_confidence: float | None
+    """c₀ before the neutral fallback: mean valid match_confidence (fraction 0–1)."""
+    prior_sessions: int
+    min_usage: int
+    limit: int
+    attention_success_pct: float
+    attention_score: float
+
+
+class PsaPushTypeRow(_Model):
+    """Pushes of one post type with ``posted_at`` in the window (METRICS.md §4 PSA)."""
+
+    post_type: str
+    pushes: int
+    first_try_successes: int
+    """status success with retry_count 0."""
+    retry_successes: int
+    """status success with retry_count > 0."""
+    failed: int
+    """Pushes whose status is not success."""
+    success_rate_pct: float | None
+    """(first_try_successes + retry_successes) / pushes × 100 (percent); None without pushes."""
+
+
+class PsaFunnel(_Model):
+    """AI sessions of the window by PSA stage (METRICS.md §4 PSA funnel).
+
+    Each stage is a count of AI sessions created in the window, tested on its own:
+    the stages are **not nested** (escalated sessions log time without a doc), but
+    every post normally needs a ticket, so ``linked_to_ticket`` bounds the last two.
+    """
+
+    total_sessions: int
+    linked_to_ticket: int
+    """Sessions with a non-empty ``psa_ticket_id``."""
+    doc_pushed: int
+    """Sessions with a successful ``doc`` post (posted before the window's end)."""
+    time_entry_logged: int
+    """Sessions with a successful ``time_entry`` post (posted before the window's end)."""
+
+
+class PsaDailyPoint(_Model):
+    """Successful time entries posted on one local day (zero-filled: 0 is a true 0)."""
+
+    date: dt.date
+    entries: int = 0
+    hours: float = 0.0
+
+
+class PsaMetrics(_Model):
+    """PSA integration metrics (METRICS.md §4 PSA)."""
+
+    ticket_link_rate_pct: float | None
+    """AI sessions of the window with a psa_ticket_id / total × 100 (percent); None when
+    there is no session."""
+    total_pushes: int
+    """PSA posts with ``posted_at`` in the window, every post type."""
+    push_success_first_try_pct: float | None
+    """success with retry_count 0 / total_pushes × 100 (percent); None without pushes."""
+    push_success_after_retry_pct: float | None
+    """success with retry_count > 0 / total_pushes × 100 (percent); None without pushes."""
+    push_success_overall_pct: float | None
+    """success / total_pushes × 100 — the sum of the two above; None without pushes."""
+    pushes_by_type: list[PsaPushTypeRow]
+    """ticket_note, doc, time_entry (always all three, zero-filled)."""
+    time_entries: int
+    """Successful time_entry posts with ``posted_at`` in the window."""
+    hours_logged: float
+    """Sum of their ``hours`` (null or negative hours count as 0 and are reported)."""
+    sessions_with_time_entry: int
+    """Distinct AI sessions behind ``time_entries``."""
+    avg_hours_per_session: float | None
+    """hours_logged / sessions_with_time_entry (hours); None without time entries."""
+    funnel: PsaFunnel
+    daily_trend: list[PsaDailyPoint]
+    """One point per local day of the window (posted day), zero-filled."""
+
+
+class FlowPilotMetrics(_Model):
+    """Every METRICS.md §4 row computed by this module, for one account and window."""
+
+    summary: FlowPilotSummary
+    mttr_trend: list[MTTRPoint]
+    sessions_by_domain: list[DomainBreakdownRow]
+    confidence_breakdown: list[ConfidenceTierRow]
+    knowledge_coverage: KnowledgeCoverage
+    coverage_by_domain: DomainCoverage
+    flow_quality: FlowQuality
+    psa: PsaMetrics
+    data_quality: list[DataQualityFinding]
+
+
+# ------------------------------------------------------------------- sessions
+
+
+def summary(sessions: pl.DataFrame) -> FlowPilotSummary:
+    """KPI summary of the base set (METRICS.md §4 total / resolved / escalated / abandoned,
+    resolution_rate, avg_steps_to_resolution, avg_rating, mttr_minutes).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (uses status: String, step_count,
+    session_rating: Int64, created_at, resolved_at: Datetime[us, UTC]).
+    Output: :class:`FlowPilotSummary`; ``resolution_rate_pct`` is a percentage
+    (0.0 for no sessions); averages are None without values; ratings outside 1–5
+    and resolved sessions without resolved_at or resolved before created are
+    excluded (see :func:`data_quality`). Sessions with an unknown status count in
+    the total only. Raises nothing for empty input.
+    """
+    total = sessions.height
+    counts = sessions.select(
+        _RESOLVED.sum().alias("resolved"),
+        _ESCALATED.sum().alias("escalated"),
+        (_STATUS == "abandoned").sum().alias("abandoned"),
+        (_STATUS == "active").sum().alias("active"),
+        _VALID_RATING.sum().alias("rated"),
+        (pl.col("session_rating").is_not_null() & ~_VALID_RATING).sum().alias("bad_ratings"),
+    ).row(0, named=True)
+    mttr = sessions.select(_VALID_MTTR).to_series()
+    return FlowPilotSummary(
+        total_sessions=total,
+        resolved_sessions=counts["resolved"],
+        escalated_sessions=counts["escalated"],
+        abandoned_sessions=counts["abandoned"],
+        active_sessions=counts["active"],
+        resolution_rate_pct=_pct(counts["resolved"], total) or 0.0,
+        avg_steps_to_resolution=_mean(sessions.filter(_RESOLVED)["step_count"]),
+        avg_rating=_mean(sessions.filter(_VALID_RATING)["session_rating"]),
+        rated_sessions=counts["rated"],
+        ratings_out_of_range=counts["bad_ratings"],
+        mttr_minutes=_mean(mttr),
+        mttr_sessions=mttr.drop_nulls().len(),
+    )
+
+
+def mttr_trend(sessions: pl.DataFrame, window: Window) -> list[MTTRPoint]:
+    """Daily MTTR by **resolved day** in the account's timezone (METRICS.md §4 mttr trend).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (status, created_at, resolved_at) and
+    the :class:`~rfa.window.Window` (its ``timezone`` buckets days). Output: one
+    :class:`MTTRPoint` per :meth:`~rfa.window.Window.local_days` in date order:
+    ``resolved_sessions`` (count, 0 on empty days) and ``mttr_minutes`` (mean
+    minutes, **None** — not 0 — on days without resolved sessions). Only valid
+    resolutions count (as in :func:`summary`); a resolution dated after the
+    window's last local day is in the summary's MTTR but on no point.
+    """
+    per_day = (
+        sessions.with_columns(_VALID_MTTR.alias("minutes"), _local_day("resolved_at", window))
+        .filter(pl.col("minutes").is_not_null())
+        .group_by("date")
+        .agg(pl.len().alias("resolved_sessions"), pl.col("minutes").mean().alias("mttr_minutes"))
+    )
+    filled = (
+        _days(window)
+        .join(per_day, on="date", how="left")
+        .with_columns(pl.col("resolved_sessions").fill_null(0))
+        .sort("date")
+    )
+    return [MTTRPoint(**row) for row in filled.iter_rows(named=True)]
+
+
+def sessions_by_domain(sessions: pl.DataFrame) -> list[DomainBreakdownRow]:
+    """Sessions per problem domain (METRICS.md §4 sessions_by_domain).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (problem_domain, status). Output:
+    one :class:`DomainBreakdownRow` per non-null domain — total, resolved,
+    escalated (escalated or requesting_escalation), resolution_rate_pct
+    (percent) — ordered by total descending, then domain (stable for ties).
+    Sessions without a domain are left out (see :func:`coverage_by_domain`,
+    ``unmapped_session_count``).
+    """
+    table = (
+        sessions.filter(pl.col("problem_domain").is_not_null())
+        .group_by("problem_domain")
+        .agg(
+            pl.len().alias("total"),
+            _RESOLVED.sum().alias("resolved"),
+            _ESCALATED.sum().alias("escalated"),
+        )
+        .with_columns((pl.col("resolved") / pl.col("total") * 100).alias("resolution_rate_pct"))
+        .rename({"problem_domain": "domain"})
+        .sort(["total", "domain"], descending=[True, False])
+    )
+    return [DomainBreakdownRow(**row) for row in table.iter_rows(named=True)]
+
+
+def confidence_breakdown(sessions: pl.DataFrame) -> list[ConfidenceTierRow]:
+    """Sessions and resolution rate per confidence tier (METRICS.md §4 confidence_breakdown).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (confidence_tier, status). Only
+    sessions that ended resolved or escalated (status ∈ resolved, escalated,
+    requesting_escalation) count. Output: exactly three rows — guided,
+    exploring, discovery — zero-filled; ``resolution_rate_pct`` (percent) is
+    None for a tier without sessions. Sessions with a null or unknown tier are
+    left out (see :func:`data_quality`).
+    """
+    counts = {
+        tier: (n, r)
+        for tier, n, r in sessions.filter(_STATUS.is_in(ENDED_STATUSES))
+        .group_by("confidence_tier")
+        .agg(pl.len().alias("n"), _RESOLVED.sum().alias("r"))
+        .iter_rows()
+    }
+    rows = []
+    for tier in CONFIDENCE_TIERS:
+        n, r = counts.get(tier, (0, 0))
+        rows.append(
+            ConfidenceTierRow(tier=tier, sessions=n, resolved=r, resolution_rate_pct=_pct(r, n))
+        )
+    return rows
+
+
+def knowledge_coverage(
+    flows: pl.DataFrame, proposals: pl.DataFrame, window: Window
+) -> KnowledgeCoverage:
+    """Flows and proposal counts (METRICS.md §4 knowledge_coverage).
+
+    Input: ``flows`` of ``FLOWPILOT_FLOW_SCHEMA`` (origin: String), ``proposals`` of
+    ``PROPOSAL_SCHEMA`` (status: String, created_at, reviewed_at: Datetime[us, UTC])
+    — any superset of the rows :func:`rfa.queries.proposals.proposals_query`
+    returns; the window conditions are re-applied here. Output: counts of flows,
+    AI-generated flows (origin ai_generated or ai_enhanced), pending proposals
+    created before the window's end (any age), and proposals approved or
+    modified / rejected / dismissed with reviewed_at in the window.
+    """
+    reviewed = proposals.filter(_in_window("reviewed_at", window))
+    status = pl.col("status")
+    return KnowledgeCoverage(
+        total_flows=flows.height,
+        ai_generated_flows=flows.filter(pl.col("origin").is_in(AI_ORIGINS)).height,
+        proposals_pending=proposals.filter(
+            (status == "pending") & (pl.col("created_at") < window.end)
+        ).height,
+        proposals_approved_in_window=reviewed.filter(status.is_in(["approved", "modified"])).height,
+        proposals_rejected_in_window=reviewed.filter(status == "rejected").height,
+        proposals_dismissed_in_window=reviewed.filter(status == "dismissed").height,
+    )
+
+
+def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
+    """Coverage of each problem domain by flows (METRICS.md §4 coverage by domain).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (problem_domain, tree_id, status,
+    confidence_tier, created_at, resolved_at). Per non-null domain:
+    ``flow_count`` = distinct non-null matched ``tree_id`` of its sessions (the
+    seed left it 0), ``session_count``, resolution / escalation / guided rates
+    (percent of session_count) and ``avg_resolution_minutes`` (mean minutes of
+    valid resolutions, None without any); rows by session_count descending, then
+    domain. Also ``unmapped_session_count`` (sessions with no domain) and the
+    ``uncovered_domains`` whose flow_count is 0 — no flow of the account matched
+    any of their sessions in the window.
+    """
+    n = pl.col("session_count")
+    table = (
+        sessions.filter(pl.col("problem_domain").is_not_null())
+        .group_by("problem_domain")
+        .agg(
+            pl.col("tree_id").drop_nulls().n_unique().alias("flow_count"),
+            pl.len().alias("session_count"),
+            _RESOLVED.sum().alias("resolved"),
+            _ESCALATED.sum().alias("escalated"),
+            (pl.col("confidence_tier") == "guided").sum().alias("guided"),
+            _VALID_MTTR.mean().alias("avg_resolution_minutes"),
+        )
+        .with_columns(
+            (pl.col("resolved") / n * 100).alias("resolution_rate_pct"),
+            (pl.col("escalated") / n * 100).alias("escalation_rate_pct"),
+            (pl.col("guided") / n * 100).alias("guided_rate_pct"),
+            (pl.col("flow_count") == 0).alias("uncovered"),
+        )
+        .rename({"problem_domain": "domain"})
+        .sort(["session_count", "domain"], descending=[True, False])
+    )
+    rows = [
+        DomainCoverageRow(**row)
+        for row in table.select(list(DomainCoverageRow.model_fields)).iter_rows(named=True)
+    ]
+    return DomainCoverage(
+        domains=rows,
+        unmapped_session_count=sessions.filter(pl.col("problem_domain").is_null()).height,
+        total_domains=len(rows),
+        uncovered_domains=[r.domain for r in rows if r.uncovered],
+    )
+
+
+# --------------------------------------------------------------- flow quality
+
+
+def flow_quality(
+    sessions: pl.DataFrame,
+    flows: pl.DataFrame,
+    *,
+    prior_sessions: int = QUALITY_PRIOR_SESSIONS,
+    min_usage: int = MIN_USAGE,
+    limit: int = FLOW_LIST_LIMIT,
+    attention_success_pct: float = ATTENTION_SUCCESS_PCT,
+    attention_score: float = ATTENTION_SCORE,
+) -> FlowQuality:
+    """Quality of every flow matched by AI sessions of the window (METRICS.md §4 flow quality).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (tree_id, status,
+    match_confidence: Float64, created_at) and ``flows`` of
+    ``FLOWPILOT_FLOW_SCHEMA`` (tree_id, name, tree_type). Per matched flow:
+    usage_count, resolved_sessions, success_rate_pct (raw, percent),
+    adjusted_success_rate_pct (shrunk, percent), last_matched_at (UTC),
+    avg_confidence (fraction 0–1, values outside 0–1 ignored) and
+    ``quality_score`` in [0, 100]:
+
+        100 × (0.60·S + 0.25·C + 0.15·U) with
+        S = (r + k·p₀) / (n + k), C = (Σconf + k·c₀) / (m + k),
+        U = ln(1 + n) / ln(1 + n_max)
+
+    (see :data:`QUALITY_SCORE_FORMULA`; k = ``prior_sessions``, default 5). The
+    shrinkage keeps flows with 1–2 matches near the account average.
+
+    Lists (defaults in parentheses): ``needs_attention`` — flows with
+    usage_count ≥ ``min_usage`` (5) whose raw success rate is below
+    ``attention_success_pct`` (50 %) or whose score is below ``attention_score``
+    (50), worst score first; ``top_performers`` — other flows with usage_count ≥
+    ``min_usage``, best score first; both cut to ``limit`` (5) rows. Ties: usage,
+    then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` is
+    named ``"Unknown flow"`` (see :func:`data_quality`).
+
+    Raises ``ValueError`` when ``prior_sessions`` < 1 or ``min_usage`` / ``limit`` < 0.
+    """
+    if prior_sessions < 1:
+        raise ValueError("prior_sessions must be at least 1")
+    if min_usage < 0 or limit < 0:
+        raise ValueError("min_usage and limit must not be negative")
+    k = float(prior_sessions)
+    matched = sessions.filter(pl.col("tree_id").is_not_null())
+    p0 = _mean(matched.select(_RESOLVED.cast(pl.Float64)).to_series())
+    c_mean = _mean(matched.select(_VALID_CONFIDENCE).to_series())
+    c0 = NEUTRAL_CONFIDENCE if c_mean is None else c_mean
+    per_flow = matched.group_by("tree_id").agg(
+        pl.len().alias("usage_count"),
+        _RESOLVED.sum().alias("resolved_sessions"),
+        pl.col("created_at").max().alias("last_matched_at"),
+        _VALID_CONFIDENCE.sum().alias("conf_sum"),
+        _VALID_CONFIDENCE.count().alias("conf_n"),
+        _VALID_CONFIDENCE.mean().alias("avg_confidence"),
+    )
+    n_max = per_flow["usage_count"].max() if per_flow.height else 0
+    n, r = pl.col("usage_count"), pl.col("resolved_sessions")
+    s = (r + k * (p0 or 0.0)) / (n + k)
+    c = (pl.col("conf_sum") + k * c0) / (pl.col("conf_n") + k)
+    u = (n.cast(pl.Float64).log1p() / math.log1p(n_max)) if n_max else pl.lit(0.0)
+    score = 100 * (
+        QUALITY_WEIGHTS["success"] * s
+        + QUALITY_WEIGHTS["confidence"] * c
+        + QUALITY_WEIGHTS["usage"] * u
+    )
+    table = (
+        per_flow.join(flows.select("tree_id", "name", "tree_type"), on="tree_id", how="left")
+        .with_columns(
+            pl.col("name").fill_null("Unknown flow"),
+            (r / n * 100).alias("success_rate_pct"),
+            (s * 100).alias("adjusted_success_rate_pct"),
+            score.clip(0.0, 100.0).alias("quality_score"),
+        )
+        .with_columns(
+            (
+                (n >= min_usage)
+                & (
+                    (pl.col("success_rate_pct") < attention_success_pct)
+                    | (pl.col("quality_score") < attention_score)
+                )
+            ).alias("needs_attention")
+        )
+        .rename({"tree_id": "flow_id"})
+        .sort(
+            ["quality_score", "usage_count", "name", "flow_id"],
+            descending=[True, True, False, False],
+        )
+    )
+    rows = [
+        FlowQualityRow(**row)
+        for row in table.select(list(FlowQualityRow.model_fields)).iter_rows(named=True)
+    ]
+    attention = sorted(
+        (x for x in rows if x.needs_attention),
+        key=lambda x: (x.quality_score, x.success_rate_pct, -x.usage_count, x.name, x.flow_id),
+    )
+    top = [x for x in rows if x.usage_count >= min_usage and not x.needs_attention]
+    return FlowQuality(
+        flows=rows,
+        top_performers=top[:limit],
+        needs_attention=attention[:limit],
+        formula=_FORMULA_TEMPLATE.format(k=prior_sessions),
+        account_success_rate_pct=None if p0 is None else p0 * 100,
+        account_avg_confidence=c_mean,
+        prior_sessions=prior_sessions,
+        min_usage=min_usage,
+        limit=limit,
+        attention_success_pct=attention_success_pct,
+        attention_score=attention_score,
+    )
+
+
+# ------------------------------------------------------------------------ PSA
+
+
+def psa_metrics(
+    sessions: pl.DataFrame,
+    posts: pl.DataFrame,
+    session_posts: pl.DataFrame,
+    window: Window,
+) -> PsaMetrics:
+    """PSA integration metrics (METRICS.md §4 PSA).
+
+    Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (ai_session_id, psa_ticket_id);
+    ``posts`` of ``PSA_POST_SCHEMA`` with ``posted_at`` in the window
+    (:func:`rfa.queries.psa.psa_posts_query`; the window is re-applied here);
+    ``session_posts`` of ``PSA_POST_SCHEMA``: posts of the sessions of the window
+    (:func:`rfa.queries.psa.session_psa_posts_query`; only rows whose
+    ai_session_id is in ``sessions`` and posted before the window's end, or
+    undated, count).
+
+    Output (:class:`PsaMetrics`, rates in **percent**, None without a
+    denominator): ticket_link_rate_pct = sessions with a non-empty
+    psa_ticket_id / sessions; push success first try (success, retry_count 0)
+    and after retry (success, retry_count > 0) over **all** pushes of the
+    window, and their sum overall; per post type; time entries = successful
+    time_entry posts of the window, their hours (sum, hours), distinct sessions
+    and average hours per such session; the funnel of sessions of the window
+    (total → linked → doc pushed → time entry logged, not nested, see
+    :class:`PsaFunnel`); a daily trend of entries and hours per local posted
+    day, zero-filled. A null retry_count counts as 0 (the column's default);
+    null or negative hours count as 0; both are reported by :func:`data_quality`.
+    """
+    total = sessions.height
+    linked = sessions.filter(_LINKED).height
+    pushes = posts.filter(_in_window("posted_at", window))
+    entries = pushes.filter(_TIME_ENTRY)
+    hours = float(entries.select(_VALID_HOURS.fill_null(0.0).sum()).item())
+    with_entry = entries["ai_session_id"].n_unique()
+
+    def successes(frame: pl.DataFrame) -> tuple[int, int, int]:
+        row = frame.select(
+            (_SUCCESS & (_RETRIES == 0)).sum().alias("first"),
+            (_SUCCESS & (_RETRIES > 0)).sum().alias("retry"),
+        ).row(0)
+        return frame.height, row[0], row[1]
+
+    n_push, first, retry = successes(pushes)
+    by_type = []
+    for post_type in POST_TYPES:
+        n_t, first_t, retry_t = successes(pushes.filter(pl.col("post_type") == post_type))
+        by_type.append(
+            PsaPushTypeRow(
+                post_type=post_type,
+                pushes=n_t,
+                first_try_successes=first_t,
+                retry_successes=retry_t,
+                failed=n_t - first_t - retry_t,
+                success_rate_pct=_pct(first_t + retry_t, n_t),
+            )
+        )
+
+    ids = sessions["ai_session_id"]
+    own = session_posts.filter(
+        pl.col("ai_session_id").is_in(ids.implode())
+        & _SUCCESS
+        & (pl.col("posted_at").is_null() | (pl.col("posted_at") < window.end))
+    )
+
+    def reached(post_type: str) -> int:
+        return own.filter(pl.col("post_type") == post_type)["ai_session_id"].n_unique()
+
+    per_day = (
+        entries.with_columns(_local_day("posted_at", window), _VALID_HOURS.fill_null(0.0))
+        .group_by("date")
+        .agg(pl.len().alias("entries"), pl.col("hours").sum())
+    )
+    trend = (
+        _days(window)
+        .join(per_day, on="date", how="left")
+        .with_columns(pl.col("entries").fill_null(0), pl.col("hours").fill_null(0.0))
+        .sort("date")
+    )
+    return PsaMetrics(
+        ticket_link_rate_pct=_pct(linked, total),
+        total_pushes=n_push,
+        push_success_first_try_pct=_pct(first, n_push),
+        push_success_after_retry_pct=_pct(retry, n_push),
+        push_success_overall_pct=_pct(first + retry, n_push),
+        pushes_by_type=by_type,
+        time_entries=entries.height,
+        hours_logged=hours,
+        sessions_with_time_entry=with_entry,
+        avg_hours_per_session=hours / with_entry if with_entry else None,
+        funnel=PsaFunnel(
+            total_sessions=total,
+            linked_to_ticket=linked,
+            doc_pushed=reached("doc"),
+            time_entry_logged=reached("time_entry"),
+        ),
+        daily_trend=[PsaDailyPoint(**row) for row in trend.iter_rows(named=True)],
+    )
+
+
+# --------------------------------------------------------------- data quality
+
+
+def data_quality(
+    sessions: pl.DataFrame,
+    flows: pl.DataFrame | None = None,
+    posts: pl.DataFrame | None = None,
+    proposals: pl.DataFrame | None = None,
+) -> list[DataQualityFinding]:
+    """Faulty rows found in the FlowPilot inputs, each with how many and what was done.
+
+    Input: the frames of :func:`flowpilot_metrics` (``posts`` = posts of the
+    window). Checks on sessions: unknown status (total only), resolved without
+    resolved_at and resolved before created (excluded from MTTR), ratings
+    outside 1–5 (excluded from avg_rating), match_confidence outside 0–1
+    (excluded from confidence averages), ended sessions with a null or unknown
+    confidence tier (excluded from the confidence breakdown); with ``flows``:
+    matched tree_id that is not a flow of the account; with ``posts``: unknown
+    post type or status, null retry_count (counted as first try), successful
+    time entries with null or negative hours (counted as 0 hours); with
+    ``proposals``: unknown status. Only checks with a count > 0 are returned.
+    """
+    resolved = sessions.filter(_RESOLVED)
+    tier = pl.col("confidence_tier")
+    findings = [
+        DataQualityFinding(
+            check="ai_unknown_status",
+            count=sessions.filter(~_STATUS.is_in(AI_STATUSES) | _STATUS.is_null()).height,
+            description="AI sessions whose status is not active, resolved, escalated, "
+            "requesting_escalation or abandoned; counted in the total only",
+        ),
+        DataQualityFinding(
+            check="ai_resolved_without_resolved_at",
+            count=resolved.filter(pl.col("resolved_at").is_null()).height,
+            description="resolved AI sessions with no resolved_at; excluded from MTTR",
+        ),
+        DataQualityFinding(
+            check="ai_resolved_before_created",
+            count=resolved.filter(pl.col("resolved_at").is_not_null() & (_MINUTES < 0)).height,
+            description="AI sessions whose resolved_at is before created_at; excluded from MTTR",
+        ),
+        DataQualityFinding(
+            check="ai_rating_out_of_range",
+            count=sessions.filter(pl.col("session_rating").is_not_null() & ~_VALID_RATING).height,
+            description="AI session ratings outside 1–5; excluded from the average rating",
+        ),
+        DataQualityFinding(
+            check="ai_confidence_out_of_range",
+            count=sessions.filter(
+                pl.col("match_confidence").is_not_null()
+                & ~pl.col("match_confidence").is_between(0.0, 1.0)
+            ).height,
+            description="match_confidence outside 0–1 (or NaN); excluded from confidence "
+            "averages and the quality score",
+        ),
+        DataQualityFinding(
+            check="ai_unknown_confidence_tier",
+            count=sessions.filter(
+                _STATUS.is_in(ENDED_STATUSES) & (tier.is_null() | ~tier.is_in(CONFIDENCE_TIERS))
+            ).height,
+            description="ended AI sessions with no confidence tier or one other than guided, "
+            "exploring, discovery; excluded from the confidence breakdown",
+        ),
+    ]
+    if flows is not None:
+        findings.append(
+            DataQualityFinding(
+                check="ai_unknown_flow",
+                count=sessions.filter(
+                    pl.col("tree_id").is_not_null()
+                    & ~pl.col("tree_id").is_in(flows["tree_id"].implode())
+                ).height,
+                description="AI sessions matched to a tree_id that is not a flow of the "
+                "account; shown as 'Unknown flow'",
+            )
+        )
+    if posts is not None:
+        findings += [
+            DataQualityFinding(
+                check="psa_unknown_post_type",
+                count=posts.filter(~pl.col("post_type").is_in(POST_TYPES)).height,
+                description="PSA posts whose post_type is not ticket_note, doc or time_entry; "
+                "counted in push totals only",
+            ),
+            DataQualityFinding(
+                check="psa_unknown_status",
+                count=posts.filter(~pl.col("status").is_in(POST_STATUSES)).height,
+                description="PSA posts whose status is not success or failed; counted as "
+                "not successful",
+            ),
+            DataQualityFinding(
+                check="psa_retry_count_missing",
+                count=posts.filter(pl.col("retry_count").is_null()).height,
+                description="PSA posts with no retry_count; counted as first try",
+            ),
+            DataQualityFinding(
+                check="psa_time_entry_invalid_hours",
+                count=posts.filter(
+                    _TIME_ENTRY & (pl.col("hours").is_null() | (pl.col("hours") < 0))
+                ).height,
+                description="successful time entries with no hours or negative hours; "
+                "counted as entries with 0 hours",
+            ),
+        ]
+    if proposals is not None:
+        findings.append(
+            DataQualityFinding(
+                check="proposal_unknown_status",
+                count=proposals.filter(~pl.col("status").is_in(PROPOSAL_STATUSES)).height,
+                description="flow proposals whose status is not pending, approved, modified, "
+                "rejected or dismissed; not counted",
+            )
+        )
+    return [f for f in findings if f.count > 0]
+
+
+# ---------------------------------------------------------------- everything
+
+
+def flowpilot_metrics(
+    sessions: pl.DataFrame,
+    flows: pl.DataFrame,
+    proposals: pl.DataFrame,
+    posts: pl.DataFrame,
+    session_posts: pl.DataFrame,
+    window: Window,
+    *,
+    prior_sessions: int = QUALITY_PRIOR_SESSIONS,
+    min_usage: int = MIN_USAGE,
+    limit: int = FLOW_LIST_LIMIT,
+) -> FlowPilotMetrics:
+    """Every METRICS.md §4 row this module implements, for one account and window.
+
+    Inputs are the frames of :func:`rfa.queries.ai_sessions.ai_sessions_frame`,
+    :func:`~rfa.queries.ai_sessions.flowpilot_flows_frame`,
+    :func:`rfa.queries.proposals.proposals_frame`,
+    :func:`rfa.queries.psa.psa_posts_frame` and
+    :func:`~rfa.queries.psa.session_psa_posts_frame` for the same account and
+    ``window``. Flow-quality parameters are passed to :func:`flow_quality`.
+    Returns a :class:`FlowPilotMetrics` (``model_dump(mode="json")`` is the data file).
+    """
+    return FlowPilotMetrics(
+        summary=summary(sessions),
+        mttr_trend=mttr_trend(sessions, window),
+        sessions_by_domain=sessions_by_domain(sessions),
+        confidence_breakdown=confidence_breakdown(sessions),
+        knowledge_coverage=knowledge_coverage(flows, proposals, window),
+        coverage_by_domain=coverage_by_domain(sessions),
+        flow_quality=flow_quality(
+            sessions, flows, prior_sessions=prior_sessions, min_usage=min_usage, limit=limit
+        ),
+        psa=psa_metrics(sessions, posts, session_posts, window),
+        data_quality=data_quality(sessions, flows, posts, proposals),
+    )

@@ -1,0 +1,105 @@
+"""FlowPilot AI sessions of one account in a window, and the flows they match.
+
+Source tables: ``ai_sessions`` (scoped by its own ``account_id``) and ``trees``
+(scoped by ``trees.account_id``), METRICS.md §1, §4. The base set is AI sessions
+with ``created_at`` in ``[window.start, window.end)``. The matched flow's name
+and type come from the separate flows lookup (:func:`flowpilot_flows_query`),
+never from a join, so an AI session whose ``tree_id`` is not a flow of the
+account is still counted (and reported under data quality).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from rfa.db import ai_sessions, trees
+from rfa.queries._fetch import UTC_TS, fetch
+from rfa.window import Window
+
+AI_SESSION_SCHEMA: dict[str, pl.DataType] = {
+    "ai_session_id": pl.String,
+    "user_id": pl.String,
+    "tree_id": pl.String,
+    "status": pl.String,
+    "problem_domain": pl.String,
+    "confidence_tier": pl.String,
+    "step_count": pl.Int64,
+    "session_rating": pl.Int64,
+    "psa_ticket_id": pl.String,
+    "match_confidence": pl.Float64,
+    "created_at": UTC_TS,
+    "resolved_at": UTC_TS,
+}
+"""Columns of :func:`ai_sessions_frame`: ids as ``String`` (``tree_id`` = the
+matched flow, null when none matched); ``status`` one of active / resolved /
+escalated / requesting_escalation / abandoned; ``confidence_tier`` guided /
+exploring / discovery; ``step_count`` and ``session_rating`` (1–5, nullable)
+``Int64``; ``match_confidence`` a 0–1 ``Float64`` (null without a match);
+timestamps aware UTC (``resolved_at`` null unless resolved)."""
+
+FLOWPILOT_FLOW_SCHEMA: dict[str, pl.DataType] = {
+    "tree_id": pl.String,
+    "name": pl.String,
+    "tree_type": pl.String,
+    "origin": pl.String,
+}
+"""Columns of :func:`flowpilot_flows_frame`: every flow of the account with its
+``tree_type`` (troubleshooting / procedural …) and ``origin`` (manual /
+ai_generated / ai_enhanced)."""
+
+
+def ai_sessions_query(account_id: str, window: Window) -> sa.Select:
+    """Base set of METRICS.md §4: the account's AI sessions created in the window.
+
+    Source: ``ai_sessions`` filtered on ``account_id`` and ``created_at``.
+    Returns the columns of :data:`AI_SESSION_SCHEMA`, ordered by creation time.
+    """
+    a = ai_sessions.c
+    return (
+        sa.select(
+            a.id.label("ai_session_id"),
+            a.user_id,
+            a.tree_id,
+            a.status,
+            a.problem_domain,
+            a.confidence_tier,
+            a.step_count,
+            a.session_rating,
+            a.psa_ticket_id,
+            a.match_confidence,
+            a.created_at,
+            a.resolved_at,
+        )
+        .where(
+            a.account_id == account_id,
+            a.created_at >= window.start,
+            a.created_at < window.end,
+        )
+        .order_by(a.created_at, a.id)
+    )
+
+
+def ai_sessions_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
+    """Run :func:`ai_sessions_query`; a frame of :data:`AI_SESSION_SCHEMA`."""
+    return fetch(conn, ai_sessions_query(account_id, window), AI_SESSION_SCHEMA)
+
+
+def flowpilot_flows_query(account_id: str) -> sa.Select:
+    """The account's flows for FlowPilot: ``tree_id, name, tree_type, origin``.
+
+    Source: ``trees`` filtered on ``account_id`` (METRICS.md §4 knowledge_coverage
+    and flow quality). Returns :data:`FLOWPILOT_FLOW_SCHEMA` ordered by name, id.
+    """
+    t = trees.c
+    return (
+        sa.select(t.id.label("tree_id"), t.name, t.tree_type, t.origin)
+        .where(t.account_id == account_id)
+        .order_by(t.name, t.id)
+    )
+
+
+def flowpilot_flows_frame(conn: Connection, account_id: str) -> pl.DataFrame:
+    """Run :func:`flowpilot_flows_query`; a frame of :data:`FLOWPILOT_FLOW_SCHEMA`."""
+    return fetch(conn, flowpilot_flows_query(account_id), FLOWPILOT_FLOW_SCHEMA)
