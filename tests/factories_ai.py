@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from factories import ts
-from rfa.queries.ai_sessions import AI_SESSION_SCHEMA, FLOWPILOT_FLOW_SCHEMA
+from rfa.queries.accounts import FLOW_SCHEMA
+from rfa.queries.ai_sessions import AI_SESSION_SCHEMA
 from rfa.queries.proposals import PROPOSAL_SCHEMA
 from rfa.queries.psa import PSA_POST_SCHEMA
 
@@ -48,8 +49,8 @@ def ai_sessions(rows: list[dict]) -> pl.DataFrame:
 
 
 def flows(rows: list[tuple]) -> pl.DataFrame:
-    """Rows of (tree_id, name, tree_type, origin)."""
-    return pl.DataFrame(rows, schema=FLOWPILOT_FLOW_SCHEMA, orient="row")
+    """Rows of (tree_id, name, tree_type, origin) as a frame of the flows query's schema."""
+    return pl.DataFrame([(*r, None) for r in rows], schema=FLOW_SCHEMA, orient="row")
 
 
 def proposals(rows: list[tuple]) -> pl.DataFrame:

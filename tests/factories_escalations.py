@@ -8,12 +8,8 @@ import json
 import polars as pl
 
 from factories import ts
-from rfa.queries.gaps import (
-    FLOW_TREE_SCHEMA,
-    GAP_AI_SESSION_SCHEMA,
-    OPTION_SESSION_SCHEMA,
-    PENDING_PROPOSAL_SCHEMA,
-)
+from rfa.queries.ai_sessions import AI_SESSION_SCHEMA
+from rfa.queries.gaps import FLOW_TREE_SCHEMA, OPTION_SESSION_SCHEMA, PENDING_PROPOSAL_SCHEMA
 from rfa.queries.handoffs import HANDOFF_SCHEMA
 
 CLAIM = ts("2026-11-10 09:00")
@@ -65,7 +61,8 @@ def ai_sessions(
         )
         tier = "guided" if i < guided else "discovery" if i < guided + discovery else "exploring"
         rows.append((f"{prefix}{domain}-{tree}-{i}", tree, status, domain, tier))
-    return pl.DataFrame(rows, schema=GAP_AI_SESSION_SCHEMA, orient="row")
+    cols = ("ai_session_id", "tree_id", "status", "problem_domain", "confidence_tier")
+    return pl.DataFrame(rows, schema={c: AI_SESSION_SCHEMA[c] for c in cols}, orient="row")
 
 
 def flows(rows: list[tuple]) -> pl.DataFrame:

@@ -21,6 +21,7 @@ from rfa.demo import load
 from rfa.metrics import escalations as em
 from rfa.metrics import knowledge_gaps as kg
 from rfa.queries import accounts as aq
+from rfa.queries import ai_sessions as aiq
 from rfa.queries import gaps as gq
 from rfa.queries import handoffs as hq
 from rfa.window import make_window
@@ -40,7 +41,6 @@ def _builders(account: str) -> list[sa.Select]:
     return [
         hq.claimed_handoffs_query(account, WINDOW),
         hq.unclaimed_count_query(account, WINDOW),
-        gq.gap_ai_sessions_query(account, WINDOW),
         gq.pending_proposals_query(account),
         gq.option_sessions_query(account, WINDOW),
         gq.flow_trees_query(account),
@@ -207,7 +207,7 @@ def test_frames_are_scoped_to_the_account(which, request):
             own_trees = {r["id"] for r in rows["trees"] if r["account_id"] == account_id}
             handoffs = hq.claimed_handoffs_frame(conn, account_id, WINDOW_90)
             assert set(handoffs["ai_session_id"]) <= own_ai
-            ai = gq.gap_ai_sessions_frame(conn, account_id, WINDOW)
+            ai = aiq.ai_sessions_frame(conn, account_id, WINDOW)
             assert ai.height > 0 and set(ai["ai_session_id"]) <= own_ai
             options = gq.option_sessions_frame(conn, account_id, WINDOW)
             assert options.height > 0 and set(options["tree_id"]) <= own_trees
@@ -232,7 +232,7 @@ def _everything(url: str, account_id: str) -> dict:
     with connect(url) as conn:
         handoffs = hq.claimed_handoffs_frame(conn, account_id, WINDOW_90)
         unclaimed = hq.unclaimed_count(conn, account_id, WINDOW_90)
-        ai = gq.gap_ai_sessions_frame(conn, account_id, WINDOW_90)
+        ai = aiq.ai_sessions_frame(conn, account_id, WINDOW_90)
         pending = gq.pending_proposals_frame(conn, account_id)
         options = gq.option_sessions_frame(conn, account_id, WINDOW_90)
         trees = gq.flow_trees_frame(conn, account_id)
@@ -274,7 +274,7 @@ def test_every_demo_account_has_unacted_handoffs_and_a_gap(which, request):
             assert metrics.n_handoffs_with_action > 0, slug
             assert metrics.metric_definition == em.METRIC_DEFINITION
             gaps = kg.knowledge_gaps(
-                gq.gap_ai_sessions_frame(conn, account_id, WINDOW_90),
+                aiq.ai_sessions_frame(conn, account_id, WINDOW_90),
                 gq.flow_trees_frame(conn, account_id),
                 gq.pending_proposals_frame(conn, account_id),
                 gq.option_sessions_frame(conn, account_id, WINDOW_90),
@@ -289,7 +289,7 @@ def test_default_thresholds_find_gaps_in_the_largest_demo_account(demo_sqlite_ur
     account_id = _account_ids(demo_sqlite_url)["northwind-it"]
     with connect(demo_sqlite_url) as conn:
         gaps = kg.knowledge_gaps(
-            gq.gap_ai_sessions_frame(conn, account_id, WINDOW_90),
+            aiq.ai_sessions_frame(conn, account_id, WINDOW_90),
             gq.flow_trees_frame(conn, account_id),
             gq.pending_proposals_frame(conn, account_id),
             gq.option_sessions_frame(conn, account_id, WINDOW_90),

@@ -42,7 +42,7 @@ def _accounts(url: str) -> list[str]:
 def _frames(conn, account_id: str, window) -> dict[str, pl.DataFrame]:
     return {
         "sessions": aiq.ai_sessions_frame(conn, account_id, window),
-        "flows": aiq.flowpilot_flows_frame(conn, account_id),
+        "flows": aq.list_flows(conn, account_id),
         "proposals": pq.proposals_frame(conn, account_id, window),
         "posts": psq.psa_posts_frame(conn, account_id, window),
         "session_posts": psq.session_psa_posts_frame(conn, account_id, window),
@@ -61,7 +61,7 @@ def test_flowpilot_builders_bind_the_account_and_never_inline_it():
     account = "00000000-0000-4000-8000-00000000abcd"
     for stmt in [
         aiq.ai_sessions_query(account, WINDOW),
-        aiq.flowpilot_flows_query(account),
+        aq.flows_query(account),
         pq.proposals_query(account, WINDOW),
         psq.psa_posts_query(account, WINDOW),
         psq.session_psa_posts_query(account, WINDOW),
@@ -87,7 +87,7 @@ def test_flowpilot_frames_hold_only_rows_of_the_account(which, request):
             frames = _frames(conn, info.id, WINDOW)
             for name, schema in [
                 ("sessions", aiq.AI_SESSION_SCHEMA),
-                ("flows", aiq.FLOWPILOT_FLOW_SCHEMA),
+                ("flows", aq.FLOW_SCHEMA),
                 ("proposals", pq.PROPOSAL_SCHEMA),
                 ("posts", psq.PSA_POST_SCHEMA),
                 ("session_posts", psq.PSA_POST_SCHEMA),

@@ -347,7 +347,7 @@ def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
         sessions = ai_queries.ai_sessions_frame(conn, info.id, window)
         metrics = fp.flowpilot_metrics(
             sessions,
-            ai_queries.flowpilot_flows_frame(conn, info.id),
+            account_queries.list_flows(conn, info.id),
             proposal_queries.proposals_frame(conn, info.id, window),
             psa_queries.psa_posts_frame(conn, info.id, window),
             psa_queries.session_psa_posts_frame(conn, info.id, window),

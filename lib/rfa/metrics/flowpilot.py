@@ -7,7 +7,7 @@ Inputs are frames with the query layer's schemas:
   psa_ticket_id: String; step_count, session_rating: Int64; match_confidence:
   Float64; created_at, resolved_at: Datetime[us, UTC]``) — the base set, AI
   sessions of the account created in the window;
-* ``flows`` — :data:`rfa.queries.ai_sessions.FLOWPILOT_FLOW_SCHEMA`
+* ``flows`` — :data:`rfa.queries.accounts.FLOW_SCHEMA`
   (``tree_id, name, tree_type, origin: String``);
 * ``proposals`` — :data:`rfa.queries.proposals.PROPOSAL_SCHEMA`
   (``proposal_id, status, proposal_type, problem_domain: String; created_at,
@@ -509,7 +509,7 @@ def knowledge_coverage(
 ) -> KnowledgeCoverage:
     """Flows and proposal counts (METRICS.md §4 knowledge_coverage).
 
-    Input: ``flows`` of ``FLOWPILOT_FLOW_SCHEMA`` (origin: String), ``proposals`` of
+    Input: ``flows`` of ``rfa.queries.accounts.FLOW_SCHEMA`` (origin: String), ``proposals`` of
     ``PROPOSAL_SCHEMA`` (status: String, created_at, reviewed_at: Datetime[us, UTC])
     — any superset of the rows :func:`rfa.queries.proposals.proposals_query`
     returns; the window conditions are re-applied here. Output: counts of flows,
@@ -594,7 +594,7 @@ def flow_quality(
 
     Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (tree_id, status,
     match_confidence: Float64, created_at) and ``flows`` of
-    ``FLOWPILOT_FLOW_SCHEMA`` (tree_id, name, tree_type). Per matched flow:
+    ``rfa.queries.accounts.FLOW_SCHEMA`` (tree_id, name, tree_type). Per matched flow:
     usage_count, resolved_sessions, success_rate_pct (raw, percent),
     adjusted_success_rate_pct (shrunk, percent), last_matched_at (UTC),
     avg_confidence (fraction 0–1, values outside 0–1 ignored) and
@@ -927,7 +927,7 @@ def flowpilot_metrics(
     """Every METRICS.md §4 row this module implements, for one account and window.
 
     Inputs are the frames of :func:`rfa.queries.ai_sessions.ai_sessions_frame`,
-    :func:`~rfa.queries.ai_sessions.flowpilot_flows_frame`,
+    :func:`~rfa.queries.accounts.list_flows`,
     :func:`rfa.queries.proposals.proposals_frame`,
     :func:`rfa.queries.psa.psa_posts_frame` and
     :func:`~rfa.queries.psa.session_psa_posts_frame` for the same account and

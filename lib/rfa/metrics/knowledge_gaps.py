@@ -2,9 +2,10 @@
 
 Inputs (frames of :mod:`rfa.queries.gaps`):
 
-* ``ai_sessions`` — :data:`~rfa.queries.gaps.GAP_AI_SESSION_SCHEMA`: the account's
-  FlowPilot sessions created in the window (``tree_id``, ``status``,
-  ``problem_domain``, ``confidence_tier``: String, nullable);
+* ``ai_sessions`` — :data:`~rfa.queries.ai_sessions.AI_SESSION_SCHEMA` (at least
+  ``ai_session_id``, ``tree_id``, ``status``, ``problem_domain``,
+  ``confidence_tier``: String, nullable): the account's FlowPilot sessions created
+  in the window;
 * ``flows`` — :data:`~rfa.queries.gaps.FLOW_TREE_SCHEMA`: ``tree_id``, ``name``,
   ``tree_structure`` (JSON text) of the account's flows;
 * ``pending_proposals`` — :data:`~rfa.queries.gaps.PENDING_PROPOSAL_SCHEMA`:

@@ -63,14 +63,24 @@ def resolve_account(conn: Connection, account: str) -> AccountInfo:
     return AccountInfo(id=row.id, slug=row.slug, name=row.name, timezone=row.timezone or "UTC")
 
 
-FLOW_SCHEMA = {"tree_id": pl.String, "name": pl.String, "origin": pl.String, "created_at": UTC_TS}
+FLOW_SCHEMA = {
+    "tree_id": pl.String,
+    "name": pl.String,
+    "tree_type": pl.String,
+    "origin": pl.String,
+    "created_at": UTC_TS,
+}
 
 
 def flows_query(account_id: str) -> sa.Select:
-    """The account's flows: ``tree_id, name, origin, created_at`` ordered by name."""
+    """The account's flows: ``tree_id, name, tree_type, origin, created_at`` by name, id.
+
+    Source: ``trees`` filtered on ``account_id`` (METRICS.md §1; §4 knowledge coverage
+    and flow quality read ``tree_type`` and ``origin``).
+    """
     t = trees.c
     return (
-        sa.select(t.id.label("tree_id"), t.name, t.origin, t.created_at)
+        sa.select(t.id.label("tree_id"), t.name, t.tree_type, t.origin, t.created_at)
         .where(t.account_id == account_id)
         .order_by(t.name, t.id)
     )

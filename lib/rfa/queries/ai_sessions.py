@@ -1,11 +1,11 @@
-"""FlowPilot AI sessions of one account in a window, and the flows they match.
+"""FlowPilot AI sessions of one account in a window.
 
-Source tables: ``ai_sessions`` (scoped by its own ``account_id``) and ``trees``
-(scoped by ``trees.account_id``), METRICS.md §1, §4. The base set is AI sessions
-with ``created_at`` in ``[window.start, window.end)``. The matched flow's name
-and type come from the separate flows lookup (:func:`flowpilot_flows_query`),
-never from a join, so an AI session whose ``tree_id`` is not a flow of the
-account is still counted (and reported under data quality).
+Source table: ``ai_sessions``, scoped by its own ``account_id`` (METRICS.md §1,
+§4). The base set is AI sessions with ``created_at`` in ``[window.start,
+window.end)``. Flow names and types come from the account's flows
+(:func:`rfa.queries.accounts.flows_query`), never from a join, so an AI session
+whose ``tree_id`` is not a flow of the account is still counted (and reported
+under data quality).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rfa.db import ai_sessions, trees
+from rfa.db import ai_sessions
 from rfa.queries._fetch import UTC_TS, fetch
 from rfa.window import Window
 
@@ -38,16 +38,6 @@ escalated / requesting_escalation / abandoned; ``confidence_tier`` guided /
 exploring / discovery; ``step_count`` and ``session_rating`` (1–5, nullable)
 ``Int64``; ``match_confidence`` a 0–1 ``Float64`` (null without a match);
 timestamps aware UTC (``resolved_at`` null unless resolved)."""
-
-FLOWPILOT_FLOW_SCHEMA: dict[str, pl.DataType] = {
-    "tree_id": pl.String,
-    "name": pl.String,
-    "tree_type": pl.String,
-    "origin": pl.String,
-}
-"""Columns of :func:`flowpilot_flows_frame`: every flow of the account with its
-``tree_type`` (troubleshooting / procedural …) and ``origin`` (manual /
-ai_generated / ai_enhanced)."""
 
 
 def ai_sessions_query(account_id: str, window: Window) -> sa.Select:
@@ -84,22 +74,3 @@ def ai_sessions_query(account_id: str, window: Window) -> sa.Select:
 def ai_sessions_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
     """Run :func:`ai_sessions_query`; a frame of :data:`AI_SESSION_SCHEMA`."""
     return fetch(conn, ai_sessions_query(account_id, window), AI_SESSION_SCHEMA)
-
-
-def flowpilot_flows_query(account_id: str) -> sa.Select:
-    """The account's flows for FlowPilot: ``tree_id, name, tree_type, origin``.
-
-    Source: ``trees`` filtered on ``account_id`` (METRICS.md §4 knowledge_coverage
-    and flow quality). Returns :data:`FLOWPILOT_FLOW_SCHEMA` ordered by name, id.
-    """
-    t = trees.c
-    return (
-        sa.select(t.id.label("tree_id"), t.name, t.tree_type, t.origin)
-        .where(t.account_id == account_id)
-        .order_by(t.name, t.id)
-    )
-
-
-def flowpilot_flows_frame(conn: Connection, account_id: str) -> pl.DataFrame:
-    """Run :func:`flowpilot_flows_query`; a frame of :data:`FLOWPILOT_FLOW_SCHEMA`."""
-    return fetch(conn, flowpilot_flows_query(account_id), FLOWPILOT_FLOW_SCHEMA)

@@ -1,9 +1,9 @@
 """Inputs of the knowledge-gaps report (METRICS.md §4, last row "knowledge gaps").
 
-Four account-scoped builders:
+The AI sessions of the window come from :func:`rfa.queries.ai_sessions.ai_sessions_query`
+(the report reads its ``ai_session_id, tree_id, status, problem_domain,
+confidence_tier`` columns). Three more account-scoped builders:
 
-* :func:`gap_ai_sessions_query` — FlowPilot sessions (``ai_sessions``, scoped by
-  its ``account_id``) created in the window: status, domain, tier, matched flow;
 * :func:`pending_proposals_query` — pending ``flow_proposals`` per problem domain
   (any age, as the knowledge-coverage row counts them);
 * :func:`option_sessions_query` — troubleshooting ``sessions`` of every flow of
@@ -19,20 +19,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rfa.db import ai_sessions, flow_proposals, sessions, trees
+from rfa.db import flow_proposals, sessions, trees
 from rfa.queries._fetch import UTC_TS, fetch
 from rfa.window import Window
-
-GAP_AI_SESSION_SCHEMA: dict[str, pl.DataType] = {
-    "ai_session_id": pl.String,
-    "tree_id": pl.String,
-    "status": pl.String,
-    "problem_domain": pl.String,
-    "confidence_tier": pl.String,
-}
-"""Columns of :func:`gap_ai_sessions_frame`: ``tree_id`` (matched flow) and
-``problem_domain`` may be null; ``status`` ∈ active, resolved, escalated,
-requesting_escalation, abandoned; ``confidence_tier`` ∈ guided, exploring, discovery."""
 
 PENDING_PROPOSAL_SCHEMA: dict[str, pl.DataType] = {
     "problem_domain": pl.String,
@@ -59,30 +48,6 @@ FLOW_TREE_SCHEMA: dict[str, pl.DataType] = {
 }
 """Columns of :func:`flow_trees_frame`: ``tree_structure`` is the flow's nested
 node dict as JSON text (null when absent)."""
-
-
-def gap_ai_sessions_query(account_id: str, window: Window) -> sa.Select:
-    """The account's AI sessions created in the window (METRICS.md §4 base set).
-
-    Returns the columns of :data:`GAP_AI_SESSION_SCHEMA`, ordered by ``created_at``, id.
-    """
-    a = ai_sessions.c
-    return (
-        sa.select(
-            a.id.label("ai_session_id"), a.tree_id, a.status, a.problem_domain, a.confidence_tier
-        )
-        .where(
-            a.account_id == account_id,
-            a.created_at >= window.start,
-            a.created_at < window.end,
-        )
-        .order_by(a.created_at, a.id)
-    )
-
-
-def gap_ai_sessions_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
-    """Run :func:`gap_ai_sessions_query`; a frame of :data:`GAP_AI_SESSION_SCHEMA`."""
-    return fetch(conn, gap_ai_sessions_query(account_id, window), GAP_AI_SESSION_SCHEMA)
 
 
 def pending_proposals_query(account_id: str) -> sa.Select:
