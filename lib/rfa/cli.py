@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from rfa.catalog import DASHBOARDS
 from rfa.errors import RFAError
+from rfa.progress import Reporter
 
 app = typer.Typer(
     add_completion=False,
@@ -36,6 +38,11 @@ UrlOption = Annotated[
     typer.Option("--url", help="SQLAlchemy URL; default: $RFA_DATABASE_URL or the demo database."),
 ]
 AccountOption = Annotated[str, typer.Option("--account", "-a", help="Account slug or id.")]
+
+
+class Executor(StrEnum):
+    local = "local"
+    dask = "dask"
 
 
 class Renderer(StrEnum):
@@ -129,11 +136,18 @@ def engineers(account: AccountOption) -> None:
 
 @app.command()
 def publish(
+    schedule: Annotated[
+        list[Path] | None,
+        typer.Option("--schedule", "-s", help="A team schedule YAML (repeatable)."),
+    ] = None,
+    all_schedules: Annotated[
+        bool, typer.Option("--all-schedules", help="Every schedule in params/teams/.")
+    ] = False,
     demo_: Annotated[
         bool,
         typer.Option(
             "--demo",
-            help="Default publish of every account: team page, 5 busiest flows, "
+            help="Every account's default pages: account dashboards, 5 busiest flows, "
             "3 busiest engineers.",
         ),
     ] = False,
@@ -160,58 +174,84 @@ def publish(
     as_of: Annotated[
         str | None, typer.Option(help="End of the window (ISO date/datetime, UTC); default: now.")
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Pages rendered in parallel.")] = (
-        os.cpu_count() or 1
-    ),
+    workers: Annotated[
+        int, typer.Option(min=1, help="Pages rendered in parallel processes; default: cores.")
+    ] = (os.cpu_count() or 1),
     renderer: Annotated[
         Renderer, typer.Option(help="quarto (needs `quarto` on PATH), nbconvert, or auto.")
     ] = Renderer.auto,
+    force: Annotated[bool, typer.Option(help="Render even pages whose inputs are unchanged.")] = (
+        False
+    ),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would render and why; write nothing.")
+    ] = False,
+    executor: Annotated[
+        Executor, typer.Option(help="local processes, or a Dask distributed cluster.")
+    ] = Executor.local,
+    scheduler_address: Annotated[
+        str | None, typer.Option(help="Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Wall-clock seconds one page may take.")
+    ] = 600.0,
 ) -> None:
-    """Execute, render and publish dashboards into published/ with an index."""
-    from rfa.db import connect
-    from rfa.publish.pipeline import plan_account, plan_all_accounts
-    from rfa.publish.pipeline import publish as run_batch
+    """Execute, render and publish dashboards into published/ with an index and manifest.
 
-    if demo_ == (account is not None):
-        raise RFAError("pass exactly one of --demo (every account) or --account SLUG")
-    with connect() as conn:
-        if demo_:
-            jobs = plan_all_accounts(conn, period=period, as_of=as_of)
-        else:
-            kinds = [d.value for d in dashboard] if dashboard else list(DASHBOARDS)
-            jobs = plan_account(
-                conn,
-                account,
-                period=period,
-                as_of=as_of,
-                dashboards=kinds,
-                flows=flow or None,
-                engineers=engineer or None,
-            )
-    if not jobs:
+    Pages whose notebook, library, parameters and source data are unchanged since
+    their last render are skipped (--force renders them anyway).
+    """
+    from rfa.db import connect
+    from rfa.publish.batch import run_batch
+    from rfa.publish.pipeline import plan_account, plan_all_accounts
+
+    modes = [bool(schedule), all_schedules, demo_, account is not None]
+    if sum(modes) != 1:
+        raise RFAError(
+            "pass exactly one of --schedule FILE, --all-schedules, --demo or --account SLUG"
+        )
+    failures: list[tuple[str, str, str]] = []
+    if schedule or all_schedules:
+        from rfa.publish.schedule import load_schedules, plan_schedules, schedule_files
+
+        schedules = load_schedules(schedule or schedule_files())
+        with connect() as conn:
+            jobs, failures = plan_schedules(conn, schedules)
+    else:
+        with connect() as conn:
+            if demo_:
+                jobs = plan_all_accounts(conn, period=period, as_of=as_of)
+            else:
+                kinds = [d.value for d in dashboard] if dashboard else list(DASHBOARDS)
+                jobs = plan_account(
+                    conn,
+                    account,
+                    period=period,
+                    as_of=as_of,
+                    dashboards=kinds,
+                    flows=flow or None,
+                    engineers=engineer or None,
+                )
+    if not jobs and not failures:
         raise RFAError(
             "nothing to publish: no sessions in the window for the default scopes; "
             "pass --flow/--engineer or another --period/--as-of"
         )
-    out.print(f"publishing {len(jobs)} page(s) with {workers} worker(s)…")
-
-    def progress(job, error):
-        mark = "[red]failed[/red]" if error else "[green]ok[/green]"
-        out.print(f"  {mark} {job.label}", soft_wrap=True, highlight=False)
-
-    from rfa.config import get_settings
-
-    result = run_batch(jobs, workers=workers, renderer=renderer.value, on_done=progress)
-    index = get_settings().publish_dir / "index.html"
-    out.print(
-        f"{len(result.records)} page(s) published, {len(result.failures)} failed; index: {index}",
-        soft_wrap=True,
-        highlight=False,
+    reporter = Reporter(out)
+    result = run_batch(
+        jobs,
+        plan_failures=failures,
+        workers=workers,
+        renderer=renderer.value,
+        force=force,
+        dry_run=dry_run,
+        executor=executor.value,
+        scheduler_address=scheduler_address,
+        timeout=timeout,
+        on_start=reporter.start,
+        on_outcome=reporter.outcome,
     )
-    for page, message in sorted(result.failures.items()):
-        err.print(
-            f"[red]failed[/red] {page}: {message.splitlines()[0]}", soft_wrap=True, highlight=False
-        )
+    reporter.finish(result, dry_run=dry_run)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -219,7 +259,9 @@ def publish(
 def main() -> None:
     """Entry point: run the Typer app, turning :class:`RFAError` into one clear line."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RFAError as exc:
         err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

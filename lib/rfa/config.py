@@ -12,6 +12,13 @@ Environment variables:
     Default: the embedded SQLite demo database ``data/demo.sqlite``.
 ``RFA_PUBLISH_DIR``
     Where pages are published. Default: ``published/`` in the project root.
+``RFA_BUILD_DIR``
+    Where pages are executed and rendered before publishing. Default: ``build/``.
+``RFA_NOTEBOOK_DIR``
+    The dashboard notebooks. Default: ``notebooks/`` in the project root.
+``RFA_DB_RETRIES``
+    Attempts for transient database errors (connection refused or reset,
+    serialization failure). Default: 4.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=demo_database_url)
     publish_dir: Path = PROJECT_ROOT / "published"
     build_dir: Path = PROJECT_ROOT / "build"
+    notebook_dir: Path = PROJECT_ROOT / "notebooks"
 
 
 def absolute_sqlite_url(url: str) -> str:
@@ -58,9 +66,7 @@ def absolute_sqlite_url(url: str) -> str:
         return url
     if Path(database).is_absolute():
         return url
-    return parsed.set(database=str(Path(database).resolve())).render_as_string(
-        hide_password=False
-    )
+    return parsed.set(database=str(Path(database).resolve())).render_as_string(hide_password=False)
 
 
 def get_settings() -> Settings:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 import rfa
 from rfa.catalog import DASHBOARDS
-from rfa.db import connect
+from rfa.db import connect, transient_retry
 from rfa.definitions import definitions_for
 from rfa.errors import NotFoundError, ParameterError
 from rfa.metrics import escalations as esc
@@ -154,6 +154,7 @@ def busiest(sessions: pl.DataFrame, by: Literal["tree_id", "user_id"]) -> str | 
     return counts[by][0]
 
 
+@transient_retry
 def team_page(
     account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
 ) -> TeamPage:
@@ -197,6 +198,7 @@ def team_page(
     )
 
 
+@transient_retry
 def personal_page(
     account: str,
     engineer: str = "",
@@ -255,6 +257,7 @@ def personal_page(
     )
 
 
+@transient_retry
 def flow_page(
     account: str,
     flow: str = "",
@@ -340,6 +343,7 @@ class CoveragePage(BaseModel):
     data_quality: list[DataQualityFinding]
 
 
+@transient_retry
 def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
     """Load the FlowPilot frames of an account and compute every §4 metric once."""
     with connect(url) as conn:
@@ -429,6 +433,7 @@ class EscalationsPage(BaseModel):
     data_quality: list[DataQualityFinding]
 
 
+@transient_retry
 def knowledge_gaps_page(
     account: str,
     period: str = "30d",
@@ -476,6 +481,7 @@ def knowledge_gaps_page(
     )
 
 
+@transient_retry
 def escalations_page(
     account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
 ) -> EscalationsPage:

@@ -18,11 +18,13 @@ contains some), so the schema records what may be found, not what should be.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+import tenacity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
@@ -208,6 +210,59 @@ TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
 """Every source table, parents before children (insert order)."""
 
 
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
+)
+"""PostgreSQL error codes worth retrying: serialization failure, deadlock, admin or
+crash shutdown, cannot connect now, and the connection exception class."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for database errors that a retry may cure: connection refused or reset, the
+    server restarting, a serialization failure or deadlock, SQLite's "database is locked"."""
+    if isinstance(exc, DatabaseUnavailable):  # raised after connect() already retried
+        return False
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        code = getattr(exc, "sqlstate", None)
+        if code in TRANSIENT_SQLSTATES:
+            return True
+        text = str(exc).lower()
+        if isinstance(exc, sa.exc.OperationalError | ConnectionError) and any(
+            needle in text
+            for needle in (
+                "connection refused",
+                "connection reset",
+                "server closed the connection",
+                "could not connect",
+                "terminating connection",
+                "database is locked",
+            )
+        ):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
+
+
+def _retry_attempts() -> int:
+    return max(1, int(os.environ.get("RFA_DB_RETRIES", "4")))
+
+
+def transient_retry(fn):
+    """Decorator: retry ``fn`` on :func:`is_transient` errors with exponential backoff
+    (tenacity; 0.5 s, 1 s, 2 s …, at most ``RFA_DB_RETRIES`` attempts, default 4), then
+    re-raise the last error."""
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception(is_transient),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=8),
+        stop=tenacity.stop_after_attempt(_retry_attempts()),
+        reraise=True,
+    )(fn)
+
+
 def mask_url(url: str | URL) -> str:
     """Render a database URL with its password replaced by ``***``."""
     try:
@@ -254,7 +309,7 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     owned = not isinstance(engine_or_url, Engine)
     engine = create_engine(engine_or_url) if owned else engine_or_url
     try:
-        conn = engine.connect()
+        conn = transient_retry(engine.connect)()
     except sa.exc.OperationalError as exc:
         if owned:
             engine.dispose()

@@ -20,13 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import sys
-import traceback
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -36,8 +31,7 @@ from sqlalchemy.engine import Connection
 
 import rfa
 from rfa.catalog import ACCOUNT_DASHBOARDS, DASHBOARDS, DashboardName, DashboardSpec
-from rfa.config import PROJECT_ROOT, absolute_sqlite_url, get_settings
-from rfa.dashboards import busiest
+from rfa.config import PROJECT_ROOT, get_settings
 from rfa.db import connect
 from rfa.errors import RFAError
 from rfa.queries import accounts as account_queries
@@ -69,6 +63,10 @@ class PageJob(BaseModel):
     """End of the window, ISO UTC, fixed when the batch is planned."""
     scope_id: str | None = None
     scope_name: str | None = None
+    extra: dict[str, str | int | float | bool] = {}
+    """Further notebook parameters (e.g. knowledge-gap thresholds from a schedule)."""
+    team: str | None = None
+    """The schedule (team) that asked for the page, if any."""
 
     @property
     def spec(self) -> DashboardSpec:
@@ -76,7 +74,7 @@ class PageJob(BaseModel):
 
     @property
     def notebook(self) -> Path:
-        return NOTEBOOK_DIR / f"{self.spec.notebook}.ipynb"
+        return get_settings().notebook_dir / f"{self.spec.notebook}.ipynb"
 
     @property
     def title(self) -> str:
@@ -99,7 +97,7 @@ class PageJob(BaseModel):
     def label(self) -> str:
         return self.page.removesuffix(".html")
 
-    def parameters(self, data_file: Path) -> dict[str, str]:
+    def parameters(self, data_file: Path) -> dict[str, str | int | float | bool]:
         """Notebook parameters (never a database URL or any other secret)."""
         params = {
             "account": self.account_slug,
@@ -109,10 +107,10 @@ class PageJob(BaseModel):
         }
         if self.spec.scope is not None:
             params[self.spec.scope] = self.scope_id or ""
-        return params
+        return {**params, **self.extra}
 
 
-def _ranked_ids(conn: Connection, account_id: str, window, by: str, n: int) -> list[str]:
+def ranked_ids(conn: Connection, account_id: str, window, by: str, n: int) -> list[str]:
     sessions = session_queries.sessions_frame(conn, account_id, window)
     if sessions.height == 0:
         return []
@@ -152,7 +150,7 @@ def plan_account(
     jobs = [PageJob(dashboard=name, **base) for name in ACCOUNT_DASHBOARDS if name in dashboards]
     if "flow" in dashboards:
         if flows is None:
-            ids = _ranked_ids(conn, info.id, window, "tree_id", n_flows)
+            ids = ranked_ids(conn, info.id, window, "tree_id", n_flows)
             entities = [account_queries.resolve_flow(conn, info.id, i) for i in ids]
         else:
             entities = [account_queries.resolve_flow(conn, info.id, f) for f in flows]
@@ -161,7 +159,7 @@ def plan_account(
         ]
     if "personal" in dashboards:
         if engineers is None:
-            ids = _ranked_ids(conn, info.id, window, "user_id", n_engineers)
+            ids = ranked_ids(conn, info.id, window, "user_id", n_engineers)
             people = [account_queries.resolve_engineer(conn, info.id, i) for i in ids]
         else:
             people = [account_queries.resolve_engineer(conn, info.id, e) for e in engineers]
@@ -183,21 +181,32 @@ def plan_all_accounts(
     return jobs
 
 
-def _error_message(exc: BaseException) -> str:
-    """One line for a failed page: the notebook's exception name and message if any."""
+def error_message(exc: BaseException) -> str:
+    """One line for a failed page: the failing notebook cell and its exception, if any."""
     ename = getattr(exc, "ename", None)
-    evalue = getattr(exc, "evalue", None)
     if ename:
-        return f"{ename}: {evalue}"
+        cell = getattr(exc, "exec_count", None)
+        where = f"cell [{cell}] " if cell is not None else ""
+        return f"{where}{ename}: {getattr(exc, 'evalue', '')}"
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "auto"):
+def run_job(
+    job: PageJob,
+    publish_dir: Path,
+    build_dir: Path,
+    renderer: str = "auto",
+    *,
+    fingerprint: str | None = None,
+    fingerprint_parts: dict[str, str] | None = None,
+    cell_timeout: float | None = None,
+):
     """Execute, render and publish one page; returns its :class:`~rfa.publish.site.PageRecord`.
 
     The build happens in ``build_dir/<page label>/`` (created afresh); the page
-    and its JSON data file replace the published ones only when both exist.
-    Raises :class:`PublishError` naming the page and the cause.
+    and its JSON data file replace the published ones only when both exist, each
+    by an atomic rename. ``cell_timeout`` (seconds) bounds every notebook cell.
+    Raises :class:`PublishError` naming the page, the failing cell and the cause.
     """
     import papermill
 
@@ -210,19 +219,21 @@ def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "a
     executed = work / "page.ipynb"
     data_file = work / "page.json"
     html = work / "page.html"
+    parameters = job.parameters(data_file)
     try:
         papermill.execute_notebook(
             str(job.notebook),
             str(executed),
-            parameters=job.parameters(data_file),
+            parameters=parameters,
             kernel_name=rfa.KERNEL_NAME,
             cwd=str(work),
             progress_bar=False,
             log_output=False,
+            execution_timeout=cell_timeout,
         )
         used = render(executed, html, job.title, renderer=renderer)
     except Exception as exc:  # noqa: BLE001 - reported per page, the batch goes on
-        raise PublishError(f"{job.label}: {_error_message(exc)}") from None
+        raise PublishError(f"{job.label}: {error_message(exc)}") from None
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
     meta = json.loads(data_file.read_text())["meta"]
@@ -248,107 +259,15 @@ def run_job(job: PageJob, publish_dir: Path, build_dir: Path, renderer: str = "a
         page=job.page,
         data_file=str(Path(job.page).with_suffix(".json").as_posix()),
         status="ok",
+        team=job.team,
+        as_of=job.as_of,
+        parameters={k: v for k, v in parameters.items() if k != "data_file"},
+        fingerprint=fingerprint,
+        fingerprint_parts=fingerprint_parts or {},
     )
-
-
-class BatchResult(BaseModel):
-    """Outcome of :func:`publish`: records of the pages made, and failures by page."""
-
-    records: list = []
-    failures: dict[str, str] = {}
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-
-@contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """Send this process's stderr (and its kernels') to ``path`` while rendering a page,
-    so kernel chatter lands in the page's build log instead of the operator's terminal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _run_in_worker(job: PageJob, publish_dir: str, build_dir: str, renderer: str):
-    try:
-        with _stderr_to(Path(build_dir) / f"{job.label}.log"):
-            return job, run_job(job, Path(publish_dir), Path(build_dir), renderer), None
-    except PublishError as exc:
-        return job, None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - never lose the batch to one page
-        return job, None, f"{job.label}: {_error_message(exc)}\n{traceback.format_exc(limit=3)}"
-
-
-def publish(
-    jobs: Iterable[PageJob],
-    *,
-    workers: int = 2,
-    renderer: str = "auto",
-    publish_dir: Path | None = None,
-    build_dir: Path | None = None,
-    on_done=None,
-) -> BatchResult:
-    """Run ``jobs`` in ``workers`` processes, then merge the manifest and rewrite the index.
-
-    A failing page never stops the others; its previously published version
-    stays in place and is marked failed in the index. ``on_done(job, error)``
-    is called as each page finishes (for progress output).
-    """
-    from rfa.publish.site import load_records, save_records, write_index
-
-    settings = get_settings()
-    # Kernels run in each page's build directory: give them an absolute SQLite path.
-    os.environ["RFA_DATABASE_URL"] = absolute_sqlite_url(settings.database_url)
-    publish_dir = Path(publish_dir or settings.publish_dir)
-    build_dir = Path(build_dir or settings.build_dir)
-    publish_dir.mkdir(parents=True, exist_ok=True)
-    jobs = list(jobs)
-    result = BatchResult()
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [
-            pool.submit(_run_in_worker, j, str(publish_dir), str(build_dir), renderer) for j in jobs
-        ]
-        for future in as_completed(futures):
-            job, record, error = future.result()
-            if record is not None:
-                result.records.append(record)
-            else:
-                result.failures[job.page] = error or "unknown error"
-            if on_done:
-                on_done(job, error)
-    by_page = {r.page: r for r in load_records(publish_dir)}
-    for page in result.failures:
-        if page in by_page:
-            by_page[page] = by_page[page].model_copy(update={"status": "failed"})
-    by_page.update({r.page: r for r in result.records})
-    records = sorted(by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope))
-    save_records(records, publish_dir)
-    write_index(records, publish_dir)
-    return result
 
 
 def accounts_frame(url: str | None = None) -> pl.DataFrame:
     """Every account (slug, name, timezone) — for the operator's ``rfa accounts``."""
     with connect(url) as conn:
         return account_queries.list_accounts(conn)
-
-
-__all__ = [
-    "PageJob",
-    "PublishError",
-    "plan_account",
-    "plan_all_accounts",
-    "run_job",
-    "publish",
-    "busiest",
-]

@@ -169,6 +169,17 @@ class PageRecord(BaseModel):
     page: str
     data_file: str
     status: Literal["ok", "failed", "stale"] = "ok"
+    team: str | None = None
+    """The schedule (team) that asked for the page."""
+    as_of: str | None = None
+    """End of the window the page was rendered for (ISO, UTC)."""
+    parameters: dict[str, Any] = {}
+    """Notebook parameters of the render (never a secret: the URL is not a parameter)."""
+    fingerprint: str | None = None
+    """What the page depends on, hashed (see :mod:`rfa.publish.fingerprint`)."""
+    fingerprint_parts: dict[str, str] = {}
+    error: str | None = None
+    """Why the last render of this page failed (its previous version stays published)."""
 
     @field_validator("window_start", "window_end", "data_time", "rendered_at")
     @classmethod

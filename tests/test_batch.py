@@ -1,0 +1,215 @@
+"""Scheduled-render machinery: incremental skips, isolated failures, atomic publishing,
+retries and timeouts, the Dask executor (issue 4)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from cli_helpers import run_rfa
+from demo_db import ANCHOR
+from rfa.db import is_transient, transient_retry
+from rfa.publish import fingerprint as fp
+from rfa.publish.batch import run_batch
+from rfa.publish.pipeline import NOTEBOOK_DIR, PageJob
+
+AS_OF = ANCHOR.isoformat()
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def copied_db(tmp_path, demo_sqlite_url):
+    """A private copy of the test demo database that a test may change."""
+    source = demo_sqlite_url.removeprefix("sqlite:///")
+    target = tmp_path / "demo.sqlite"
+    shutil.copy(source, target)
+    return f"sqlite:///{target}"
+
+
+def _publish(url, publish_dir, *extra, env=None):
+    args = [
+        "publish",
+        "--account",
+        "kiwi-tech",
+        "-d",
+        "team",
+        "-d",
+        "escalations",
+        "--as-of",
+        AS_OF,
+        "--workers",
+        "2",
+        *extra,
+    ]
+    return run_rfa(args, url=url, publish_dir=publish_dir, env=env)
+
+
+def _statuses(stdout: str) -> dict[str, str]:
+    """page → status from the plain log lines printed when not on a terminal."""
+    out = {}
+    for line in stdout.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if fields.get("event") == "page":
+            out[fields["page"]] = fields["status"]
+    return out
+
+
+def test_second_run_skips_and_changed_data_rerenders_only_that_account(tmp_path, copied_db):
+    publish_dir = tmp_path / "published"
+    first = _publish(copied_db, publish_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert set(_statuses(first.stdout).values()) == {"rendered"}
+    team_page = publish_dir / "kiwi-tech/admin/team-30d.html"
+    before = team_page.stat().st_mtime_ns
+
+    second = _publish(copied_db, publish_dir)
+    assert second.returncode == 0
+    assert set(_statuses(second.stdout).values()) == {"skipped"}
+    assert team_page.stat().st_mtime_ns == before
+
+    dry = _publish(copied_db, publish_dir, "--dry-run", "--force")
+    assert set(_statuses(dry.stdout).values()) == {"rendered"}
+    assert "would render (forced)" in dry.stdout
+    assert team_page.stat().st_mtime_ns == before  # a dry run writes nothing
+
+    # one more rating for kiwi-tech: its team page changes, escalations does not
+    with sqlite3.connect(copied_db.removeprefix("sqlite:///")) as db:
+        row = db.execute(
+            "SELECT r.id, r.session_id, r.user_id, r.tree_id, r.account_id, r.created_at "
+            "FROM session_ratings r JOIN accounts a ON a.id = r.account_id "
+            "WHERE a.slug = 'kiwi-tech' ORDER BY r.created_at DESC LIMIT 1"
+        ).fetchone()
+        db.execute(
+            "INSERT INTO session_ratings (id, session_id, user_id, tree_id, account_id,"
+            " rating, comment, created_at) VALUES (?, ?, ?, ?, ?, 5, NULL, ?)",
+            ("f" * 32, *row[1:]),
+        )
+    third = _publish(copied_db, publish_dir)
+    statuses = _statuses(third.stdout)
+    assert statuses == {
+        "kiwi-tech/admin/team-30d": "rendered",
+        "kiwi-tech/staff/escalations-30d": "skipped",
+    }, third.stdout
+    manifest = json.loads((publish_dir / "manifest.json").read_text())
+    team = next(r for r in manifest if r["dashboard"] == "team")
+    assert team["fingerprint"] and team["fingerprint_parts"]["library"]
+    assert team["parameters"]["account"] == "kiwi-tech" and "data_file" not in team["parameters"]
+
+
+def test_a_failing_page_keeps_its_last_good_version_and_others_publish(tmp_path, copied_db):
+    publish_dir = tmp_path / "published"
+    assert _publish(copied_db, publish_dir).returncode == 0
+    team_page = publish_dir / "kiwi-tech/admin/team-30d.html"
+    good = team_page.read_bytes()
+    # the team notebook now raises in its setup cell; escalations is unaffected
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOK_DIR, notebooks)
+    team_nb = json.loads((notebooks / "team_analytics.ipynb").read_text())
+    team_nb["cells"][2]["source"] = ["raise RuntimeError('injected failure')\n"]
+    (notebooks / "team_analytics.ipynb").write_text(json.dumps(team_nb))
+    result = _publish(copied_db, publish_dir, "--force", env={"RFA_NOTEBOOK_DIR": str(notebooks)})
+    assert result.returncode == 1
+    statuses = _statuses(result.stdout)
+    assert statuses["kiwi-tech/admin/team-30d"] == "failed"
+    assert statuses["kiwi-tech/staff/escalations-30d"] == "rendered"
+    assert "RuntimeError: injected failure" in result.stderr
+    assert "cell [" in result.stderr  # the failing cell is named
+    assert team_page.read_bytes() == good
+    manifest = {r["page"]: r for r in json.loads((publish_dir / "manifest.json").read_text())}
+    assert manifest["kiwi-tech/admin/team-30d.html"]["status"] == "failed"
+    assert "injected failure" in manifest["kiwi-tech/admin/team-30d.html"]["error"]
+    index = (publish_dir / "index.html").read_text()
+    assert "failed" in index
+    assert not [p for p in publish_dir.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+
+
+def test_transient_errors_are_retried_with_backoff(monkeypatch):
+    monkeypatch.setenv("RFA_DB_RETRIES", "3")
+    calls = []
+
+    @transient_retry
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("connection refused"))
+        return "ok"
+
+    assert flaky() == "ok" and len(calls) == 3
+
+    @transient_retry
+    def broken_sql():
+        calls.append(1)
+        raise sa.exc.ProgrammingError("SELEC", {}, Exception("syntax error"))
+
+    calls.clear()
+    with pytest.raises(sa.exc.ProgrammingError):
+        broken_sql()
+    assert len(calls) == 1  # not transient: no retry
+
+
+def test_is_transient_classifies_sqlstates():
+    class Serialization(Exception):
+        sqlstate = "40001"
+
+    assert is_transient(sa.exc.OperationalError("x", {}, Serialization()))
+    assert not is_transient(ValueError("nope"))
+
+
+def test_fingerprint_parts_change_with_what_a_page_depends_on(tmp_path):
+    nb = tmp_path / "n.ipynb"
+    nb.write_text("{}")
+    stats = {"sessions": [1, "t"], "trees": [2], "users": [3], "session_ratings": [0, None]}
+    base = fp.fingerprint_parts("team", nb, {"account": "a", "data_file": "x"}, stats)
+    assert base == fp.fingerprint_parts("team", nb, {"account": "a", "data_file": "y"}, stats)
+    assert fp.changed_parts(base, fp.fingerprint_parts("team", nb, {"account": "b"}, stats)) == [
+        "parameters"
+    ]
+    assert fp.changed_parts(
+        base, fp.fingerprint_parts("team", nb, {"account": "a"}, {**stats, "sessions": [2, "t"]})
+    ) == ["data"]
+    # escalations does not read sessions: its data part ignores them
+    esc = fp.fingerprint_parts("escalations", nb, {}, stats)
+    assert esc == fp.fingerprint_parts("escalations", nb, {}, {**stats, "sessions": [9]})
+    nb.write_text('{"cells": []}')
+    assert fp.changed_parts(base, fp.fingerprint_parts("team", nb, {"account": "a"}, stats)) == [
+        "notebook"
+    ]
+
+
+def test_dask_executor_renders_the_same_pages_as_local(tmp_path, demo_sqlite_url, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
+    jobs = [
+        PageJob(
+            dashboard="escalations",
+            account_slug="kiwi-tech",
+            account_name="Kiwi Tech Support",
+            timezone="Pacific/Auckland",
+            period="30d",
+            as_of=AS_OF,
+        )
+    ]
+    local_dir, dask_dir = tmp_path / "local", tmp_path / "dask"
+    local = run_batch(jobs, workers=1, publish_dir=local_dir, build_dir=tmp_path / "b1")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = run_batch(
+            jobs,
+            executor="dask",
+            scheduler_address=cluster.scheduler_address,
+            publish_dir=dask_dir,
+            build_dir=tmp_path / "b2",
+        )
+    assert [o.status for o in local.outcomes] == [o.status for o in remote.outcomes] == ["rendered"]
+    page = jobs[0].page
+    a, b = (json.loads((d / page).with_suffix(".json").read_text()) for d in (local_dir, dask_dir))
+    a["meta"].pop("generated_at")
+    b["meta"].pop("generated_at")
+    assert a == b
+    assert sys.modules.get("distributed") is not None
