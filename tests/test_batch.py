@@ -213,3 +213,46 @@ def test_dask_executor_renders_the_same_pages_as_local(tmp_path, demo_sqlite_url
     b["meta"].pop("generated_at")
     assert a == b
     assert sys.modules.get("distributed") is not None
+
+
+def test_pages_not_refreshed_for_a_day_and_a_half_are_marked_stale():
+    import datetime as dt
+
+    from rfa.publish.batch import mark_stale
+    from rfa.publish.site import PageRecord
+
+    now = dt.datetime(2026, 11, 21, 6, tzinfo=dt.UTC)
+
+    def record(page, end, status="ok"):
+        return PageRecord(
+            account_slug="a",
+            account_name="A",
+            dashboard="team",
+            dashboard_title="Team",
+            scope="team",
+            audience="x",
+            period="30d",
+            window_start=end - dt.timedelta(days=30),
+            window_end=end,
+            timezone="UTC",
+            data_time=None,
+            rendered_at=end,
+            renderer="nbconvert",
+            page=page,
+            data_file=page.replace(".html", ".json"),
+            status=status,
+        )
+
+    marked = mark_stale(
+        [
+            record("a/fresh.html", now - dt.timedelta(hours=6)),
+            record("a/old.html", now - dt.timedelta(days=3)),
+            record("a/broken.html", now - dt.timedelta(days=3), "failed"),
+        ],
+        now,
+    )
+    assert {p: r.status for p, r in marked.items()} == {
+        "a/fresh.html": "ok",
+        "a/old.html": "stale",
+        "a/broken.html": "failed",
+    }

@@ -38,6 +38,9 @@ from rfa.window import make_window
 
 log = logging.getLogger("rfa.publish")
 
+STALE_AFTER = dt.timedelta(hours=36)
+"""A page whose window ended longer ago than this is marked stale in the index: the
+nightly run did not refresh it (its schedule dropped it, or its renders keep failing)."""
 DEFAULT_TIMEOUT = 600.0
 """Wall-clock seconds one page may take (execution + render) before it is failed."""
 Status = Literal["rendered", "skipped", "failed"]
@@ -208,6 +211,18 @@ def _dask(todo, args, scheduler_address: str):
             yield future.result()
 
 
+def mark_stale(records: Iterable[PageRecord], now: dt.datetime) -> dict[str, PageRecord]:
+    """Records by page, with ``ok`` pages whose window ended more than :data:`STALE_AFTER`
+    before ``now`` marked ``stale`` (and stale pages refreshed since marked ``ok``)."""
+    out = {}
+    for record in records:
+        if record.status in ("ok", "stale"):
+            status = "stale" if now - record.window_end > STALE_AFTER else "ok"
+            record = record.model_copy(update={"status": status})
+        out[record.page] = record
+    return out
+
+
 def run_batch(
     jobs: Iterable[PageJob],
     *,
@@ -309,6 +324,7 @@ def run_batch(
                 update={"status": "failed", "error": first_line}
             )
     by_page.update(records)
+    by_page = mark_stale(by_page.values(), dt.datetime.now(dt.UTC))
     ordered = sorted(
         by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope, r.period)
     )
