@@ -41,8 +41,8 @@ $(DEMO_STAMP): $(STAMP)
 
 demo: $(DEMO_STAMP) ## Build the embedded SQLite demo database (data/demo.sqlite, ending today)
 
-publish: $(DEMO_STAMP) ## Publish the default dashboards of every demo account to published/
-	$(BIN)/rfa publish --demo --workers $(WORKERS)
+publish: $(DEMO_STAMP) ## Publish every demo team's schedule (params/teams/) to published/
+	$(BIN)/rfa publish --all-schedules --workers $(WORKERS)
 	@echo "Open published/index.html in a browser."
 
 test: $(STAMP) ## Run every test (starts a throwaway PostgreSQL on 127.0.0.1)

@@ -256,3 +256,41 @@ def test_pages_not_refreshed_for_a_day_and_a_half_are_marked_stale():
         "a/old.html": "stale",
         "a/broken.html": "failed",
     }
+
+
+def test_a_bad_flow_in_a_schedule_fails_only_its_page(tmp_path, demo_sqlite_url):
+    schedule = tmp_path / "kiwi.yml"
+    schedule.write_text(
+        "account: kiwi-tech\n"
+        "dashboards: [escalations, flow]\n"
+        "as_of: " + ANCHOR.date().isoformat() + "\n"
+        "flows:\n  names: [No such flow, EFTPOS terminal offline at cafe counter]\n"
+    )
+    publish_dir = tmp_path / "published"
+    result = run_rfa(
+        ["publish", "--schedule", str(schedule), "--workers", "2"],
+        url=demo_sqlite_url,
+        publish_dir=publish_dir,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    statuses = _statuses(result.stdout)
+    assert statuses["kiwi-tech/members/flow-no-such-flow-30d"] == "failed"
+    assert statuses["kiwi-tech/staff/escalations-30d"] == "rendered"
+    assert sum(s == "rendered" for s in statuses.values()) == 2
+    assert "unknown flow 'No such flow'" in result.stderr
+    assert "Traceback" not in result.stderr
+    manifest = json.loads((publish_dir / "manifest.json").read_text())
+    assert {r["team"] for r in manifest} == {"kiwi"}
+
+
+def test_schedule_errors_are_reported_before_anything_runs(tmp_path, demo_sqlite_url):
+    schedule = tmp_path / "broken.yml"
+    schedule.write_text("account: kiwi-tech\nperiods: [45d]\ndashboards: [team, nope]\n")
+    publish_dir = tmp_path / "published"
+    result = run_rfa(
+        ["publish", "--schedule", str(schedule)], url=demo_sqlite_url, publish_dir=publish_dir
+    )
+    assert result.returncode == 2
+    assert "periods" in result.stderr and "dashboards" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not publish_dir.exists() or not any(publish_dir.rglob("*.html"))

@@ -216,7 +216,8 @@ def publish(
 
         schedules = load_schedules(schedule or schedule_files())
         with connect() as conn:
-            jobs, failures = plan_schedules(conn, schedules)
+            jobs, not_planned = plan_schedules(conn, schedules)
+        failures = [(f.page, f.label, f.message) for f in not_planned]
     else:
         with connect() as conn:
             if demo_:

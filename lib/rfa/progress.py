@@ -74,7 +74,7 @@ class Reporter:
                 page=outcome.label,
                 status=outcome.status,
                 reason=outcome.reason,
-                seconds=outcome.seconds,
+                seconds=outcome.seconds or None,
                 error=error,
             )
 
