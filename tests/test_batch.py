@@ -61,6 +61,8 @@ def _statuses(stdout: str) -> dict[str, str]:
 
 def test_second_run_skips_and_changed_data_rerenders_only_that_account(tmp_path, copied_db):
     publish_dir = tmp_path / "published"
+    other = ["publish", "--account", "harbour-msp", "-d", "team", "--as-of", AS_OF]
+    assert run_rfa(other, url=copied_db, publish_dir=publish_dir).returncode == 0
     first = _publish(copied_db, publish_dir)
     assert first.returncode == 0, first.stdout + first.stderr
     assert set(_statuses(first.stdout).values()) == {"rendered"}
@@ -89,6 +91,8 @@ def test_second_run_skips_and_changed_data_rerenders_only_that_account(tmp_path,
             " rating, comment, created_at) VALUES (?, ?, ?, ?, ?, 5, NULL, ?)",
             ("f" * 32, *row[1:]),
         )
+    again = run_rfa(other, url=copied_db, publish_dir=publish_dir)
+    assert _statuses(again.stdout) == {"harbour-msp/admin/team-30d": "skipped"}
     third = _publish(copied_db, publish_dir)
     statuses = _statuses(third.stdout)
     assert statuses == {
@@ -96,7 +100,7 @@ def test_second_run_skips_and_changed_data_rerenders_only_that_account(tmp_path,
         "kiwi-tech/staff/escalations-30d": "skipped",
     }, third.stdout
     manifest = json.loads((publish_dir / "manifest.json").read_text())
-    team = next(r for r in manifest if r["dashboard"] == "team")
+    team = next(r for r in manifest if r["page"] == "kiwi-tech/admin/team-30d.html")
     assert team["fingerprint"] and team["fingerprint_parts"]["library"]
     assert team["parameters"]["account"] == "kiwi-tech" and "data_file" not in team["parameters"]
 
@@ -294,3 +298,49 @@ def test_schedule_errors_are_reported_before_anything_runs(tmp_path, demo_sqlite
     assert "periods" in result.stderr and "dashboards" in result.stderr
     assert "Traceback" not in result.stderr
     assert not publish_dir.exists() or not any(publish_dir.rglob("*.html"))
+
+
+def test_a_publish_killed_midway_leaves_no_partial_file(tmp_path, demo_sqlite_url):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    publish_dir, build_dir = tmp_path / "published", tmp_path / "build"
+    env = {
+        **os.environ,
+        "RFA_DATABASE_URL": demo_sqlite_url,
+        "RFA_PUBLISH_DIR": str(publish_dir),
+        "RFA_BUILD_DIR": str(build_dir),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rfa.cli",
+            "publish",
+            "--account",
+            "kiwi-tech",
+            "--as-of",
+            AS_OF,
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(publish_dir.rglob("*.html")):
+        time.sleep(0.2)  # kill once the first pages are landing and others are rendering
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    leftovers = [
+        p for p in publish_dir.rglob("*") if p.is_file() and p.suffix not in (".html", ".json")
+    ]
+    assert not leftovers, leftovers
+    for page in publish_dir.rglob("*.html"):
+        assert page.read_text().rstrip().endswith("</html>"), page
+    for data in publish_dir.rglob("*.json"):
+        json.loads(data.read_text())

@@ -115,4 +115,6 @@ def test_missing_sqlite_file(tmp_path, publish_dir):
 
 def test_demo_and_account_are_exclusive(demo_sqlite_url, publish_dir):
     result = run_rfa(["publish"], url=demo_sqlite_url, publish_dir=publish_dir)
-    _assert_clean_failure(result, publish_dir, "exactly one of --demo")
+    _assert_clean_failure(
+        result, publish_dir, "exactly one of --schedule FILE, --all-schedules, --demo or --account"
+    )

@@ -280,6 +280,8 @@ def run_batch(
     if on_start:
         on_start(len(todo))
     publish_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in publish_dir.rglob(".*.tmp"):  # from a run killed mid-write
+        leftover.unlink(missing_ok=True)
     # Local workers inherit the environment; kernels run in each page's build
     # directory, so they get an absolute SQLite path.
     os.environ["RFA_DATABASE_URL"] = database_url
