@@ -1,7 +1,13 @@
-"""Flow dashboard metrics (METRICS.md §3): CSAT, step table, anonymous comments."""
+"""Flow dashboard metrics (METRICS.md §3): CSAT, step table, anonymous comments.
+
+Metric functions take screened frames (:mod:`rfa.validation`); the exclusions
+themselves (ratings outside 1–5, duplicates, unknown nodes) are tested in
+``test_validation.py``.
+"""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from factories import decisions, ratings, thumbs
@@ -76,23 +82,50 @@ def test_step_table_empty_window():
     assert m.step_table(decisions([("e", None, [])]), thumbs([]), TREE) == []
 
 
-def test_unknown_nodes_are_a_data_quality_finding():
-    [finding] = m.unknown_nodes(DECISIONS, TREE)
-    assert (finding.check, finding.count) == ("decision_unknown_node", 1)
+def test_malformed_or_null_decisions_add_no_visit_and_never_raise():
+    bad = ['{"oops":', '{"a": 1}', '["x"]', '[{"choice": "y"}]', '[{"node_id": ""}]', None]
+    frame = pl.concat(
+        [
+            decisions([("ok", None, ["r", "n1"])]),
+            decisions([(f"bad{i}", None, []) for i in range(len(bad))]).with_columns(
+                pl.Series("decisions", bad, dtype=pl.String)
+            ),
+        ]
+    )
+    rows = m.step_table(frame, thumbs([]), TREE)
+    assert {r.node_id: (r.visit_count, r.dropoff_count) for r in rows} == {
+        "r": (1, 0),
+        "n1": (1, 1),
+    }
 
 
-def test_csat_mean_count_distribution_and_exclusions():
+def test_parse_decisions_accepts_lists_of_steps_with_a_node_id_only():
+    assert m.parse_decisions('[{"node_id": "a", "choice": "Yes"}, {"node_id": 7}]') == [
+        {"node_id": "a", "choice": "Yes"},
+        {"node_id": "7", "choice": None},
+    ]
+    assert m.parse_decisions("null") == [] and m.parse_decisions("[]") == []
+    for bad in [
+        '{"oops":',
+        '{"node_id": "a"}',
+        '["a"]',
+        '[{"choice": "x"}]',
+        '[{"node_id": true}]',
+    ]:
+        assert m.parse_decisions(bad) is None
+    assert m.parse_decisions(None) is None
+
+
+def test_csat_mean_count_and_distribution():
     r = ratings(
         [
             ("a", "F", 5, None, "2026-11-10 10:00"),
             ("b", "F", 3, None, "2026-11-10 10:00"),
             ("c", "F", 4, None, "2026-11-10 10:00"),
-            ("d", "F", 0, None, "2026-11-10 10:00"),
-            ("e", "F", 6, None, "2026-11-10 10:00"),
         ]
     )
     c = m.csat(r)
-    assert (c.avg_csat, c.total_ratings, c.excluded_out_of_range) == (4.0, 3, 2)
+    assert (c.avg_csat, c.total_ratings) == (4.0, 3)
     assert c.distribution == {1: 0, 2: 0, 3: 1, 4: 1, 5: 1}
     empty = m.csat(ratings([]))
     assert (empty.avg_csat, empty.total_ratings) == (None, 0)
@@ -103,7 +136,6 @@ def test_recent_comments_newest_ten_non_empty_and_anonymous():
     rows += [
         ("blank", "F", 5, "   ", "2026-11-20 10:00"),
         ("none", "F", 5, None, "2026-11-20 11:00"),
-        ("bad", "F", 9, "out of range", "2026-11-21 10:00"),
     ]
     comments = m.recent_comments(ratings(rows))
     assert [c.comment for c in comments] == [f"comment {i}" for i in range(11, 1, -1)]

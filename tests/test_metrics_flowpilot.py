@@ -1,4 +1,9 @@
-"""METRICS.md §4 FlowPilot metrics against hand-computed fixtures (one test per row at least)."""
+"""METRICS.md §4 FlowPilot metrics against hand-computed fixtures (one test per row at least).
+
+Metric functions take screened frames (:mod:`rfa.validation`), so the fixture is
+screened first, as a loader does; the findings themselves are tested in
+``test_validation.py``.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ import pytest
 
 from factories_ai import ai, ai_sessions, flows, posts, proposals
 from rfa.metrics import flowpilot as m
+from rfa.validation import screen
 from rfa.window import make_window
 
 WINDOW = make_window("2026-11-10..2026-11-13", None, "UTC")  # [11-10 00:00, 11-14 00:00)
 
-S = ai_sessions(
+RAW = ai_sessions(
     [
         ai("a1", "resolved", domain="network", tier="guided", tree="F1", steps=4, rating=5,
            ticket="T1", conf=0.9, created="2026-11-10 10:00", resolved="2026-11-10 10:30"),
@@ -38,6 +44,7 @@ S = ai_sessions(
            created="2026-11-13 10:00"),  # the domain no flow covers
     ]
 )  # fmt: skip
+S, S_FINDINGS = screen(RAW, "ai_sessions")  # a7's rating 7 becomes null (unrated)
 EMPTY = ai_sessions([])
 FLOWS = flows(
     [
@@ -105,10 +112,11 @@ def test_avg_steps_to_resolution_is_the_mean_of_resolved_sessions_ignoring_nulls
     assert m.summary(S).avg_steps_to_resolution == pytest.approx(4.5)  # 4, 6, 5, 3 (a8 null)
 
 
-def test_avg_rating_ignores_nulls_and_excludes_out_of_range():
+def test_avg_rating_ignores_nulls_and_screened_out_of_range_ratings():
     s = m.summary(S)
-    assert s.avg_rating == pytest.approx(3.5)  # 5, 4, 2, 3; a7's 7 excluded
-    assert (s.rated_sessions, s.ratings_out_of_range) == (4, 1)
+    assert s.avg_rating == pytest.approx(3.5)  # 5, 4, 2, 3; a7's 7 nulled by the screening
+    assert s.rated_sessions == 4
+    assert {f.check: f.count for f in S_FINDINGS}["ai_rating_out_of_range"] == 1
 
 
 def test_mttr_excludes_negative_and_missing_resolutions():
@@ -151,7 +159,6 @@ def test_zero_ai_sessions_give_zeros_and_nones_not_errors():
     everything = m.flowpilot_metrics(
         EMPTY, flows([]), proposals([]), EMPTY_POSTS, EMPTY_POSTS, WINDOW
     )
-    assert everything.data_quality == []
     json.dumps(everything.model_dump(mode="json"))
 
 
@@ -481,27 +488,23 @@ def test_psa_without_pushes_has_no_rates():
     assert psa.ticket_link_rate_pct == pytest.approx(70.0)
 
 
-# ------------------------------------------------------------- data quality
+# ------------------------------------------------------- screened faulty rows
 
 
-def test_data_quality_reports_faulty_sessions():
-    found = {f.check: f.count for f in m.data_quality(S, FLOWS, POSTS, PROPOSALS)}
-    assert found == {
-        "ai_resolved_before_created": 1,  # a8
-        "ai_resolved_without_resolved_at": 1,  # a9
-        "ai_rating_out_of_range": 1,  # a7
-    }
-
-
-def test_data_quality_reports_unknown_values_and_bad_psa_rows():
-    odd = ai_sessions(
-        [
-            ai("o1", "closed", tier="guided"),
-            ai("o2", "resolved", tier="expert", resolved="2026-11-10 11:00"),
-            ai("o3", "escalated"),  # ended without a tier
-            ai("o4", "resolved", tier="guided", tree="GONE", conf=1.7, resolved="2026-11-10 10:10"),
-        ]
-    )
+def test_metrics_handle_the_rows_the_screening_keeps():
+    odd, _ = screen(
+        ai_sessions(
+            [
+                ai("o1", "closed", tier="guided"),
+                ai("o2", "resolved", tier="expert", resolved="2026-11-10 11:00"),
+                ai("o3", "escalated"),  # ended without a tier
+                ai("o4", "resolved", tier="guided", tree="GONE", conf=1.7,
+                   resolved="2026-11-10 10:10"),
+            ]
+        ),
+        "ai_sessions",
+        flows=FLOWS["tree_id"],
+    )  # fmt: skip
     bad_posts = posts(
         [
             ("b1", "o2", "time_entry", "success", None, None, "2026-11-10 12:00"),
@@ -509,25 +512,13 @@ def test_data_quality_reports_unknown_values_and_bad_psa_rows():
             ("b3", "o2", "fax", "queued", 0, None, "2026-11-10 12:00"),
         ]
     )
-    bad_props = proposals([("x", "archived", "new_flow", None, "2026-11-10 09:00", None)])
-    found = {f.check: f.count for f in m.data_quality(odd, FLOWS, bad_posts, bad_props)}
-    assert found == {
-        "ai_unknown_status": 1,
-        "ai_unknown_confidence_tier": 2,
-        "ai_confidence_out_of_range": 1,
-        "ai_unknown_flow": 1,
-        "psa_unknown_post_type": 1,
-        "psa_unknown_status": 1,
-        "psa_retry_count_missing": 1,
-        "psa_time_entry_invalid_hours": 2,
-        "proposal_unknown_status": 1,
-    }
     assert [r.sessions for r in m.confidence_breakdown(odd)] == [1, 0, 0]  # o4 only
     assert m.summary(odd).total_sessions == 4  # the unknown status still counts
     psa = m.psa_metrics(odd, bad_posts, bad_posts, WINDOW)
     assert (psa.time_entries, psa.hours_logged) == (2, 0.0)  # null and negative hours are 0
     assert psa.push_success_first_try_pct == pytest.approx(200 / 3)  # null retry_count = 0
-    assert m.flow_quality(odd, FLOWS).flows[0].avg_confidence is None  # 1.7 excluded
+    assert m.flow_quality(odd, FLOWS).flows[0].avg_confidence is None  # 1.7 nulled
+    assert m.flow_quality(odd, FLOWS).flows[0].name == "Unknown flow"
 
 
 # --------------------------------------------------------------- everything
@@ -547,8 +538,4 @@ def test_flowpilot_metrics_bundles_every_row_and_serialises_to_json():
         "mttr_minutes": None,
     }
     assert data["flow_quality"]["formula"] == m.QUALITY_SCORE_FORMULA
-    assert {f["check"] for f in data["data_quality"]} == {
-        "ai_resolved_before_created",
-        "ai_resolved_without_resolved_at",
-        "ai_rating_out_of_range",
-    }
+    assert "data_quality" not in data  # findings come from rfa.validation, on the page

@@ -9,6 +9,7 @@ import pytest
 
 from factories import ratings, sessions
 from rfa.metrics import sessions as m
+from rfa.validation import screen
 from rfa.window import make_window
 
 S = sessions(
@@ -116,13 +117,16 @@ def test_time_series_buckets_sessions_crossing_midnight_in_the_account_timezone(
 NAMES = pl.DataFrame({"id": ["A", "B"], "name": ["Alpha", "Bravo"]})
 
 
-def test_top_flows_with_avg_csat_of_valid_ratings():
-    r = ratings(
-        [
-            ("s1", "A", 5, None, "2026-11-10 11:00"),
-            ("s2", "A", 3, "meh", "2026-11-10 13:00"),
-            ("s4", "B", 6, None, "2026-11-12 10:00"),  # out of range: excluded
-        ]
+def test_top_flows_with_avg_csat_of_screened_ratings():
+    r, _ = screen(
+        ratings(
+            [
+                ("s1", "A", 5, None, "2026-11-10 11:00"),
+                ("s2", "A", 3, "meh", "2026-11-10 13:00"),
+                ("s4", "B", 6, None, "2026-11-12 10:00"),  # out of range: screened out
+            ]
+        ),
+        "ratings",
     )
     rows = m.ranked(S, r, NAMES, "tree_id")
     assert [(x.name, x.sessions, x.completed_sessions) for x in rows] == [
@@ -174,7 +178,8 @@ def test_top_engineers_use_ratings_of_their_sessions():
     assert rows[2].median_duration_minutes is None  # Cy's only session is negative
 
 
-def test_data_quality_counts_faulty_rows():
+def test_faulty_outcomes_are_not_in_the_outcome_breakdown():
+    # the screening keeps these rows and reports them (test_validation.py)
     odd = pl.concat(
         [
             S,
@@ -186,15 +191,7 @@ def test_data_quality_counts_faulty_rows():
             ),
         ]
     )
-    r = ratings(
-        [("s1", "A", 0, None, "2026-11-10 11:00"), ("s2", "A", 4, None, "2026-11-10 11:00")]
-    )
-    found = {f.check: f.count for f in m.data_quality(odd, r)}
-    assert found == {
-        "completed_before_started": 1,
-        "completed_without_outcome": 1,
-        "unknown_outcome": 1,
-        "rating_out_of_range": 1,
-    }
-    assert m.summary(odd).outcome_breakdown.resolved == 2  # faulty outcomes not counted
-    assert m.data_quality(S.filter(pl.col("session_id") != "s5")) == []
+    s = m.summary(odd)
+    assert (s.total_sessions, s.completed_sessions) == (7, 6)
+    assert s.outcome_breakdown.resolved == 2  # faulty outcomes not counted
+    assert sum(s.outcome_breakdown.model_dump().values()) == 4

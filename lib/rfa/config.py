@@ -19,6 +19,21 @@ Environment variables:
 ``RFA_DB_RETRIES``
     Attempts for transient database errors (connection refused or reset,
     serialization failure). Default: 4.
+``RFA_STATEMENT_TIMEOUT_MS``
+    PostgreSQL ``statement_timeout`` of every read-only connection: a query
+    running longer is cancelled by the server. Default: 120000 (2 minutes).
+``RFA_LOCK_TIMEOUT_MS``
+    PostgreSQL ``lock_timeout`` of every read-only connection: a query waiting
+    longer for a lock is cancelled. Default: 5000 (5 seconds).
+``RFA_CONNECT_TIMEOUT_S``
+    Seconds to wait for a PostgreSQL server to accept a connection. Default: 10.
+``RFA_DB_POOL_SIZE`` / ``RFA_DB_MAX_OVERFLOW``
+    Connections a PostgreSQL engine keeps open / may open beyond that, per
+    process (every page renders in its own process). Defaults: 2 and 2.
+
+Every variable may also be set in a ``.env`` file (``KEY=value`` lines) in the
+project root or in the current directory (the latter wins); real environment
+variables win over both. ``.env`` is in ``.gitignore``: never commit it.
 """
 
 from __future__ import annotations
@@ -39,17 +54,30 @@ def demo_database_url(path: Path = DEMO_DB_PATH) -> str:
     return f"sqlite:///{path}"
 
 
+ENV_FILES: tuple[str, ...] = (str(PROJECT_ROOT / ".env"), ".env")
+"""``.env`` files read, in order (later ones win): the project root's, then the current
+directory's. Environment variables win over both."""
+
+APPLICATION_NAME = "resolutionflow-analytics"
+"""PostgreSQL ``application_name`` of every connection (``pg_stat_activity``, server logs)."""
+
+
 class Settings(BaseSettings):
     """Runtime settings; construct with :func:`get_settings`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RFA_", env_file=str(PROJECT_ROOT / ".env"), extra="ignore"
+        env_prefix="RFA_", env_file=ENV_FILES, env_file_encoding="utf-8", extra="ignore"
     )
 
-    database_url: str = Field(default_factory=demo_database_url)
+    database_url: str = Field(default_factory=demo_database_url, repr=False)
     publish_dir: Path = PROJECT_ROOT / "published"
     build_dir: Path = PROJECT_ROOT / "build"
     notebook_dir: Path = PROJECT_ROOT / "notebooks"
+    statement_timeout_ms: int = Field(default=120_000, ge=1)
+    lock_timeout_ms: int = Field(default=5_000, ge=1)
+    connect_timeout_s: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=2, ge=1)
+    db_max_overflow: int = Field(default=2, ge=0)
 
 
 def absolute_sqlite_url(url: str) -> str:
@@ -70,5 +98,21 @@ def absolute_sqlite_url(url: str) -> str:
 
 
 def get_settings() -> Settings:
-    """Read the settings afresh from the environment (no caching: tests change it)."""
-    return Settings()
+    """Read the settings afresh from the environment (no caching: tests change it).
+
+    Raises :class:`~rfa.errors.ParameterError` naming the first invalid variable
+    (e.g. ``RFA_STATEMENT_TIMEOUT_MS=abc``) and what it accepts.
+    """
+    from pydantic import ValidationError
+
+    from rfa.errors import ParameterError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "?"
+        shown = "***" if name == "database_url" else first.get("input")
+        raise ParameterError(
+            f"setting RFA_{name.upper()}", shown, f"{first['msg'].lower()} (environment or .env)"
+        ) from None

@@ -5,6 +5,11 @@ account's timezone) and the scope (flow or engineer), runs the account-scoped
 queries, and calls the pure metric functions. Notebooks call exactly one loader
 and present its result; the same result is written as the page's JSON data file.
 
+Every extracted frame is screened by :mod:`rfa.validation` right after its query
+(a :class:`~rfa.validation.Screening` per page): faulty rows are dropped, nulled or
+kept as its rules say, and every rule with failing rows is one entry of the page's
+``data_quality`` list, so bad rows never crash a render nor silently move a number.
+
 Errors: :class:`~rfa.errors.NotFoundError` (unknown account / flow / engineer),
 :class:`~rfa.errors.ParameterError` (bad period or as_of),
 :class:`~rfa.errors.DatabaseUnavailable` (cannot connect). All are
@@ -14,14 +19,17 @@ Errors: :class:`~rfa.errors.NotFoundError` (unknown account / flow / engineer),
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Connection
 
 import rfa
+from rfa import db
 from rfa.catalog import DASHBOARDS
 from rfa.db import connect, transient_retry
 from rfa.definitions import definitions_for
@@ -50,6 +58,8 @@ from rfa.queries import proposals as proposal_queries
 from rfa.queries import psa as psa_queries
 from rfa.queries import ratings as rating_queries
 from rfa.queries import sessions as session_queries
+from rfa.queries._fetch import fetch
+from rfa.validation import Screening, flow_nodes, parse_structure
 from rfa.window import Window, make_window
 
 AUDIENCES: dict[str, str] = {name: spec.audience for name, spec in DASHBOARDS.items()}
@@ -146,6 +156,40 @@ def _open(conn: Connection, account: str, period: str, as_of: str | None):
     return info, make_window(period, as_of, info.timezone)
 
 
+RATED_SESSION_SCHEMA: dict[str, pl.DataType] = {"session_id": pl.String, "user_id": pl.String}
+_ID_BATCH = 500
+
+
+def rated_sessions(conn: Connection, account_id: str, ratings: pl.DataFrame) -> pl.DataFrame:
+    """The account's sessions, of any start time, that ``ratings`` point at.
+
+    Columns ``session_id, user_id`` (:data:`RATED_SESSION_SCHEMA`); scoped through
+    ``trees.account_id`` like every session query. A rating whose session is not
+    here is an orphan (``rating_orphan`` of :mod:`rfa.validation`); the team page
+    takes the rated engineer (``engineer_id``) from ``user_id``. Ids that are not
+    UUIDs cannot be sessions and are not looked up.
+    """
+    s, t = db.sessions.c, db.trees.c
+    ids = sorted({i for i in ratings["session_id"].drop_nulls().to_list() if _is_uuid(i)})
+    parts = [pl.DataFrame(schema=RATED_SESSION_SCHEMA)]
+    for start in range(0, len(ids), _ID_BATCH):
+        stmt = (
+            sa.select(s.id.label("session_id"), s.user_id)
+            .select_from(db.sessions.join(db.trees, s.tree_id == t.id))
+            .where(t.account_id == account_id, s.id.in_(ids[start : start + _ID_BATCH]))
+        )
+        parts.append(fetch(conn, stmt, RATED_SESSION_SCHEMA))
+    return pl.concat(parts)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
 def busiest(sessions: pl.DataFrame, by: Literal["tree_id", "user_id"]) -> str | None:
     """Id with most sessions in the frame (ties: smallest id), None for no sessions."""
     if sessions.height == 0:
@@ -159,16 +203,23 @@ def team_page(
     account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
 ) -> TeamPage:
     """Load the team dashboard of ``account`` (METRICS.md §3; top engineers included)."""
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        sessions = session_queries.sessions_frame(conn, info.id, window)
-        ratings = rating_queries.ratings_frame(conn, info.id, window, with_engineer=True)
-        flows = account_queries.list_flows(conn, info.id).select(
-            pl.col("tree_id").alias("id"), "name"
+        users = check(account_queries.list_users(conn, info.id), "users")
+        flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
+        sessions = check(
+            session_queries.sessions_frame(conn, info.id, window),
+            "sessions",
+            users=users["user_id"],
         )
-        people = account_queries.list_users(conn, info.id).select(
-            pl.col("user_id").alias("id"), pl.coalesce("name", "email").alias("name")
+        ratings = rating_queries.ratings_frame(conn, info.id, window)
+        rated = rated_sessions(conn, info.id, ratings)
+        ratings = check(ratings, "ratings", sessions=rated["session_id"]).join(
+            rated.rename({"user_id": "engineer_id"}), on="session_id", how="left"
         )
+    flows = flows.select(pl.col("tree_id").alias("id"), "name")
+    people = users.select(pl.col("user_id").alias("id"), pl.coalesce("name", "email").alias("name"))
     return TeamPage(
         meta=_meta(
             "team",
@@ -194,7 +245,7 @@ def team_page(
         top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id"),
         top_engineers=session_metrics.ranked(sessions, ratings, people, "user_id"),
         csat=flow_metrics.csat(ratings),
-        data_quality=session_metrics.data_quality(sessions, ratings),
+        data_quality=check.findings,
     )
 
 
@@ -210,8 +261,10 @@ def personal_page(
     """Load the personal dashboard of ``engineer`` (id, email or name) in ``account``.
 
     An empty ``engineer`` picks the engineer with most sessions in the window
-    (for interactive use); raises NotFoundError when the window has none.
+    (for interactive use); raises NotFoundError when the window has none. Ratings
+    are read through the engineer's sessions, so none can be an orphan here.
     """
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         if engineer:
@@ -226,11 +279,14 @@ def personal_page(
                     "an engineer's id or email in this account",
                 )
             person = account_queries.resolve_engineer(conn, info.id, top)
-        sessions = session_queries.sessions_frame(conn, info.id, window, user_id=person.id)
-        ratings = rating_queries.ratings_frame(conn, info.id, window, engineer_id=person.id)
-        flows = account_queries.list_flows(conn, info.id).select(
-            pl.col("tree_id").alias("id"), "name"
+        sessions = check(
+            session_queries.sessions_frame(conn, info.id, window, user_id=person.id), "sessions"
         )
+        ratings = check(
+            rating_queries.ratings_frame(conn, info.id, window, engineer_id=person.id), "ratings"
+        )
+        flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
+    flows = flows.select(pl.col("tree_id").alias("id"), "name")
     return PersonalPage(
         meta=_meta(
             "personal",
@@ -253,7 +309,7 @@ def personal_page(
         time_series=session_metrics.time_series(sessions, window),
         top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id"),
         csat=flow_metrics.csat(ratings),
-        data_quality=session_metrics.data_quality(sessions, ratings),
+        data_quality=check.findings,
     )
 
 
@@ -271,6 +327,7 @@ def flow_page(
     An empty ``flow`` picks the flow with most sessions in the window (for
     interactive use). Ratings are read without any rater column.
     """
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         if flow:
@@ -285,11 +342,31 @@ def flow_page(
                     "a flow id or exact flow name of this account",
                 )
             entity = account_queries.resolve_flow(conn, info.id, top)
-        sessions = session_queries.sessions_frame(conn, info.id, window, tree_id=entity.id)
-        decisions = session_queries.decisions_frame(conn, info.id, window, entity.id)
-        structure = session_queries.flow_structure(conn, info.id, entity.id)
-        thumbs = rating_queries.step_ratings_frame(conn, info.id, window, entity.id)
+        users = check(account_queries.list_users(conn, info.id), "users")
+        sessions = check(
+            session_queries.sessions_frame(conn, info.id, window, tree_id=entity.id),
+            "sessions",
+            users=users["user_id"],
+        )
+        trees = check(
+            gap_queries.flow_trees_frame(conn, info.id).filter(pl.col("tree_id") == entity.id),
+            "flow_trees",
+        )  # the structure as text: a malformed one is reported, not raised
+        structure = parse_structure(trees["tree_structure"].first()) or {}
+        decisions = check(
+            session_queries.decisions_frame(conn, info.id, window, entity.id),
+            "decisions",
+            nodes=set(flow_metrics.node_titles(structure)) or None,
+        )
+        thumbs = check(
+            rating_queries.step_ratings_frame(conn, info.id, window, entity.id),
+            "step_ratings",
+            sessions=decisions["session_id"],
+        )
         ratings = rating_queries.ratings_frame(conn, info.id, window, tree_id=entity.id)
+        ratings = check(
+            ratings, "ratings", sessions=rated_sessions(conn, info.id, ratings)["session_id"]
+        )
     return FlowPage(
         meta=_meta(
             "flow",
@@ -315,8 +392,7 @@ def flow_page(
         csat=flow_metrics.csat(ratings),
         steps=flow_metrics.step_table(decisions, thumbs, structure),
         recent_comments=flow_metrics.recent_comments(ratings),
-        data_quality=session_metrics.data_quality(sessions, ratings)
-        + flow_metrics.unknown_nodes(decisions, structure),
+        data_quality=check.findings,
     )
 
 
@@ -345,19 +421,24 @@ class CoveragePage(BaseModel):
 
 @transient_retry
 def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
-    """Load the FlowPilot frames of an account and compute every §4 metric once."""
+    """Load the FlowPilot frames of an account, screen them and compute every §4 metric
+    once; also returns the findings of the screening."""
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        sessions = ai_queries.ai_sessions_frame(conn, info.id, window)
-        metrics = fp.flowpilot_metrics(
-            sessions,
-            account_queries.list_flows(conn, info.id),
-            proposal_queries.proposals_frame(conn, info.id, window),
-            psa_queries.psa_posts_frame(conn, info.id, window),
-            psa_queries.session_psa_posts_frame(conn, info.id, window),
-            window,
+        flows = check(account_queries.list_flows(conn, info.id), "flows")
+        sessions = check(
+            ai_queries.ai_sessions_frame(conn, info.id, window),
+            "ai_sessions",
+            flows=flows["tree_id"],
         )
-    return info, window, _latest(sessions, "created_at"), metrics
+        proposals = check(proposal_queries.proposals_frame(conn, info.id, window), "proposals")
+        posts = check(psa_queries.psa_posts_frame(conn, info.id, window), "psa_posts")
+        funnel = check(
+            psa_queries.session_psa_posts_frame(conn, info.id, window), "psa_funnel_posts"
+        )
+    metrics = fp.flowpilot_metrics(sessions, flows, proposals, posts, funnel, window)
+    return info, window, _latest(sessions, "created_at"), metrics, check.findings
 
 
 def flowpilot_page(
@@ -365,7 +446,7 @@ def flowpilot_page(
 ) -> FlowPilotPage:
     """Load the FlowPilot dashboard of ``account`` (METRICS.md §4: totals, MTTR, domains,
     confidence tiers, knowledge coverage, PSA). Rates are percentages (``*_pct``)."""
-    info, window, data_time, m = _flowpilot(account, period, as_of, url)
+    info, window, data_time, m, findings = _flowpilot(account, period, as_of, url)
     return FlowPilotPage(
         meta=_meta(
             "flowpilot",
@@ -392,7 +473,7 @@ def flowpilot_page(
         confidence_breakdown=m.confidence_breakdown,
         knowledge_coverage=m.knowledge_coverage,
         psa=m.psa,
-        data_quality=m.data_quality,
+        data_quality=findings,
     )
 
 
@@ -401,7 +482,7 @@ def coverage_page(
 ) -> CoveragePage:
     """Load the coverage and flow-quality dashboard of ``account`` (METRICS.md §4:
     coverage by domain, flow quality with its documented quality score)."""
-    info, window, data_time, m = _flowpilot(account, period, as_of, url)
+    info, window, data_time, m, findings = _flowpilot(account, period, as_of, url)
     return CoveragePage(
         meta=_meta(
             "coverage",
@@ -414,7 +495,7 @@ def coverage_page(
         knowledge_coverage=m.knowledge_coverage,
         coverage_by_domain=m.coverage_by_domain,
         flow_quality=m.flow_quality,
-        data_quality=m.data_quality,
+        data_quality=findings,
     )
 
 
@@ -423,6 +504,7 @@ class KnowledgeGapsPage(BaseModel):
 
     meta: PageMeta
     report: kg.KnowledgeGapReport
+    data_quality: list[DataQualityFinding]
 
 
 class EscalationsPage(BaseModel):
@@ -458,16 +540,22 @@ def knowledge_gaps_page(
             first.get("input"),
             "fractions in [0, 1] for rates and positive integers for session minimums",
         ) from None
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        ai_sessions = ai_queries.ai_sessions_frame(conn, info.id, window)
-        report = kg.knowledge_gap_report(
-            ai_sessions,
-            gap_queries.flow_trees_frame(conn, info.id),
-            gap_queries.pending_proposals_frame(conn, info.id),
-            gap_queries.option_sessions_frame(conn, info.id, window),
-            th,
+        trees = check(gap_queries.flow_trees_frame(conn, info.id), "flow_trees")
+        ai_sessions = check(
+            ai_queries.ai_sessions_frame(conn, info.id, window),
+            "ai_sessions",
+            flows=trees["tree_id"],
         )
+        pending = check(gap_queries.pending_proposals_frame(conn, info.id), "pending_proposals")
+        options = check(
+            gap_queries.option_sessions_frame(conn, info.id, window),
+            "option_sessions",
+            structures=flow_nodes(trees),
+        )
+    report = kg.knowledge_gap_report(ai_sessions, trees, pending, options, th)
     return KnowledgeGapsPage(
         meta=_meta(
             "knowledge_gaps",
@@ -475,9 +563,10 @@ def knowledge_gaps_page(
             window,
             _latest(ai_sessions, "created_at"),
             None,
-            ("knowledge_gaps",),
+            ("knowledge_gaps", "data_quality"),
         ),
         report=report,
+        data_quality=check.findings,
     )
 
 
@@ -488,17 +577,22 @@ def escalations_page(
     """Load escalation time-to-first-action of ``account`` (METRICS.md §5): hand-offs
     claimed in the window and the seconds from claim to the first AI-session step after
     it. The result carries the metric's definition: post-claim activity lag, not savings."""
+    check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        handoffs = handoff_queries.claimed_handoffs_frame(conn, info.id, window)
+        handoffs = check(handoff_queries.claimed_handoffs_frame(conn, info.id, window), "handoffs")
         unclaimed = handoff_queries.unclaimed_count(conn, info.id, window)
-    metrics = esc.escalation_metrics(handoffs, unclaimed)
     return EscalationsPage(
         meta=_meta(
-            "escalations", info, window, _latest(handoffs, "claimed_at"), None, ("escalation_lag",)
+            "escalations",
+            info,
+            window,
+            _latest(handoffs, "claimed_at"),
+            None,
+            ("escalation_lag", "data_quality"),
         ),
-        escalations=metrics,
-        data_quality=esc.data_quality(metrics),
+        escalations=esc.escalation_metrics(handoffs, unclaimed),
+        data_quality=check.findings,
     )
 
 

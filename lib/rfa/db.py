@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 import tenacity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from rfa.config import DEMO_DB_PATH, get_settings
+from rfa.config import APPLICATION_NAME, DEMO_DB_PATH, get_settings
 from rfa.errors import DatabaseUnavailable
 
 
@@ -263,60 +265,232 @@ def transient_retry(fn):
     )(fn)
 
 
+_SECRET_KEYS = re.compile(
+    r"(?i)\b(\w*(?:passw(?:or)?d|pwd|secret|token))(\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;,]+)"
+)
+"""``password=…`` (query parameters, libpq ``key=value`` strings, ``PGPASSWORD=…``) and
+similar secret-looking assignments."""
+_URL_TOKEN = re.compile(r"[A-Za-z][\w+.-]*:/+\S+")
+
+
+def _mask_userinfo(text: str) -> str:
+    """``scheme://user:password@host…`` → ``scheme://user:***@host…``.
+
+    The password may hold unescaped ``@``, ``/``, ``?`` or ``:`` characters:
+    everything between the first ``:`` of the user part and the *last* ``@`` of the
+    text is masked. Over-masking (an ``@`` in a query string hides the host) is
+    preferred to showing a fragment of a password.
+    """
+    match = re.match(r"(?s)([A-Za-z][\w+.-]*:/+)(.*)", text)
+    prefix, rest = match.groups() if match else ("", text)
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
+        return text
+    user = rest[:at].split(":", 1)[0]
+    return f"{prefix}{user}:***@{rest[at + 1 :]}"
+
+
+def mask_secrets(text: str) -> str:
+    """Mask every password in free ``text`` (an error message, a log line): the password
+    part of any ``scheme://user:password@host`` URL and the value of any
+    ``password=…``/``secret=…``/``token=…`` assignment become ``***``."""
+    text = _URL_TOKEN.sub(lambda m: _mask_userinfo(m.group(0)), text)
+    return _SECRET_KEYS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
 def mask_url(url: str | URL) -> str:
-    """Render a database URL with its password replaced by ``***``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its body
-        return "<unparsable database URL>"
+    """Render a database URL with its password replaced by ``***``.
+
+    Masks the ``user:password@`` part (even a password with unescaped ``@``, ``:`` or
+    ``/`` that SQLAlchemy itself would misparse), ``password=`` (and other
+    secret-looking) query parameters, and libpq ``key=value`` connection strings.
+    A string that is not a URL at all is returned with those assignments masked.
+    """
+    if isinstance(url, URL):
+        return _SECRET_KEYS.sub(
+            lambda m: f"{m.group(1)}{m.group(2)}***", url.render_as_string(hide_password=True)
+        )
+    text = str(url)
+    masked = _mask_userinfo(text)
+    return _SECRET_KEYS.sub(lambda m: f"{m.group(1)}{m.group(2)}***", masked)
 
 
-def create_engine(url: str | None = None) -> Engine:
+READ_ONLY_OPTIONS = (
+    "-c default_transaction_read_only=on -c statement_timeout={statement_ms} "
+    "-c lock_timeout={lock_ms}"
+)
+"""libpq ``options`` of every read-only PostgreSQL connection (``RFA_STATEMENT_TIMEOUT_MS``,
+``RFA_LOCK_TIMEOUT_MS``): read-only transactions and server-side timeouts."""
+LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+
+
+def _sqlite_path(parsed: URL) -> str:
+    """The file path of a SQLite URL (plain path or ``file:`` URI form); ``""`` in memory."""
+    database = parsed.database or ""
+    if database == ":memory:" or parsed.query.get("mode") == "memory":
+        return ""
+    if database.startswith("file:"):
+        return unquote(database.removeprefix("file:").split("?", 1)[0])
+    return database
+
+
+def _sqlite_read_only(parsed: URL) -> URL:
+    """The URL opening the same SQLite file read-only (``file:PATH?mode=ro``, ``uri=true``)."""
+    database = parsed.database or ""
+    query = dict(parsed.query)
+    if query.get("uri", "").lower() not in ("true", "1") or not database.startswith("file:"):
+        database = "file:" + quote(os.path.abspath(database), safe="/")
+    query.update({"mode": "ro", "uri": "true"})
+    return parsed.set(database=database, query=query)
+
+
+def _pg_connect_args(parsed: URL, *, read_only: bool) -> dict[str, object]:
+    """libpq parameters: ``application_name``, ``connect_timeout`` (unless the URL sets
+    them) and, for read-only engines, the read-only transaction mode and timeouts
+    appended to any ``options`` of the URL (ours come last, so they win)."""
+    settings = get_settings()
+    args: dict[str, object] = {}
+    if "application_name" not in parsed.query:
+        args["application_name"] = APPLICATION_NAME
+    if "connect_timeout" not in parsed.query:
+        args["connect_timeout"] = settings.connect_timeout_s
+    if read_only:
+        ours = READ_ONLY_OPTIONS.format(
+            statement_ms=settings.statement_timeout_ms, lock_ms=settings.lock_timeout_ms
+        )
+        theirs = parsed.query.get("options")
+        theirs = " ".join(theirs) if isinstance(theirs, tuple) else theirs
+        args["options"] = f"{theirs} {ours}" if theirs else ours
+    return args
+
+
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    """Second lock on a read-only SQLite engine (also covers ``:memory:``)."""
+    dbapi_connection.execute("PRAGMA query_only = ON")
+
+
+def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> Engine:
     """Create an engine for ``url`` (default: ``RFA_DATABASE_URL`` or the demo DB).
 
+    **Read-only by default.** Every connection of a ``read_only`` engine
+
+    * on PostgreSQL (psycopg) starts with ``default_transaction_read_only=on``,
+      ``statement_timeout`` (``RFA_STATEMENT_TIMEOUT_MS``, default 120000) and
+      ``lock_timeout`` (``RFA_LOCK_TIMEOUT_MS``, default 5000); a write fails with
+      "cannot execute … in a read-only transaction";
+    * on SQLite opens the file with ``mode=ro`` (and ``PRAGMA query_only``); a write
+      fails with "attempt to write a readonly database".
+
+    Only the write paths (:func:`init_db`, the demo loader) pass ``read_only=False``.
+    Every PostgreSQL connection carries ``application_name=resolutionflow-analytics``
+    and ``connect_timeout`` (``RFA_CONNECT_TIMEOUT_S``) unless the URL sets them; the
+    pool is bounded (``RFA_DB_POOL_SIZE`` default 2, ``RFA_DB_MAX_OVERFLOW`` default 2)
+    and pre-pinged. A URL without a password lets libpq find it in ``PGPASSWORD`` or
+    ``~/.pgpass`` (``PGPASSFILE``).
+
     Raises :class:`~rfa.errors.DatabaseUnavailable` for a malformed URL, a missing
-    driver, or a SQLite file that does not exist (with how to build the demo).
+    or unsupported driver, or a SQLite file that does not exist (with how to build
+    the demo).
     """
     url = url or get_settings().database_url
+    shown = shown_url(url)
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise DatabaseUnavailable(
             "RFA_DATABASE_URL is not a valid SQLAlchemy URL; accepted: "
             "postgresql+psycopg://USER@HOST:PORT/DB or sqlite:///PATH"
         ) from exc
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not Path(database).exists():
-            hint = " (build it with `make demo`)" if Path(database) == DEMO_DB_PATH else ""
-            raise DatabaseUnavailable(f"SQLite database file not found: {database}{hint}")
+    backend = parsed.get_backend_name()
+    options: dict[str, object] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        path = _sqlite_path(parsed)
+        if path and not Path(path).exists():
+            hint = " (build it with `make demo`)" if Path(path) == DEMO_DB_PATH else ""
+            raise DatabaseUnavailable(f"SQLite database file not found: {path}{hint}")
+        if read_only and path:
+            parsed = _sqlite_read_only(parsed)
+    elif backend == "postgresql":
+        if parsed.get_driver_name() not in LIBPQ_DRIVERS:
+            raise DatabaseUnavailable(
+                f"cannot use database {shown}: driver "
+                f"{parsed.get_driver_name()!r} is not supported; accepted drivers: "
+                "postgresql+psycopg, sqlite"
+            )
+        settings = get_settings()
+        options.update(
+            connect_args=_pg_connect_args(parsed, read_only=read_only),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, **options)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise DatabaseUnavailable(
-            f"cannot use database {mask_url(parsed)}: {type(exc).__name__}; accepted drivers: "
+            f"cannot use database {shown}: {type(exc).__name__}; accepted drivers: "
             "postgresql+psycopg, sqlite"
         ) from exc
+    if backend == "sqlite" and read_only:
+        sa.event.listen(engine, "connect", _sqlite_query_only)
+    return engine
+
+
+def _connection_problem(exc: BaseException, url: URL) -> str:
+    """Why a connection failed, in words chosen here — never the driver's raw text."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    user, database = url.username or "(default user)", url.database or "(default)"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return (
+            f"authentication failed for user {user!r}; check the password (RFA_DATABASE_URL, "
+            "PGPASSWORD, ~/.pgpass or .env)"
+        )
+    if "role" in text and "does not exist" in text:
+        return f"role {user!r} does not exist on the server"
+    if "database" in text and "does not exist" in text:
+        return f"database {database!r} does not exist on the server"
+    if "permission denied for database" in text or "not permitted to log in" in text:
+        return f"role {user!r} may not connect to database {database!r} (GRANT CONNECT, LOGIN)"
+    if "unable to open database file" in text:
+        return "the SQLite file cannot be opened (permissions, or not a database file)"
+    return (
+        "the server is unreachable or refused the connection; check RFA_DATABASE_URL "
+        "(host, port, user) and that the server is running"
+    )
+
+
+def shown_url(url: str | URL) -> str:
+    """``url`` as messages show it: password masked (:func:`mask_url`), and a SQLite file
+    by its path (not the ``file:…?mode=ro`` URI form a read-only engine uses)."""
+    masked = mask_url(url)
+    try:
+        parsed = make_url(masked)
+    except (sa.exc.ArgumentError, ValueError):
+        return masked
+    if parsed.get_backend_name() == "sqlite" and _sqlite_path(parsed):
+        return f"sqlite:///{_sqlite_path(parsed)}"
+    return masked
 
 
 @contextmanager
 def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     """Open a connection, turning connection failures into :class:`DatabaseUnavailable`.
 
+    Given a URL (or nothing: ``RFA_DATABASE_URL``), the engine is created read-only
+    (:func:`create_engine`) and disposed afterwards; a given engine is used as is.
     The error message names the database with its password masked, never the
     driver's raw text (which can echo connection parameters).
     """
     owned = not isinstance(engine_or_url, Engine)
     engine = create_engine(engine_or_url) if owned else engine_or_url
+    # the URL as given (SQLAlchemy may misparse an unescaped password): masked
+    shown = shown_url(engine_or_url or get_settings().database_url if owned else engine.url)
     try:
         conn = transient_retry(engine.connect)()
     except sa.exc.OperationalError as exc:
         if owned:
             engine.dispose()
         raise DatabaseUnavailable(
-            f"cannot connect to database {mask_url(engine.url)}: the server is unreachable "
-            "or refused the connection; check RFA_DATABASE_URL (host, port, user) and that "
-            "the server is running"
+            f"cannot connect to database {shown}: {_connection_problem(exc, engine.url)}"
         ) from exc
     try:
         yield conn
@@ -330,17 +504,53 @@ def init_db(url: str) -> None:
     """Create every source table (and its indexes) in the database at ``url``.
 
     For the demo database and tests; a real ResolutionFlow replica already has them.
-    Creates the SQLite file's folder when needed.
+    Creates the SQLite file's folder when needed. The one write path besides the demo
+    loader: its engine is ``read_only=False``.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         Path(parsed.database).touch(exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(url, read_only=False)
     try:
         with engine.begin() as conn:
             metadata.create_all(conn)
     except sa.exc.OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot create tables in {mask_url(url)}: {exc.orig}") from exc
+        raise DatabaseUnavailable(
+            f"cannot create tables in {mask_url(url)}: {_connection_problem(exc, engine.url)}"
+        ) from exc
     finally:
         engine.dispose()
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+LEAST_PRIVILEGE_SQL = """\
+-- A login role that can read the tables the analytics read, and nothing else.
+CREATE ROLE {role} LOGIN;
+ALTER ROLE {role} SET default_transaction_read_only = on;
+GRANT CONNECT ON DATABASE {database} TO {role};
+GRANT USAGE ON SCHEMA {schema} TO {role};
+GRANT SELECT ON
+{tables}
+  TO {role};
+"""
+"""Template of :func:`least_privilege_sql` (README "Least-privilege role")."""
+
+
+def least_privilege_sql(
+    role: str = "rfa_reader", database: str = "resolutionflow", schema: str = "public"
+) -> str:
+    """The SQL creating a least-privilege PostgreSQL role for the analytics: ``LOGIN``,
+    read-only by default, ``CONNECT`` on ``database``, ``USAGE`` on ``schema`` and
+    ``SELECT`` on each table of :data:`TABLES` — no other privilege. No password: set
+    it with psql's ``\\password ROLE`` (never in a file or the server log).
+
+    Names must be plain lower-case SQL identifiers (``[a-z_][a-z0-9_]*``); anything
+    else raises :class:`ValueError` (so nothing needs quoting).
+    """
+    for kind, name in (("role", role), ("database", database), ("schema", schema)):
+        if not _IDENTIFIER.fullmatch(name):
+            raise ValueError(f"{kind} {name!r} is not a plain identifier ([a-z_][a-z0-9_]*)")
+    tables = ",\n".join(f"  {schema}.{t.name}" for t in TABLES)
+    return LEAST_PRIVILEGE_SQL.format(role=role, database=database, schema=schema, tables=tables)

@@ -1880,7 +1880,7 @@ def load(url: str, data: Mapping[str, list[dict]], batch_size: int = 5000) -> di
     backend = make_url(url).get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ParameterError("url", mask_url(url), "sqlite:///PATH or postgresql+psycopg://...")
-    engine = create_engine(url)
+    engine = create_engine(url, read_only=False)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)

@@ -125,11 +125,16 @@ def html_table(frame: pd.DataFrame, empty: str = "No data in this window.") -> s
 
 
 def data_quality_text(findings: Sequence[DataQualityFinding]) -> str:
-    """Markdown list of data-quality findings, or a sentence saying there were none."""
+    """Markdown list of data-quality findings (:mod:`rfa.validation`): how many rows, what
+    they are and what was done with them, with the check's name; or a sentence saying
+    there were none."""
     if not findings:
-        return "No faulty rows were found in this window."
-    lines = [f"- **{f.count:,}** {f.description}." for f in findings]
-    return "Rows excluded from some numbers because they are faulty:\n\n" + "\n".join(lines)
+        return "No faulty rows were found in the data behind this page."
+    lines = [f"- **{f.count:,}** {f.description} (`{f.check}`)." for f in findings]
+    return (
+        "Faulty rows found in the data behind this page, and what was done with them; "
+        "the numbers above leave them out wherever they would be wrong:\n\n" + "\n".join(lines)
+    )
 
 
 def about_text(meta, extra: str = "") -> str:

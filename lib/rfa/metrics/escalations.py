@@ -6,6 +6,9 @@ Datetime[us, UTC]``) — the account's hand-offs claimed in the window, where
 ``first_action_at`` is the first AI-session step strictly after ``claimed_at``
 (null when none) — and the count of hand-offs created in the window that were
 never claimed (:func:`rfa.queries.handoffs.unclaimed_count`).
+Hand-offs whose first action predates the claim (clock drift) are reported by
+:mod:`rfa.validation` (``handoff_action_before_claim``); here their lag is floored
+at 0 and counted in ``n_negative_floored``, as METRICS.md §5 says.
 
 Units: **seconds** for every duration, **fractions** in [0, 1] for rates. A
 statistic that cannot be computed (no hand-off with an action) is ``None``.
@@ -22,8 +25,6 @@ from collections.abc import Sequence
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
-
-from rfa.metrics.models import DataQualityFinding
 
 METRIC_DEFINITION = (
     "Seconds from an escalation hand-off being claimed (session_handoffs.claimed_at) to the "
@@ -194,21 +195,3 @@ def escalation_metrics(
         n_negative_floored=n_negative,
         histogram=histogram(floored, edges),
     )
-
-
-def data_quality(metrics: EscalationMetrics) -> list[DataQualityFinding]:
-    """Clock-drift finding of :func:`escalation_metrics`: negative lags floored at 0.
-
-    Returns one :class:`DataQualityFinding` (check ``handoff_action_before_claim``)
-    when ``n_negative_floored`` > 0, else an empty list.
-    """
-    if not metrics.n_negative_floored:
-        return []
-    return [
-        DataQualityFinding(
-            check="handoff_action_before_claim",
-            count=metrics.n_negative_floored,
-            description="hand-offs whose first action is dated before the claim (clock drift); "
-            "the lag is counted as 0 s",
-        )
-    ]

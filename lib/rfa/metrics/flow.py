@@ -3,32 +3,80 @@
 Inputs: ratings frames of :data:`rfa.queries.ratings.RATING_SCHEMA`, the
 decisions frame of :data:`rfa.queries.sessions.DECISIONS_SCHEMA`, step thumbs of
 :data:`rfa.queries.ratings.STEP_RATING_SCHEMA` and the flow's ``tree_structure``.
+Frames are screened by :mod:`rfa.validation` first: ratings are 1–5 and one per
+session, faulty rows are reported there (``data_quality``), not here. Decisions
+are decoded defensively all the same (:func:`parse_decisions`): unreadable JSON
+never raises.
 """
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
-from rfa.metrics.models import CSAT, Comment, DataQualityFinding, StepRow
+from rfa.metrics.models import CSAT, Comment, StepRow
 
 RECENT_COMMENTS = 10
-_VALID_RATING = pl.col("rating").is_between(1, 5)
-_DECISIONS_DTYPE = pl.List(pl.Struct({"node_id": pl.String}))
+DECISIONS_DTYPE = pl.List(pl.Struct({"node_id": pl.String, "choice": pl.String}))
+"""Dtype of decoded decisions: a list of ``{node_id, choice}`` (choice null when absent)."""
+
+
+def parse_decisions(text: str | None) -> list[dict[str, str | None]] | None:
+    """One session's ``decisions`` JSON text as ``[{node_id, choice}, …]``.
+
+    Well-formed decisions are a JSON list (JSON ``null`` is an empty one) of
+    objects whose ``node_id`` is a non-empty string or an integer (kept as text);
+    ``choice`` is optional and kept as text. Returns None for SQL NULL and for
+    anything else — invalid JSON, a list of non-objects, a step without a node id
+    (:mod:`rfa.validation` reports those as ``decisions_malformed``). Never raises.
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    steps: list[dict[str, str | None]] = []
+    for item in value:
+        if not isinstance(item, dict):
+            return None
+        node = item.get("node_id")
+        if isinstance(node, bool) or not isinstance(node, str | int) or node == "":
+            return None
+        choice = item.get("choice")
+        steps.append({"node_id": str(node), "choice": None if choice is None else str(choice)})
+    return steps
+
+
+def decode_decisions(texts: pl.Series) -> pl.Series:
+    """Decode a String series of decisions JSON into :data:`DECISIONS_DTYPE`.
+
+    Null or malformed values become null (see :func:`parse_decisions`), so one bad
+    row never fails the whole frame as ``str.json_decode`` would.
+    """
+    return pl.Series(
+        texts.name, [parse_decisions(t) for t in texts.to_list()], dtype=DECISIONS_DTYPE
+    )
 
 
 def csat(ratings: pl.DataFrame) -> CSAT:
-    """Mean and count of valid (1–5) ratings, their distribution, and how many were excluded.
+    """Mean and count of the ratings and their distribution (METRICS.md §3 avg_csat,
+    total_ratings). ``avg_csat`` is None without ratings.
 
-    METRICS.md §3 avg_csat, total_ratings. ``avg_csat`` is None without ratings.
+    ``ratings`` are screened (:mod:`rfa.validation`): 1–5, one per session;
+    ratings excluded there are counted in the page's ``data_quality``.
     """
-    valid = ratings.filter(_VALID_RATING)
-    counts = dict(valid.group_by("rating").len().iter_rows())
-    mean = valid["rating"].mean()
+    counts = dict(ratings.group_by("rating").len().iter_rows())
+    mean = ratings["rating"].mean()
     return CSAT(
         avg_csat=None if mean is None else float(mean),
-        total_ratings=valid.height,
+        total_ratings=ratings.height,
         distribution={score: counts.get(score, 0) for score in range(1, 6)},
-        excluded_out_of_range=ratings.height - valid.height,
     )
 
 
@@ -50,9 +98,11 @@ def node_titles(tree_structure: dict) -> dict[str, str]:
 
 
 def _visits(decisions: pl.DataFrame) -> pl.DataFrame:
-    """One row per decision: ``session_id, completed_at, position, last, node_id``."""
+    """One row per decision: ``session_id, completed_at, position, last, node_id``.
+
+    Null or malformed decisions give no row (:func:`decode_decisions`)."""
     return (
-        decisions.with_columns(pl.col("decisions").str.json_decode(_DECISIONS_DTYPE))
+        decisions.with_columns(decode_decisions(decisions["decisions"]))
         .with_columns(pl.col("decisions").list.len().alias("n"))
         .explode("decisions")
         .filter(pl.col("decisions").is_not_null())
@@ -77,8 +127,10 @@ def step_table(
     * ``helpful_yes`` / ``helpful_no`` — thumbs in ``step_ratings`` with
       ``step_id`` = the node, on the flow's sessions in the window;
       ``helpful_rate`` = yes / (yes + no), None without thumbs.
-    Nodes missing from the tree are titled ``"Unknown step"`` (see
-    :func:`unknown_nodes`). Sorted by dropoff_rate then visits (descending), then title.
+    Nodes missing from the tree are titled ``"Unknown step"`` (reported by
+    :mod:`rfa.validation` as ``decision_unknown_node``); sessions whose decisions
+    are null or malformed add no visit. Sorted by dropoff_rate then visits
+    (descending), then title.
     """
     visits = _visits(decisions)
     if visits.height == 0:
@@ -119,31 +171,15 @@ def step_table(
     ]
 
 
-def unknown_nodes(decisions: pl.DataFrame, tree_structure: dict) -> list[DataQualityFinding]:
-    """Decisions whose ``node_id`` is not a node of the flow (a data-quality finding)."""
-    titles = node_titles(tree_structure)
-    count = _visits(decisions).filter(~pl.col("node_id").is_in(list(titles))).height
-    if not count:
-        return []
-    return [
-        DataQualityFinding(
-            check="decision_unknown_node",
-            count=count,
-            description="decisions pointing at a node that is not in the flow; shown as "
-            "'Unknown step'",
-        )
-    ]
-
-
 def recent_comments(ratings: pl.DataFrame, limit: int = RECENT_COMMENTS) -> list[Comment]:
     """The ``limit`` newest non-empty comments: rating, comment, created_at — anonymous.
 
-    METRICS.md §3 recent_comments. Takes ratings created in the window; ignores
-    blank comments and out-of-range ratings; never returns who wrote them (the
-    input carries no rater column for flow pages). Ties on time by session id.
+    METRICS.md §3 recent_comments. Takes screened ratings created in the window;
+    ignores blank comments; never returns who wrote them (the input carries no
+    rater column for flow pages). Ties on time by session id.
     """
     rows = (
-        ratings.filter(_VALID_RATING & (pl.col("comment").str.strip_chars().str.len_chars() > 0))
+        ratings.filter(pl.col("comment").str.strip_chars().str.len_chars() > 0)
         .sort(["created_at", "session_id"], descending=True)
         .head(limit)
         .select("rating", pl.col("comment").str.strip_chars(), "created_at")

@@ -24,6 +24,12 @@ which are fractions. ``avg_confidence`` and ``match_confidence`` are fractions i
 score in [0, 100]. A value that cannot be computed is ``None`` (no value is not
 zero), except ``resolution_rate_pct`` of an empty base set, which is 0.0 as
 METRICS.md says, and zero-filled daily PSA counts, where no entry is a true 0.
+
+Frames are screened by :mod:`rfa.validation` first, which reports every faulty
+row (the page's ``data_quality``): ratings outside 1–5 and confidences outside
+0–1 arrive as null. Rows it keeps are handled by the definitions here (a
+resolution before creation is not a duration, an unknown status counts in the
+total only, …).
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ import math
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from rfa.metrics.models import DataQualityFinding
 from rfa.window import Window
 
 AI_STATUSES: tuple[str, ...] = (
@@ -100,10 +105,10 @@ _VALID_MTTR = pl.when(_RESOLVED & pl.col("resolved_at").is_not_null() & (_MINUTE
     _MINUTES
 )
 """Time to resolution in minutes, null unless resolved with a non-negative duration."""
-_VALID_RATING = pl.col("session_rating").is_between(1, 5)
-_VALID_CONFIDENCE = pl.when(pl.col("match_confidence").is_between(0.0, 1.0)).then(
-    pl.col("match_confidence")
-)
+_RATING = pl.col("session_rating")
+"""1–5 or null (screened: :mod:`rfa.validation` nulls ratings outside 1–5)."""
+_CONFIDENCE = pl.col("match_confidence")
+"""0–1 or null (screened: :mod:`rfa.validation` nulls values outside 0–1 and NaN)."""
 _LINKED = pl.col("psa_ticket_id").is_not_null() & (
     pl.col("psa_ticket_id").str.strip_chars().str.len_chars() > 0
 )
@@ -160,11 +165,9 @@ class FlowPilotSummary(_Model):
     avg_steps_to_resolution: float | None
     """Mean ``step_count`` of resolved sessions (nulls ignored); None without any."""
     avg_rating: float | None
-    """Mean ``session_rating`` (1–5) ignoring nulls and out-of-range values; None without any."""
+    """Mean ``session_rating`` (1–5) ignoring nulls; None without any."""
     rated_sessions: int
-    """Sessions with a valid rating (1–5): the n behind ``avg_rating``."""
-    ratings_out_of_range: int
-    """Ratings outside 1–5, excluded from ``avg_rating``."""
+    """Sessions with a rating (1–5): the n behind ``avg_rating``."""
     mttr_minutes: float | None
     """Mean resolved_at − created_at (minutes) of resolved sessions with a resolved_at and a
     non-negative duration; None without any."""
@@ -272,7 +275,7 @@ class FlowQualityRow(_Model):
     last_matched_at: dt.datetime
     """Creation time (UTC) of the newest matched AI session."""
     avg_confidence: float | None
-    """Mean ``match_confidence`` (fraction 0–1, raw, values outside 0–1 ignored); None
+    """Mean ``match_confidence`` (fraction 0–1, raw, missing values ignored); None
     without any."""
     quality_score: float
     """Score in [0, 100]; see :data:`QUALITY_SCORE_FORMULA`."""
@@ -383,7 +386,6 @@ class FlowPilotMetrics(_Model):
     coverage_by_domain: DomainCoverage
     flow_quality: FlowQuality
     psa: PsaMetrics
-    data_quality: list[DataQualityFinding]
 
 
 # ------------------------------------------------------------------- sessions
@@ -396,10 +398,10 @@ def summary(sessions: pl.DataFrame) -> FlowPilotSummary:
     Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (uses status: String, step_count,
     session_rating: Int64, created_at, resolved_at: Datetime[us, UTC]).
     Output: :class:`FlowPilotSummary`; ``resolution_rate_pct`` is a percentage
-    (0.0 for no sessions); averages are None without values; ratings outside 1–5
+    (0.0 for no sessions); averages are None without values; null ratings
     and resolved sessions without resolved_at or resolved before created are
-    excluded (see :func:`data_quality`). Sessions with an unknown status count in
-    the total only. Raises nothing for empty input.
+    excluded (reported by :mod:`rfa.validation`). Sessions with an unknown status
+    count in the total only. Raises nothing for empty input.
     """
     total = sessions.height
     counts = sessions.select(
@@ -407,8 +409,7 @@ def summary(sessions: pl.DataFrame) -> FlowPilotSummary:
         _ESCALATED.sum().alias("escalated"),
         (_STATUS == "abandoned").sum().alias("abandoned"),
         (_STATUS == "active").sum().alias("active"),
-        _VALID_RATING.sum().alias("rated"),
-        (pl.col("session_rating").is_not_null() & ~_VALID_RATING).sum().alias("bad_ratings"),
+        _RATING.is_not_null().sum().alias("rated"),
     ).row(0, named=True)
     mttr = sessions.select(_VALID_MTTR).to_series()
     return FlowPilotSummary(
@@ -419,9 +420,8 @@ def summary(sessions: pl.DataFrame) -> FlowPilotSummary:
         active_sessions=counts["active"],
         resolution_rate_pct=_pct(counts["resolved"], total) or 0.0,
         avg_steps_to_resolution=_mean(sessions.filter(_RESOLVED)["step_count"]),
-        avg_rating=_mean(sessions.filter(_VALID_RATING)["session_rating"]),
+        avg_rating=_mean(sessions["session_rating"]),
         rated_sessions=counts["rated"],
-        ratings_out_of_range=counts["bad_ratings"],
         mttr_minutes=_mean(mttr),
         mttr_sessions=mttr.drop_nulls().len(),
     )
@@ -486,7 +486,7 @@ def confidence_breakdown(sessions: pl.DataFrame) -> list[ConfidenceTierRow]:
     requesting_escalation) count. Output: exactly three rows — guided,
     exploring, discovery — zero-filled; ``resolution_rate_pct`` (percent) is
     None for a tier without sessions. Sessions with a null or unknown tier are
-    left out (see :func:`data_quality`).
+    left out (reported by :mod:`rfa.validation`).
     """
     counts = {
         tier: (n, r)
@@ -597,7 +597,7 @@ def flow_quality(
     ``rfa.queries.accounts.FLOW_SCHEMA`` (tree_id, name, tree_type). Per matched flow:
     usage_count, resolved_sessions, success_rate_pct (raw, percent),
     adjusted_success_rate_pct (shrunk, percent), last_matched_at (UTC),
-    avg_confidence (fraction 0–1, values outside 0–1 ignored) and
+    avg_confidence (fraction 0–1, missing values ignored) and
     ``quality_score`` in [0, 100]:
 
         100 × (0.60·S + 0.25·C + 0.15·U) with
@@ -613,7 +613,7 @@ def flow_quality(
     (50), worst score first; ``top_performers`` — other flows with usage_count ≥
     ``min_usage``, best score first; both cut to ``limit`` (5) rows. Ties: usage,
     then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` is
-    named ``"Unknown flow"`` (see :func:`data_quality`).
+    named ``"Unknown flow"`` (reported by :mod:`rfa.validation`).
 
     Raises ``ValueError`` when ``prior_sessions`` < 1 or ``min_usage`` / ``limit`` < 0.
     """
@@ -624,15 +624,15 @@ def flow_quality(
     k = float(prior_sessions)
     matched = sessions.filter(pl.col("tree_id").is_not_null())
     p0 = _mean(matched.select(_RESOLVED.cast(pl.Float64)).to_series())
-    c_mean = _mean(matched.select(_VALID_CONFIDENCE).to_series())
+    c_mean = _mean(matched["match_confidence"])
     c0 = NEUTRAL_CONFIDENCE if c_mean is None else c_mean
     per_flow = matched.group_by("tree_id").agg(
         pl.len().alias("usage_count"),
         _RESOLVED.sum().alias("resolved_sessions"),
         pl.col("created_at").max().alias("last_matched_at"),
-        _VALID_CONFIDENCE.sum().alias("conf_sum"),
-        _VALID_CONFIDENCE.count().alias("conf_n"),
-        _VALID_CONFIDENCE.mean().alias("avg_confidence"),
+        _CONFIDENCE.sum().alias("conf_sum"),
+        _CONFIDENCE.count().alias("conf_n"),
+        _CONFIDENCE.mean().alias("avg_confidence"),
     )
     n_max = per_flow["usage_count"].max() if per_flow.height else 0
     n, r = pl.col("usage_count"), pl.col("resolved_sessions")
@@ -720,7 +720,7 @@ def psa_metrics(
     (total → linked → doc pushed → time entry logged, not nested, see
     :class:`PsaFunnel`); a daily trend of entries and hours per local posted
     day, zero-filled. A null retry_count counts as 0 (the column's default);
-    null or negative hours count as 0; both are reported by :func:`data_quality`.
+    null or negative hours count as 0; both are reported (reported by :mod:`rfa.validation`).
     """
     total = sessions.height
     linked = sessions.filter(_LINKED).height
@@ -793,122 +793,6 @@ def psa_metrics(
     )
 
 
-# --------------------------------------------------------------- data quality
-
-
-def data_quality(
-    sessions: pl.DataFrame,
-    flows: pl.DataFrame | None = None,
-    posts: pl.DataFrame | None = None,
-    proposals: pl.DataFrame | None = None,
-) -> list[DataQualityFinding]:
-    """Faulty rows found in the FlowPilot inputs, each with how many and what was done.
-
-    Input: the frames of :func:`flowpilot_metrics` (``posts`` = posts of the
-    window). Checks on sessions: unknown status (total only), resolved without
-    resolved_at and resolved before created (excluded from MTTR), ratings
-    outside 1–5 (excluded from avg_rating), match_confidence outside 0–1
-    (excluded from confidence averages), ended sessions with a null or unknown
-    confidence tier (excluded from the confidence breakdown); with ``flows``:
-    matched tree_id that is not a flow of the account; with ``posts``: unknown
-    post type or status, null retry_count (counted as first try), successful
-    time entries with null or negative hours (counted as 0 hours); with
-    ``proposals``: unknown status. Only checks with a count > 0 are returned.
-    """
-    resolved = sessions.filter(_RESOLVED)
-    tier = pl.col("confidence_tier")
-    findings = [
-        DataQualityFinding(
-            check="ai_unknown_status",
-            count=sessions.filter(~_STATUS.is_in(AI_STATUSES) | _STATUS.is_null()).height,
-            description="AI sessions whose status is not active, resolved, escalated, "
-            "requesting_escalation or abandoned; counted in the total only",
-        ),
-        DataQualityFinding(
-            check="ai_resolved_without_resolved_at",
-            count=resolved.filter(pl.col("resolved_at").is_null()).height,
-            description="resolved AI sessions with no resolved_at; excluded from MTTR",
-        ),
-        DataQualityFinding(
-            check="ai_resolved_before_created",
-            count=resolved.filter(pl.col("resolved_at").is_not_null() & (_MINUTES < 0)).height,
-            description="AI sessions whose resolved_at is before created_at; excluded from MTTR",
-        ),
-        DataQualityFinding(
-            check="ai_rating_out_of_range",
-            count=sessions.filter(pl.col("session_rating").is_not_null() & ~_VALID_RATING).height,
-            description="AI session ratings outside 1–5; excluded from the average rating",
-        ),
-        DataQualityFinding(
-            check="ai_confidence_out_of_range",
-            count=sessions.filter(
-                pl.col("match_confidence").is_not_null()
-                & ~pl.col("match_confidence").is_between(0.0, 1.0)
-            ).height,
-            description="match_confidence outside 0–1 (or NaN); excluded from confidence "
-            "averages and the quality score",
-        ),
-        DataQualityFinding(
-            check="ai_unknown_confidence_tier",
-            count=sessions.filter(
-                _STATUS.is_in(ENDED_STATUSES) & (tier.is_null() | ~tier.is_in(CONFIDENCE_TIERS))
-            ).height,
-            description="ended AI sessions with no confidence tier or one other than guided, "
-            "exploring, discovery; excluded from the confidence breakdown",
-        ),
-    ]
-    if flows is not None:
-        findings.append(
-            DataQualityFinding(
-                check="ai_unknown_flow",
-                count=sessions.filter(
-                    pl.col("tree_id").is_not_null()
-                    & ~pl.col("tree_id").is_in(flows["tree_id"].implode())
-                ).height,
-                description="AI sessions matched to a tree_id that is not a flow of the "
-                "account; shown as 'Unknown flow'",
-            )
-        )
-    if posts is not None:
-        findings += [
-            DataQualityFinding(
-                check="psa_unknown_post_type",
-                count=posts.filter(~pl.col("post_type").is_in(POST_TYPES)).height,
-                description="PSA posts whose post_type is not ticket_note, doc or time_entry; "
-                "counted in push totals only",
-            ),
-            DataQualityFinding(
-                check="psa_unknown_status",
-                count=posts.filter(~pl.col("status").is_in(POST_STATUSES)).height,
-                description="PSA posts whose status is not success or failed; counted as "
-                "not successful",
-            ),
-            DataQualityFinding(
-                check="psa_retry_count_missing",
-                count=posts.filter(pl.col("retry_count").is_null()).height,
-                description="PSA posts with no retry_count; counted as first try",
-            ),
-            DataQualityFinding(
-                check="psa_time_entry_invalid_hours",
-                count=posts.filter(
-                    _TIME_ENTRY & (pl.col("hours").is_null() | (pl.col("hours") < 0))
-                ).height,
-                description="successful time entries with no hours or negative hours; "
-                "counted as entries with 0 hours",
-            ),
-        ]
-    if proposals is not None:
-        findings.append(
-            DataQualityFinding(
-                check="proposal_unknown_status",
-                count=proposals.filter(~pl.col("status").is_in(PROPOSAL_STATUSES)).height,
-                description="flow proposals whose status is not pending, approved, modified, "
-                "rejected or dismissed; not counted",
-            )
-        )
-    return [f for f in findings if f.count > 0]
-
-
 # ---------------------------------------------------------------- everything
 
 
@@ -945,5 +829,4 @@ def flowpilot_metrics(
             sessions, flows, prior_sessions=prior_sessions, min_usage=min_usage, limit=limit
         ),
         psa=psa_metrics(sessions, posts, session_posts, window),
-        data_quality=data_quality(sessions, flows, posts, proposals),
     )

@@ -65,7 +65,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from rfa.metrics.flow import node_titles
+from rfa.metrics.flow import decode_decisions, node_titles
 from rfa.metrics.models import OUTCOMES
 
 GapKind = Literal[
@@ -84,8 +84,6 @@ ESCALATED_STATUSES: tuple[str, ...] = ("escalated", "requesting_escalation")
 """AI-session statuses counted as escalated (METRICS.md §4)."""
 BAD_OUTCOMES: tuple[str, ...] = ("escalated", "unresolved")
 """Session outcomes that make a flow option's session a bad one."""
-
-_DECISIONS_DTYPE = pl.List(pl.Struct({"node_id": pl.String, "choice": pl.String}))
 
 
 class _Model(BaseModel):
@@ -348,7 +346,8 @@ def option_stats(option_sessions: pl.DataFrame, flows: pl.DataFrame) -> list[Opt
 
     An option is a decision ``{node_id, choice}`` with a non-empty ``choice``
     (the answer picked at a question step); a session that took it several
-    times counts once. *Ended* sessions are completed with one of the four
+    times counts once; a session with null or malformed decisions takes none
+    (it still counts in its flow's own rate). *Ended* sessions are completed with one of the four
     outcomes; ``bad_outcome_rate`` = (escalated + unresolved) / ended, None when
     none ended. ``flow_bad_outcome_rate`` is the same rate over all the flow's
     sessions. Flow names and step titles come from ``flows`` ("Unknown flow",
@@ -358,7 +357,7 @@ def option_stats(option_sessions: pl.DataFrame, flows: pl.DataFrame) -> list[Opt
     ended = pl.col("completed_at").is_not_null() & pl.col("outcome").is_in(list(OUTCOMES))
     bad = ended & pl.col("outcome").is_in(list(BAD_OUTCOMES))
     taken = (
-        option_sessions.with_columns(pl.col("decisions").str.json_decode(_DECISIONS_DTYPE))
+        option_sessions.with_columns(decode_decisions(option_sessions["decisions"]))
         .explode("decisions")
         .filter(pl.col("decisions").is_not_null())
         .with_columns(
@@ -635,8 +634,9 @@ def knowledge_gaps(
     and threshold, a severity and a suggested action; ordered as
     :func:`sort_gaps`. Empty inputs give an empty list. Errors: a frame without
     the documented columns raises ``polars.exceptions.ColumnNotFoundError``;
-    malformed ``decisions`` JSON raises ``polars.exceptions.ComputeError``
-    (an unreadable ``tree_structure`` only turns step titles into "Unknown step").
+    malformed ``decisions`` JSON only leaves that session's options out (an
+    unreadable ``tree_structure`` only turns step titles into "Unknown step");
+    :mod:`rfa.validation` reports both.
     """
     return knowledge_gap_report(
         ai_sessions, flows, pending_proposals, option_sessions, thresholds

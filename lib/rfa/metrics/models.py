@@ -72,10 +72,10 @@ class CSAT(_Model):
 
     avg_csat: float | None
     total_ratings: int
-    """Valid ratings (1–5) counted; out-of-range ratings are excluded."""
+    """Ratings counted: screened by :mod:`rfa.validation`, so 1–5 and one per session
+    (the ratings it excluded are in the page's ``data_quality``)."""
     distribution: dict[int, int]
     """Count of ratings per score 1..5 (all five keys present)."""
-    excluded_out_of_range: int = 0
 
 
 class StepRow(_Model):
@@ -101,7 +101,8 @@ class Comment(_Model):
 
 
 class DataQualityFinding(_Model):
-    """Rows excluded from a metric because they are faulty, with how many."""
+    """Faulty rows of one kind found by :mod:`rfa.validation`, how many, and what was done
+    with them (excluded from a metric, read as missing, or shown as unknown)."""
 
     check: str
     count: int

@@ -3,7 +3,10 @@
 Input frames have the columns of :data:`rfa.queries.sessions.SESSION_SCHEMA`
 (``session_id, tree_id, user_id: String; started_at, completed_at:
 Datetime[us, UTC]; outcome: String``) and, for CSAT, of
-:data:`rfa.queries.ratings.RATING_SCHEMA` (``rating: Int64``, ``created_at``…).
+:data:`rfa.queries.ratings.RATING_SCHEMA` (``rating: Int64``, ``created_at``…),
+screened by :mod:`rfa.validation`, which also reports the faulty rows. Rows it
+keeps are still handled by the definitions here: a session completed before it
+started has no duration, a missing or unknown outcome is in no outcome count.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import polars as pl
 
 from rfa.metrics.models import (
     OUTCOMES,
-    DataQualityFinding,
     OutcomeBreakdown,
     RankedRow,
     Summary,
@@ -30,7 +32,6 @@ _DURATION = (pl.col("completed_at") - pl.col("started_at")).dt.total_microsecond
 """completed_at − started_at in minutes (Float64)."""
 _VALID_DURATION = pl.when(_COMPLETED & (_DURATION >= 0)).then(_DURATION)
 """Duration in minutes, null unless completed with a non-negative duration."""
-_VALID_RATING = pl.col("rating").is_between(1, 5)
 
 
 def _median(values: pl.Series) -> float | None:
@@ -44,7 +45,8 @@ def summary(sessions: pl.DataFrame, *, personal: bool = False) -> Summary:
     * ``completion_rate`` — completed / total as a fraction, 0.0 for no sessions;
     * ``median_duration_minutes`` — median (linear interpolation, as
       percentile_cont 0.5) of completed − started over completed sessions;
-      negative durations are excluded (see :func:`data_quality`); None if none;
+      negative durations are excluded (reported by :mod:`rfa.validation` as
+      ``completed_before_started``); None if none;
     * ``active_engineers`` — distinct ``user_id``; the personal dashboard's is 1;
     * ``outcome_breakdown`` — counts per outcome among completed sessions
       (completed sessions with a null or unknown outcome are not counted).
@@ -98,9 +100,9 @@ def ranked(
     """Top flows (``by="tree_id"``) or top engineers (``by="user_id"``) by sessions.
 
     METRICS.md §3 top_flows / top_engineers. ``names`` has columns ``id`` and
-    ``name`` (String). ``ratings`` are CSAT ratings created in the window with
-    the same key column (``tree_id``, or ``engineer_id`` for engineers); only
-    ratings 1–5 count. Per row: sessions, completed, completion_rate (fraction),
+    ``name`` (String). ``ratings`` are screened CSAT ratings (1–5, one per session)
+    created in the window with the same key column (``tree_id``, or
+    ``engineer_id`` for engineers). Per row: sessions, completed, completion_rate (fraction),
     median_duration_minutes, avg_csat (None without ratings) and ratings count.
     Ordered by sessions descending; ties by name then id, so the order is stable.
     """
@@ -111,8 +113,7 @@ def ranked(
         _VALID_DURATION.median().alias("median_duration_minutes"),
     )
     csat = (
-        ratings.filter(_VALID_RATING)
-        .group_by(rating_key)
+        ratings.group_by(rating_key)
         .agg(pl.col("rating").mean().alias("avg_csat"), pl.len().alias("ratings"))
         .rename({rating_key: by})
     )
@@ -129,45 +130,3 @@ def ranked(
         .rename({by: "id"})
     )
     return [RankedRow(**row) for row in table.iter_rows(named=True)]
-
-
-def data_quality(
-    sessions: pl.DataFrame, ratings: pl.DataFrame | None = None
-) -> list[DataQualityFinding]:
-    """Faulty rows found in the base set, each with how many and what was done.
-
-    Checks: completed before started (excluded from durations), completed without
-    an outcome or with an unknown outcome (excluded from the outcome breakdown),
-    ratings outside 1–5 (excluded from CSAT). Only checks with a count > 0 are
-    returned.
-    """
-    completed = sessions.filter(_COMPLETED)
-    findings = [
-        DataQualityFinding(
-            check="completed_before_started",
-            count=completed.filter(_DURATION < 0).height,
-            description="sessions whose completed_at is before started_at; excluded from durations",
-        ),
-        DataQualityFinding(
-            check="completed_without_outcome",
-            count=completed.filter(pl.col("outcome").is_null()).height,
-            description="completed sessions with no outcome; excluded from the outcome breakdown",
-        ),
-        DataQualityFinding(
-            check="unknown_outcome",
-            count=completed.filter(
-                pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES)
-            ).height,
-            description="outcomes other than resolved, escalated, workaround, unresolved; "
-            "excluded from the outcome breakdown",
-        ),
-    ]
-    if ratings is not None:
-        findings.append(
-            DataQualityFinding(
-                check="rating_out_of_range",
-                count=ratings.filter(~_VALID_RATING).height,
-                description="CSAT ratings outside 1–5; excluded from CSAT and comments",
-            )
-        )
-    return [f for f in findings if f.count > 0]
