@@ -58,7 +58,7 @@ def row(height: str | None = None) -> nbformat.NotebookNode:
 
 
 COMMON = [
-    'account: str = "northwind-it"  # account slug or id',
+    'account: str = ""  # account slug or id; empty means the first account (demo use)',
     'period: str = "30d"  # 7d, 30d, 90d, or YYYY-MM-DD..YYYY-MM-DD (local dates, inclusive)',
     'as_of: str = ""  # end of the window: ISO date or datetime (UTC); empty means now',
 ]
@@ -185,10 +185,11 @@ NOTEBOOKS = {
                 [
                     *COMMON,
                     'flow: str = ""  # flow id or exact name; empty means the busiest flow',
+                    "min_group_size: int = 3  # hide CSAT, comments, thumbs with fewer raters",
                     DATA,
                 ]
             ),
-            setup("dashboards.flow_page(account, flow, period, as_of)"),
+            setup("dashboards.flow_page(account, flow, period, as_of, min_group_size)"),
             *kpis(
                 [
                     valuebox(
@@ -216,8 +217,7 @@ NOTEBOOKS = {
             row(),
             card(
                 "Recent comments (anonymous)",
-                "HTML(present.html_table(present.comments_table(page.recent_comments, tz), "
-                '"No comments in this window."))',
+                "HTML(present.comments_html(page))",
             ),
             row(),
             ABOUT,

@@ -131,6 +131,8 @@ def csat_distribution(csat: CSAT, title: str | None = None) -> Figure:
     fig, ax = plt.subplots(figsize=SQUARE)
     if not csat.total_ratings:
         return _empty(fig, ax, "No ratings in this window")
+    if csat.avg_csat is None:
+        return _empty(fig, ax, "Withheld: too few distinct raters (small-group privacy)")
     scores = list(range(1, 6))
     palette = sns.color_palette("RdYlGn", 5)
     ax.bar(scores, [csat.distribution.get(s, 0) for s in scores], color=palette)

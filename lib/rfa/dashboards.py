@@ -50,6 +50,7 @@ from rfa.metrics.models import (
     Summary,
     TimeSeriesPoint,
 )
+from rfa.metrics.privacy import MIN_GROUP_SIZE, PrivacyNote, protect_flow
 from rfa.queries import accounts as account_queries
 from rfa.queries import ai_sessions as ai_queries
 from rfa.queries import gaps as gap_queries
@@ -119,6 +120,7 @@ class FlowPage(BaseModel):
     csat: CSAT
     steps: list[StepRow]
     recent_comments: list[Comment]
+    privacy: PrivacyNote
     data_quality: list[DataQualityFinding]
 
 
@@ -152,6 +154,13 @@ def _latest(frame: pl.DataFrame, column: str) -> dt.datetime | None:
 
 
 def _open(conn: Connection, account: str, period: str, as_of: str | None):
+    """Resolve the account (empty: the first by slug, for exploring interactively — the
+    notebooks' default, so no tenant's name sits in every executed notebook) and the window."""
+    if not (account or "").strip():
+        slugs = account_queries.list_accounts(conn)["slug"]
+        if slugs.is_empty():
+            raise NotFoundError("account", account, "", "an account slug or id (none exist)")
+        account = slugs[0]
     info = account_queries.resolve_account(conn, account)
     return info, make_window(period, as_of, info.timezone)
 
@@ -319,14 +328,19 @@ def flow_page(
     flow: str = "",
     period: str = "30d",
     as_of: str | None = None,
+    min_group_size: int = MIN_GROUP_SIZE,
     *,
     url: str | None = None,
 ) -> FlowPage:
     """Load the flow dashboard of ``flow`` (id or exact name) in ``account``.
 
     An empty ``flow`` picks the flow with most sessions in the window (for
-    interactive use). Ratings are read without any rater column.
+    interactive use). Ratings are read without any rater column; CSAT, comments
+    and step thumbs are withheld when fewer than ``min_group_size`` distinct
+    engineers stand behind them (:func:`rfa.metrics.privacy.protect_flow`).
     """
+    if min_group_size < 1:
+        raise ParameterError("min_group_size", min_group_size, "a whole number ≥ 1")
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
@@ -367,6 +381,15 @@ def flow_page(
         ratings = check(
             ratings, "ratings", sessions=rated_sessions(conn, info.id, ratings)["session_id"]
         )
+        raters, step_raters = rating_queries.group_sizes(conn, info.id, window, entity.id)
+    csat, comments, steps, privacy = protect_flow(
+        flow_metrics.csat(ratings),
+        flow_metrics.recent_comments(ratings),
+        flow_metrics.step_table(decisions, thumbs, structure),
+        raters,
+        step_raters,
+        min_group_size,
+    )
     return FlowPage(
         meta=_meta(
             "flow",
@@ -384,14 +407,16 @@ def flow_page(
                 "total_ratings",
                 "step_table",
                 "recent_comments",
+                "small_group_privacy",
                 "data_quality",
             ),
         ),
         summary=session_metrics.summary(sessions),
         time_series=session_metrics.time_series(sessions, window),
-        csat=flow_metrics.csat(ratings),
-        steps=flow_metrics.step_table(decisions, thumbs, structure),
-        recent_comments=flow_metrics.recent_comments(ratings),
+        csat=csat,
+        steps=steps,
+        recent_comments=comments,
+        privacy=privacy,
         data_quality=check.findings,
     )
 

@@ -44,6 +44,11 @@ DEFINITIONS: dict[str, str] = {
         "The 10 newest non-empty CSAT comments of the window, shown without their author."
     ),
     "data_quality": "Faulty rows found in the window, how many, and what was excluded.",
+    "small_group_privacy": (
+        "CSAT, comments and a step's thumbs are only shown when at least k distinct "
+        "engineers gave them (k is the min_group_size parameter, default 3), so nothing on "
+        "this page can be traced to one person."
+    ),
     # FlowPilot (METRICS.md §4): rates are percentages of AI sessions created in the window.
     "ai_sessions": (
         "FlowPilot (AI assistant) sessions created in the window; escalated counts "

@@ -364,3 +364,17 @@ def escalation_text(metrics) -> str:
         f"**{fmt_seconds(metrics.p95_seconds_to_first_action)}**.{sample}\n"
         f"- **{metrics.n_negative_floored}** lags below zero (clock drift) were counted as 0 s."
     )
+
+
+def comments_html(page) -> str:
+    """The flow page's anonymous comments, or why there are none (none in the window, or
+    withheld because fewer than k engineers rated the flow)."""
+    privacy = page.privacy
+    if not privacy.comments_shown:
+        return (
+            f"<p class='rfa-empty'>Comments withheld: fewer than {privacy.min_group_size} "
+            f"engineers rated this flow in the window ({privacy.raters}), so a comment could "
+            "point at one person.</p>"
+        )
+    table = comments_table(page.recent_comments, page.meta.account.timezone)
+    return html_table(table, "No comments in this window.")

@@ -86,10 +86,11 @@ class StepRow(_Model):
     visit_count: int
     dropoff_count: int
     dropoff_rate: float
-    helpful_yes: int
-    helpful_no: int
+    helpful_yes: int | None
+    helpful_no: int | None
+    """Thumbs up / down; None when withheld for small-group privacy (rfa.metrics.privacy)."""
     helpful_rate: float | None
-    """yes / (yes + no); None when the step has no thumbs."""
+    """yes / (yes + no); None when the step has no thumbs or they are withheld."""
 
 
 class Comment(_Model):

@@ -114,3 +114,62 @@ def step_ratings_frame(
 ) -> pl.DataFrame:
     """Run :func:`step_ratings_query`; a frame of :data:`STEP_RATING_SCHEMA`."""
     return fetch(conn, step_ratings_query(account_id, window, tree_id), STEP_RATING_SCHEMA)
+
+
+RATER_COUNT_SCHEMA: dict[str, pl.DataType] = {"raters": pl.Int64}
+STEP_RATER_SCHEMA: dict[str, pl.DataType] = {"step_id": pl.String, "raters": pl.Int64}
+"""Group sizes for small-group privacy: how many distinct people stand behind the
+flow's ratings / each step's thumbs. Counts only — never who they are."""
+
+
+def flow_raters_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
+    """Distinct engineers who gave the flow a valid (1–5) CSAT rating in the window.
+
+    Source: ``session_ratings`` (METRICS.md §3, §6 small-group privacy). Returns
+    :data:`RATER_COUNT_SCHEMA` — one row, a count, no ids.
+    """
+    r, t = session_ratings.c, trees.c
+    return (
+        sa.select(sa.func.count(sa.distinct(r.user_id)).label("raters"))
+        .select_from(session_ratings.join(trees, r.tree_id == t.id))
+        .where(
+            r.account_id == account_id,
+            t.account_id == account_id,
+            r.tree_id == tree_id,
+            r.rating.between(1, 5),
+            r.created_at >= window.start,
+            r.created_at < window.end,
+        )
+    )
+
+
+def step_raters_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
+    """Distinct engineers behind each step's thumbs on the flow's sessions of the window.
+
+    Returns :data:`STEP_RATER_SCHEMA` (``step_id`` is a node id, never a person).
+    """
+    sr, s, t = step_ratings.c, sessions.c, trees.c
+    return (
+        sa.select(sr.step_id, sa.func.count(sa.distinct(sr.user_id)).label("raters"))
+        .select_from(
+            step_ratings.join(sessions, sr.session_id == s.id).join(trees, s.tree_id == t.id)
+        )
+        .where(
+            t.account_id == account_id,
+            s.tree_id == tree_id,
+            sr.was_helpful.is_not(None),
+            s.started_at >= window.start,
+            s.started_at < window.end,
+        )
+        .group_by(sr.step_id)
+        .order_by(sr.step_id)
+    )
+
+
+def group_sizes(
+    conn: Connection, account_id: str, window: Window, tree_id: str
+) -> tuple[int, dict[str, int]]:
+    """Run both group-size queries: (distinct CSAT raters, {step_id: distinct thumbs raters})."""
+    raters = fetch(conn, flow_raters_query(account_id, window, tree_id), RATER_COUNT_SCHEMA)
+    steps = fetch(conn, step_raters_query(account_id, window, tree_id), STEP_RATER_SCHEMA)
+    return int(raters["raters"][0]), dict(steps.iter_rows())

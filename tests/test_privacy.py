@@ -1,0 +1,137 @@
+"""Audiences and small-group privacy (issue 5 §3): what members' pages withhold."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from demo_db import ANCHOR
+from rfa import dashboards
+from rfa.db import connect
+from rfa.metrics.models import CSAT, Comment, StepRow
+from rfa.metrics.privacy import MIN_GROUP_SIZE, protect_flow
+from rfa.queries import accounts as aq
+from rfa.queries import ratings as rq
+from rfa.window import make_window
+
+AS_OF = ANCHOR.isoformat()
+CSAT_4 = CSAT(avg_csat=4.0, total_ratings=3, distribution={1: 0, 2: 0, 3: 1, 4: 1, 5: 1})
+COMMENTS = [
+    Comment(rating=4, comment="Fixed it", created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+]
+STEPS = [
+    StepRow(
+        node_id="a",
+        node_title="A",
+        visit_count=9,
+        dropoff_count=1,
+        dropoff_rate=1 / 9,
+        helpful_yes=2,
+        helpful_no=1,
+        helpful_rate=2 / 3,
+    ),
+    StepRow(
+        node_id="b",
+        node_title="B",
+        visit_count=9,
+        dropoff_count=0,
+        dropoff_rate=0.0,
+        helpful_yes=1,
+        helpful_no=0,
+        helpful_rate=1.0,
+    ),
+    StepRow(
+        node_id="c",
+        node_title="C",
+        visit_count=9,
+        dropoff_count=0,
+        dropoff_rate=0.0,
+        helpful_yes=0,
+        helpful_no=0,
+        helpful_rate=None,
+    ),
+]
+
+
+def test_enough_raters_shows_everything():
+    csat, comments, steps, note = protect_flow(CSAT_4, COMMENTS, STEPS, 3, {"a": 3, "b": 5})
+    assert (csat, comments, steps) == (CSAT_4, COMMENTS, STEPS)
+    assert note.csat_shown and note.comments_shown and note.steps_withheld == 0
+
+
+def test_too_few_raters_withholds_csat_comments_and_thumbs():
+    csat, comments, steps, note = protect_flow(CSAT_4, COMMENTS, STEPS, 2, {"a": 3, "b": 1})
+    assert csat.avg_csat is None and set(csat.distribution.values()) == {0}
+    assert csat.total_ratings == 3  # how much feedback exists is not a secret
+    assert comments == []
+    assert (steps[0].helpful_yes, steps[0].helpful_rate) == (2, 2 / 3)  # 3 raters: shown
+    assert (steps[1].helpful_yes, steps[1].helpful_no, steps[1].helpful_rate) == (None,) * 3
+    assert steps[1].visit_count == 9  # visits are not per-person figures
+    assert not note.csat_shown and note.steps_withheld == 1 and note.raters == 2
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_k_must_be_positive(k):
+    with pytest.raises(ValueError):
+        protect_flow(CSAT_4, COMMENTS, STEPS, 5, {}, k)
+
+
+def test_default_k_is_documented():
+    assert MIN_GROUP_SIZE == 3
+    assert "3" in dashboards.definitions_for("small_group_privacy")["small_group_privacy"]
+
+
+def test_group_sizes_come_from_the_database_without_ids(demo_sqlite_url):
+    with connect(demo_sqlite_url) as conn:
+        info = aq.resolve_account(conn, "kiwi-tech")
+        window = make_window("90d", ANCHOR, info.timezone)
+        flow = aq.list_flows(conn, info.id)["tree_id"][0]
+        raters, per_step = rq.group_sizes(conn, info.id, window, flow)
+        people = set(aq.list_users(conn, info.id)["user_id"])
+    assert raters >= 0 and all(v >= 1 for v in per_step.values())
+    assert not people & set(per_step)  # keys are node ids, never people
+
+
+def test_flow_pages_withhold_with_a_large_k_and_show_with_k_1(demo_sqlite_url):
+    strict = dashboards.flow_page("kiwi-tech", "", "90d", AS_OF, 10_000, url=demo_sqlite_url)
+    assert strict.recent_comments == [] and strict.csat.avg_csat is None
+    assert not strict.privacy.comments_shown
+    assert all(s.helpful_rate is None for s in strict.steps)
+    loose = dashboards.flow_page("kiwi-tech", "", "90d", AS_OF, 1, url=demo_sqlite_url)
+    assert loose.privacy.csat_shown and loose.csat.avg_csat is not None
+    assert loose.summary == strict.summary  # session figures are never withheld
+
+
+def test_only_admin_pages_carry_an_engineer_leaderboard():
+    from rfa.catalog import DASHBOARDS
+
+    with_leaderboard = [
+        name
+        for name, page in (
+            ("team", dashboards.TeamPage),
+            ("personal", dashboards.PersonalPage),
+            ("flow", dashboards.FlowPage),
+            ("flowpilot", dashboards.FlowPilotPage),
+            ("coverage", dashboards.CoveragePage),
+            ("knowledge_gaps", dashboards.KnowledgeGapsPage),
+            ("escalations", dashboards.EscalationsPage),
+        )
+        if "top_engineers" in page.model_fields
+    ]
+    assert with_leaderboard == ["team"]
+    assert DASHBOARDS["team"].folder == "admin"
+
+
+def test_personal_pages_hold_only_that_engineers_data(demo_sqlite_url):
+    with connect(demo_sqlite_url) as conn:
+        info = aq.resolve_account(conn, "northwind-it")
+        users = aq.list_users(conn, info.id)
+    page = dashboards.personal_page("northwind-it", "", "30d", AS_OF, url=demo_sqlite_url)
+    text = page.model_dump_json()
+    others = [
+        (u, n) for u, n in users.select("user_id", "name").iter_rows() if u != page.meta.scope.id
+    ]
+    assert page.meta.scope.id in text
+    for user_id, name in others:
+        assert user_id not in text and (not name or name not in text)
