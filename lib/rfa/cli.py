@@ -253,6 +253,16 @@ def publish(
         on_outcome=reporter.outcome,
     )
     reporter.finish(result, dry_run=dry_run)
+    if result.interrupted:
+        left = len(result.not_rendered)
+        err.print(
+            f"[bold red]error:[/bold red] interrupted by {result.interrupted}: "
+            f"{left} page{'' if left == 1 else 's'} not rendered (they keep their previous "
+            "version); workers and kernels stopped, no partial file left",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(128 + (result.signal or 0))
     if not result.ok:
         raise typer.Exit(1)
 

@@ -84,8 +84,19 @@ class Reporter:
             self.progress.stop()
         index = get_settings().publish_dir / "index.html"
         counts = {s: result.count(s) for s in ("rendered", "skipped", "failed")}
+        interrupted = getattr(result, "interrupted", None)
+        not_rendered = len(getattr(result, "not_rendered", ()))
         if not self.tty:
-            self._line(event="batch_done", dry_run=dry_run, index=index, **counts)
+            if interrupted:
+                self._line(event="batch_interrupted", signal=interrupted, not_rendered=not_rendered)
+            self._line(
+                event="batch_done",
+                dry_run=dry_run,
+                index=index,
+                **counts,
+                interrupted=interrupted,
+                not_rendered=not_rendered if interrupted else None,
+            )
         else:
             table = Table(title="Would render" if dry_run else "Publish summary")
             for column in ("page", "status", "reason", "seconds", "error"):
@@ -93,6 +104,7 @@ class Reporter:
             styles = {"rendered": "green", "skipped": "dim", "failed": "bold red"}
             for o in result.outcomes:
                 error = (o.error or "").splitlines()[0] if o.error else ""
+                error = error.removeprefix(f"{o.label}: ")
                 table.add_row(
                     o.label,
                     f"[{styles[o.status]}]{o.status}[/]",
@@ -102,15 +114,17 @@ class Reporter:
                 )
             self.console.print(table)
             verb = "would render" if dry_run else "rendered"
+            stopped = f", {not_rendered} not rendered ({interrupted})" if interrupted else ""
             self.console.print(
                 f"{counts['rendered']} {verb}, {counts['skipped']} skipped (unchanged), "
-                f"{counts['failed']} failed; index: {index}",
+                f"{counts['failed']} failed{stopped}; index: {index}",
                 soft_wrap=True,
                 highlight=False,
             )
         for o in result.outcomes:
             if o.status == "failed":
                 first = (o.error or "").splitlines()[0] if o.error else "failed"
+                first = first.removeprefix(f"{o.label}: ")  # the label is printed already
                 Console(stderr=True).print(
                     f"failed {o.label}: {first}", soft_wrap=True, highlight=False, markup=False
                 )

@@ -9,6 +9,16 @@
   others; it keeps its last good version and is marked failed in the index.
 * **Atomic** — pages, data files, the manifest and the index are written to
   temporary files and renamed into place.
+* **Interruptible, no orphans** — SIGTERM, SIGINT or SIGHUP during a local batch stops
+  the worker pool (each worker kills its kernel and renderer before it exits), sweeps
+  any process still marked with the batch's :data:`BATCH_ENV` and any temporary file,
+  records the pages that did finish, and returns with ``signal`` set (the CLI then
+  exits ``128 + signal``). Every process a local batch starts carries
+  ``RFA_BATCH_ID=<id>`` (and kernels ``RFA_PAGE=<page label>``) in its environment.
+* **Bounded** — each worker renders at most :data:`MAX_TASKS_PER_WORKER` pages, then
+  is replaced, so a long batch's memory does not grow with its length. Database
+  connections: a worker holds none; each page's kernel opens one engine per load and
+  disposes it, so a batch holds at most ``workers`` connections (+1 while deciding).
 """
 
 from __future__ import annotations
@@ -16,13 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -31,7 +44,14 @@ from pydantic import BaseModel
 from rfa.config import absolute_sqlite_url, get_settings
 from rfa.db import connect, transient_retry
 from rfa.publish import fingerprint as fp
-from rfa.publish.pipeline import PageJob, PublishError, error_message, run_job
+from rfa.publish.pipeline import (
+    BATCH_ENV,
+    PageJob,
+    PublishError,
+    error_message,
+    remove_kernel_sockets,
+    run_job,
+)
 from rfa.publish.site import PageRecord, load_records, save_records, write_index
 from rfa.queries.accounts import resolve_account
 from rfa.window import make_window
@@ -43,6 +63,14 @@ STALE_AFTER = dt.timedelta(hours=36)
 nightly run did not refresh it (its schedule dropped it, or its renders keep failing)."""
 DEFAULT_TIMEOUT = 600.0
 """Wall-clock seconds one page may take (execution + render) before it is failed."""
+MAX_TASKS_PER_WORKER = 20
+"""Pages one local worker process renders before it is replaced by a fresh one (bounds
+the memory a long batch can accumulate in a worker: imports, caches, fragmentation)."""
+PAGE_ENV = "RFA_PAGE"
+"""Environment variable carrying the page label into its kernel and renderer."""
+REAP_GRACE = 3.0
+"""Seconds a straggler gets after SIGTERM before it is killed."""
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 Status = Literal["rendered", "skipped", "failed"]
 
 
@@ -68,16 +96,79 @@ class Outcome(BaseModel):
 
 
 class BatchResult(BaseModel):
-    """Every page's outcome, in the order they finished (planning failures first)."""
+    """Every page's outcome, in the order they finished (planning failures first).
+
+    ``signal`` is the number of the signal (SIGTERM, SIGINT, SIGHUP) that interrupted
+    the batch, if one did; ``not_rendered`` then lists the labels of the pages that
+    were to render but did not finish (they keep their previous version).
+    """
 
     outcomes: list[Outcome] = []
+    signal: int | None = None
+    not_rendered: list[str] = []
 
     def count(self, status: Status) -> int:
         return sum(o.status == status for o in self.outcomes)
 
     @property
+    def interrupted(self) -> str | None:
+        """The interrupting signal's name (``"SIGTERM"``), or ``None``."""
+        return signal.Signals(self.signal).name if self.signal else None
+
+    @property
     def ok(self) -> bool:
-        return self.count("failed") == 0
+        return self.count("failed") == 0 and self.signal is None
+
+
+class _Interrupted(BaseException):
+    """Raised in the main thread by :class:`_SignalGuard` (not an ``Exception``, so no
+    ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _SignalGuard:
+    """Turn SIGTERM / SIGINT / SIGHUP into :class:`_Interrupted` while :meth:`armed`, and
+    only record them otherwise (e.g. while the manifest is written), so that cleanup is
+    never cut short. Installed only from the main thread, and only over the default
+    handlers (a signal the caller ignores, e.g. SIGHUP under ``nohup``, stays ignored)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._armed = False
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for sig in HANDLED_SIGNALS:
+                current = signal.getsignal(sig)
+                if current in (signal.SIG_DFL, signal.default_int_handler):
+                    self._saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._armed:
+            self._armed = False
+            raise _Interrupted(signum)
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        if self.signum is not None:
+            raise _Interrupted(self.signum)
+        self._armed = True
+        try:
+            yield
+        finally:
+            self._armed = False
 
 
 @transient_retry
@@ -158,6 +249,8 @@ def render_page(
     Returns ``(page, record | None, error | None, seconds)``; never raises.
     """
     job, started = decision.job, time.monotonic()
+    saved_page = os.environ.get(PAGE_ENV)
+    os.environ[PAGE_ENV] = job.label  # inherited by the kernel and the renderer
     try:
         with _stderr_to(Path(build_dir) / f"{job.label}.log"):
             record = run_job(
@@ -180,35 +273,171 @@ def render_page(
             f"{job.label}: {error_message(exc)}\n{detail}",
             time.monotonic() - started,
         )
+    finally:
+        if saved_page is None:
+            os.environ.pop(PAGE_ENV, None)
+        else:
+            os.environ[PAGE_ENV] = saved_page
 
 
-def _local(todo, args, workers: int, timeout: float):
-    """Yield worker results from a pebble process pool with a per-page wall-clock timeout."""
-    from pebble import ProcessExpired, ProcessPool
+def _kill_tree(procs, grace: float) -> None:
+    """SIGTERM ``procs`` (psutil processes), SIGKILL those alive after ``grace`` seconds."""
+    import psutil
 
-    with ProcessPool(max_workers=max(1, workers)) as pool:
-        futures = {pool.schedule(render_page, args=(d, *args), timeout=timeout): d for d in todo}
+    for proc in procs:
+        with suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def batch_processes(batch_id: str) -> list:
+    """Live processes (psutil) of this user whose environment carries ``RFA_BATCH_ID=batch_id``:
+    the kernels and renderers of a local batch (workers are forked, and a forked process's
+    environment block is its parent's, so workers are found through the pool instead)."""
+    import psutil
+
+    me, uid, found = os.getpid(), os.getuid(), []
+    for proc in psutil.process_iter(["uids"]):
+        uids = proc.info.get("uids")
+        if proc.pid == me or uids is None or uids.real != uid:
+            continue
+        try:
+            if proc.environ().get(BATCH_ENV) == batch_id and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def reap(batch_id: str, grace: float = REAP_GRACE) -> int:
+    """Stop every process still marked with ``batch_id`` (SIGTERM, then SIGKILL after
+    ``grace`` seconds); returns how many there were."""
+    procs = batch_processes(batch_id)
+    if procs:
+        log.warning("stopping %d leftover process(es) of batch %s", len(procs), batch_id)
+        _kill_tree(procs, grace)
+    return len(procs)
+
+
+def _worker_exit(signum: int, frame: object) -> None:
+    """A pool worker's SIGTERM handler (pebble sends it on a page timeout and when the pool
+    stops): kill this worker's kernel and renderer first, so none outlives it, then exit."""
+    import psutil
+
+    with suppress(Exception):
+        children = psutil.Process().children(recursive=True)
+        for child in children:
+            with suppress(psutil.Error):
+                child.kill()
+        psutil.wait_procs(children, timeout=REAP_GRACE)
+    with suppress(Exception):
+        remove_kernel_sockets()
+    from pebble.common import process_exit
+
+    process_exit(128 + signum)
+
+
+def _init_worker() -> None:
+    """Pool worker initializer: signals are the main process's business (it stops the pool);
+    SIGTERM from the pool takes the worker's kernel down with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_exit)
+
+
+class _LocalRunner:
+    """Render pages in a pebble process pool, each under a wall-clock timeout.
+
+    :meth:`results` yields ``render_page`` results as pages finish; :meth:`shutdown`
+    (always called) closes the pool — or, when ``abort``, stops it at once, killing the
+    workers and their kernels — and then reaps any straggler of the batch.
+    """
+
+    def __init__(self, todo, args, workers: int, timeout: float, batch_id: str):
+        # Import the rendering stack once here: forked workers inherit it instead of
+        # importing it again each (a worker is replaced every MAX_TASKS_PER_WORKER pages).
+        import papermill  # noqa: F401
+        from pebble import ProcessPool
+
+        import rfa.publish.render  # noqa: F401
+
+        self.todo, self.args, self.timeout, self.batch_id = todo, args, timeout, batch_id
+        self.pool = ProcessPool(
+            max_workers=max(1, workers),
+            max_tasks=MAX_TASKS_PER_WORKER,
+            initializer=_init_worker,
+        )
+
+    def results(self):
+        from pebble import ProcessExpired
+
+        futures = {
+            self.pool.schedule(render_page, args=(d, *self.args), timeout=self.timeout): d
+            for d in self.todo
+        }
         for future in as_completed(futures):
             d = futures[future]
             try:
                 yield future.result()
             except FutureTimeout:
-                yield d.job.page, None, f"{d.job.label}: timed out after {timeout:.0f} s", timeout
+                yield (
+                    d.job.page,
+                    None,
+                    f"{d.job.label}: timed out after {self.timeout:.0f} s",
+                    self.timeout,
+                )
             except ProcessExpired as exc:
                 yield d.job.page, None, f"{d.job.label}: the render process died ({exc})", 0.0
 
+    def shutdown(self, abort: bool) -> None:
+        if abort:
+            self.pool.stop()
+        else:
+            self.pool.close()
+        try:
+            self.pool.join(timeout=None if abort else 60)
+        except TimeoutError:  # pragma: no cover - every task has finished by now
+            self.pool.stop()
+            self.pool.join()
+        reap(self.batch_id)
+        remove_kernel_sockets(self.batch_id)  # of workers that were killed (timeout, OOM)
 
-def _dask(todo, args, scheduler_address: str):
-    """Yield worker results computed on a Dask distributed cluster."""
-    from distributed import Client
-    from distributed import as_completed as dask_completed
 
-    with Client(scheduler_address) as client:
-        futures = [
-            client.submit(render_page, d, *args, pure=False, key=f"rfa-{d.job.label}") for d in todo
+class _DaskRunner:
+    """Render pages on a Dask distributed cluster; :meth:`shutdown` cancels what is left."""
+
+    def __init__(self, todo, args, scheduler_address: str):
+        from distributed import Client
+
+        self.client = Client(scheduler_address)
+        self.futures = [
+            self.client.submit(render_page, d, *args, pure=False, key=f"rfa-{d.job.label}")
+            for d in todo
         ]
-        for future in dask_completed(futures):
+
+    def results(self):
+        from distributed import as_completed as dask_completed
+
+        for future in dask_completed(self.futures):
             yield future.result()
+
+    def shutdown(self, abort: bool) -> None:
+        try:
+            if abort:
+                self.client.cancel(self.futures)
+        finally:
+            self.client.close()
+
+
+def _sweep_temporary_files(publish_dir: Path) -> None:
+    """Remove the temporary files of interrupted atomic writes (``.NAME.XXXX.tmp``)."""
+    if publish_dir.is_dir():
+        for leftover in publish_dir.rglob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
 
 
 def mark_stale(records: Iterable[PageRecord], now: dt.datetime) -> dict[str, PageRecord]:
@@ -252,6 +481,7 @@ def run_batch(
     publish_dir = Path(publish_dir or settings.publish_dir)
     build_dir = Path(build_dir or settings.build_dir)
     previous = {r.page: r for r in load_records(publish_dir)}
+    jobs = list(jobs)
     result = BatchResult()
 
     def emit(outcome: Outcome) -> None:
@@ -259,77 +489,131 @@ def run_batch(
         if on_outcome:
             on_outcome(outcome)
 
-    for page, label, message in plan_failures:
-        emit(Outcome(page=page, label=label, status="failed", reason="not planned", error=message))
-    decisions = decide(list(jobs), previous, publish_dir, force=force, url=database_url)
-    todo = [d for d in decisions if d.render]
-    for d in decisions:
-        if not d.render:
-            emit(Outcome(page=d.job.page, label=d.job.label, status="skipped", reason=d.reason))
-    if dry_run:
-        for d in todo:
-            emit(
-                Outcome(
-                    page=d.job.page,
-                    label=d.job.label,
-                    status="rendered",
-                    reason=f"would render ({d.reason})",
-                )
+    with _SignalGuard() as guard:
+        for page, label, message in plan_failures:
+            failure = Outcome(
+                page=page, label=label, status="failed", reason="not planned", error=message
             )
-        return result
-    if on_start:
-        on_start(len(todo))
-    publish_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in publish_dir.rglob(".*.tmp"):  # from a run killed mid-write
-        leftover.unlink(missing_ok=True)
+            emit(failure)
+        try:
+            with guard.armed():
+                decisions = decide(jobs, previous, publish_dir, force=force, url=database_url)
+        except _Interrupted as exc:  # nothing rendered, nothing written
+            result.signal, result.not_rendered = exc.signum, [j.label for j in jobs]
+            return result
+        todo = [d for d in decisions if d.render]
+        for d in decisions:
+            if not d.render:
+                emit(Outcome(page=d.job.page, label=d.job.label, status="skipped", reason=d.reason))
+        if dry_run:
+            for d in todo:
+                emit(
+                    Outcome(
+                        page=d.job.page,
+                        label=d.job.label,
+                        status="rendered",
+                        reason=f"would render ({d.reason})",
+                    )
+                )
+            return result
+        if executor == "dask" and not scheduler_address:
+            raise PublishError("--executor dask needs --scheduler-address tcp://HOST:PORT")
+        if on_start:
+            on_start(len(todo))
+        publish_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_temporary_files(publish_dir)  # from a run killed mid-write
+        records = _render_all(
+            todo,
+            guard,
+            result,
+            emit,
+            args=(str(publish_dir), str(build_dir), renderer, timeout),
+            database_url=database_url,
+            executor=executor,
+            scheduler_address=scheduler_address,
+            workers=workers or os.cpu_count() or 1,
+            timeout=timeout,
+        )
+        if executor != "dask":
+            _sweep_temporary_files(publish_dir)  # a worker stopped mid-write (interrupted)
+        # From here on signals are only recorded: the manifest and index are written whole.
+        by_page = dict(previous)
+        for outcome in result.outcomes:
+            if outcome.status == "failed" and outcome.page in by_page:
+                first_line = (outcome.error or "").splitlines()[0] if outcome.error else None
+                by_page[outcome.page] = by_page[outcome.page].model_copy(
+                    update={"status": "failed", "error": first_line}
+                )
+        by_page.update(records)
+        by_page = mark_stale(by_page.values(), dt.datetime.now(dt.UTC))
+        ordered = sorted(
+            by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope, r.period)
+        )
+        save_records(ordered, publish_dir)
+        write_index(ordered, publish_dir, generated_at=dt.datetime.now(dt.UTC))
+        if result.signal is None and guard.signum is not None:
+            result.signal = guard.signum  # arrived while the manifest was being written
+    return result
+
+
+def _render_all(
+    todo: list[Decision],
+    guard: _SignalGuard,
+    result: BatchResult,
+    emit: Callable[[Outcome], None],
+    *,
+    args: tuple,
+    database_url: str,
+    executor: str,
+    scheduler_address: str | None,
+    workers: int,
+    timeout: float,
+) -> dict[str, PageRecord]:
+    """Render ``todo`` (locally or on Dask), emitting each page's outcome as it finishes;
+    returns the new records. On a signal: stop the renders, reap their processes, set
+    ``result.signal`` and ``result.not_rendered``."""
     # Local workers inherit the environment; kernels run in each page's build
     # directory, so they get an absolute SQLite path.
     os.environ["RFA_DATABASE_URL"] = database_url
-    args = (str(publish_dir), str(build_dir), renderer, timeout)
-    if executor == "dask":
-        if not scheduler_address:
-            raise PublishError("--executor dask needs --scheduler-address tcp://HOST:PORT")
-        results = _dask(todo, args, scheduler_address)
-    else:
-        results = _local(todo, args, workers or os.cpu_count() or 1, timeout)
-    reasons = {d.job.page: d for d in todo}
+    batch_id = uuid.uuid4().hex[:16]
+    saved_batch = os.environ.get(BATCH_ENV)
+    pending = {d.job.page: d for d in todo}
     records: dict[str, PageRecord] = {}
-    for page, record, error, seconds in results:
-        d = reasons[page]
-        if record is not None:
-            records[page] = record
-            emit(
-                Outcome(
-                    page=page,
-                    label=d.job.label,
-                    status="rendered",
-                    reason=d.reason,
-                    seconds=round(seconds, 1),
+    runner: _LocalRunner | _DaskRunner | None = None
+    aborted = True
+    try:
+        with guard.armed():
+            if executor == "dask":
+                runner = _DaskRunner(todo, args, scheduler_address or "")
+            else:
+                os.environ[BATCH_ENV] = batch_id
+                runner = _LocalRunner(todo, args, workers, timeout, batch_id)
+            for page, record, error, seconds in runner.results():
+                d = pending.pop(page)
+                if record is not None:
+                    records[page] = record
+                emit(
+                    Outcome(
+                        page=page,
+                        label=d.job.label,
+                        status="rendered" if record is not None else "failed",
+                        reason=d.reason,
+                        error=None if record is not None else error,
+                        seconds=round(seconds, 1),
+                    )
                 )
-            )
-        else:
-            emit(
-                Outcome(
-                    page=page,
-                    label=d.job.label,
-                    status="failed",
-                    reason=d.reason,
-                    error=error,
-                    seconds=round(seconds, 1),
-                )
-            )
-    by_page = dict(previous)
-    for outcome in result.outcomes:
-        if outcome.status == "failed" and outcome.page in by_page:
-            first_line = (outcome.error or "").splitlines()[0] if outcome.error else None
-            by_page[outcome.page] = by_page[outcome.page].model_copy(
-                update={"status": "failed", "error": first_line}
-            )
-    by_page.update(records)
-    by_page = mark_stale(by_page.values(), dt.datetime.now(dt.UTC))
-    ordered = sorted(
-        by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope, r.period)
-    )
-    save_records(ordered, publish_dir)
-    write_index(ordered, publish_dir, generated_at=dt.datetime.now(dt.UTC))
-    return result
+        aborted = False
+    except _Interrupted as exc:
+        result.signal = exc.signum
+    finally:
+        try:
+            if runner is not None:
+                runner.shutdown(abort=aborted)
+        finally:
+            if saved_batch is None:
+                os.environ.pop(BATCH_ENV, None)
+            else:
+                os.environ[BATCH_ENV] = saved_batch
+    if result.signal is not None:
+        result.not_rendered = [d.job.label for d in pending.values()]
+    return records

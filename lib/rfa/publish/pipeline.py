@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,14 +183,72 @@ def plan_all_accounts(
     return jobs
 
 
-def error_message(exc: BaseException) -> str:
-    """One line for a failed page: the failing notebook cell and its exception, if any."""
+def _last_executed_cell(executed: Path | None) -> int | None:
+    """The execution count of the last cell that started running in ``executed``."""
+    try:
+        cells = json.loads(Path(executed).read_text())["cells"] if executed else []
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    counts = [c.get("execution_count") for c in cells if c.get("cell_type") == "code"]
+    counts = [n for n in counts if isinstance(n, int)]
+    return max(counts) if counts else None
+
+
+def error_message(exc: BaseException, executed: Path | None = None) -> str:
+    """One line for a failed page: the failing notebook cell and its exception, if any.
+
+    Multi-line messages (a renderer's captured stderr, a driver's detail) are joined
+    into that one line, so a log line or the index shows the actual cause. For a kernel
+    that died, ``executed`` (papermill's output notebook) tells which cell it died in."""
     ename = getattr(exc, "ename", None)
     if ename:
         cell = getattr(exc, "exec_count", None)
         where = f"cell [{cell}] " if cell is not None else ""
-        return f"{where}{ename}: {getattr(exc, 'evalue', '')}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{where}{ename}: {getattr(exc, 'evalue', '')}"
+    elif type(exc).__name__ == "DeadKernelError":
+        cell = _last_executed_cell(executed)
+        where = f" in cell [{cell}]" if cell is not None else ""
+        text = f"the notebook's kernel died{where} (killed by a signal or out of memory): {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+BATCH_ENV = "RFA_BATCH_ID"
+"""Environment variable marking every worker, kernel and renderer process of a local
+batch (:mod:`rfa.publish.batch`) with the batch's id, so that stragglers can be found."""
+_socket_dirs: set[Path] = set()
+"""The socket folders of the kernels this process runs right now."""
+
+
+def kernel_socket_prefix(batch_id: str | None = None) -> str:
+    """Name prefix of the kernel socket folders (in the temporary directory) of a batch."""
+    return f"rfa-kernel-{batch_id or os.environ.get(BATCH_ENV) or 'adhoc'}-"
+
+
+def remove_kernel_sockets(batch_id: str | None = None) -> None:
+    """Remove this process's kernel socket folders (a worker stopped mid-page calls it),
+    or with ``batch_id`` every such folder of that batch (left by a killed worker)."""
+    folders = set(_socket_dirs)
+    if batch_id:
+        folders |= set(Path(tempfile.gettempdir()).glob(kernel_socket_prefix(batch_id) + "*"))
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+        _socket_dirs.discard(folder)
+
+
+def _kernel_config(socket_dir: Path):
+    """Kernel manager settings for one page: talk to the kernel over Unix sockets in
+    ``socket_dir`` (private to the page) instead of TCP ports on 127.0.0.1.
+
+    With TCP, jupyter_client picks five free ports and the kernel binds them a moment
+    later; kernels starting at the same time (parallel pages, other Jupyter users) can
+    pick the same port, and the loser dies with "Address already in use" ("Kernel died
+    before replying to kernel_info"). Private socket files cannot collide. The directory
+    is short (a Unix socket path is limited to ~100 bytes), hence not the build folder."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(socket_dir / "kernel")}})
 
 
 def run_job(
@@ -220,6 +280,8 @@ def run_job(
     data_file = work / "page.json"
     html = work / "page.html"
     parameters = job.parameters(data_file)
+    sockets = Path(tempfile.mkdtemp(prefix=kernel_socket_prefix()))
+    _socket_dirs.add(sockets)
     try:
         papermill.execute_notebook(
             str(job.notebook),
@@ -230,10 +292,14 @@ def run_job(
             progress_bar=False,
             log_output=False,
             execution_timeout=cell_timeout,
+            config=_kernel_config(sockets),
         )
         used = render(executed, html, job.title, renderer=renderer)
     except Exception as exc:  # noqa: BLE001 - reported per page, the batch goes on
-        raise PublishError(f"{job.label}: {error_message(exc)}") from None
+        raise PublishError(f"{job.label}: {error_message(exc, executed)}") from None
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+        _socket_dirs.discard(sockets)
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
     meta = json.loads(data_file.read_text())["meta"]
