@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rfa.catalog import DASHBOARDS
@@ -94,11 +95,12 @@ def demo(
 
 
 def _listing(title: str, frame, columns: list[str]) -> None:
-    table = Table(title=title)
+    # Names come from the database: escaped, so "[/x]" in a flow name is text, not markup.
+    table = Table(title=escape(title))
     for column in columns:
         table.add_column(column)
     for row in frame.select(columns).iter_rows():
-        table.add_row(*[str(v) for v in row])
+        table.add_row(*[escape(str(v)) for v in row])
     out.print(table)
 
 
@@ -274,7 +276,9 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except RFAError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        # The message quotes user input and database names: never read as Rich markup.
+        message = escape(str(exc))
+        err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -105,12 +106,12 @@ class Reporter:
             for o in result.outcomes:
                 error = (o.error or "").splitlines()[0] if o.error else ""
                 error = error.removeprefix(f"{o.label}: ")
-                table.add_row(
-                    o.label,
+                table.add_row(  # labels and errors quote names: escaped, never markup
+                    escape(o.label),
                     f"[{styles[o.status]}]{o.status}[/]",
-                    o.reason,
+                    escape(o.reason),
                     f"{o.seconds:.1f}" if o.seconds else "",
-                    error,
+                    escape(error),
                 )
             self.console.print(table)
             verb = "would render" if dry_run else "rendered"

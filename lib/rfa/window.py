@@ -6,6 +6,11 @@ IANA timezone for bucketing days. ``period`` is one of ``7d``, ``30d``, ``90d``
 ``YYYY-MM-DD..YYYY-MM-DD`` (local dates in the account's timezone, both
 inclusive; ``as_of`` is then ignored). An unknown period is an error naming the
 accepted values; the seed's silent fallback to 30d is gone on purpose.
+
+``as_of`` and the dates of an explicit range lie between :data:`EARLIEST` and
+:data:`LATEST` (1900-01-01 and 2200-01-01 UTC): a date outside is a
+:class:`~rfa.errors.ParameterError`, never an ``OverflowError`` from date
+arithmetic near year 1 or 9999.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ PERIODS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90}
 """Named periods and their length in days."""
 
 PERIOD_ACCEPTED = "7d, 30d, 90d, or an explicit range YYYY-MM-DD..YYYY-MM-DD"
-_RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+AS_OF_ACCEPTED = "an ISO date or datetime such as 2026-11-01 or 2026-11-01T06:00Z"
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+"""Earliest supported ``as_of`` and first day of an explicit range."""
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+"""Latest supported ``as_of``; an explicit range ends on 2199-12-31 at the latest."""
+SUPPORTED_DATES = "dates from 1900-01-01 to 2199-12-31"
+_RANGE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})\.\.([0-9]{4}-[0-9]{2}-[0-9]{2})")
 
 
 class Window(BaseModel):
@@ -65,7 +76,7 @@ def parse_timezone(name: str | None) -> str:
         return "UTC"
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: name too long
         raise ParameterError("timezone", name, "an IANA name such as Europe/London") from exc
     return name
 
@@ -76,7 +87,8 @@ def parse_as_of(
     """Parse ``as_of`` into an aware UTC datetime.
 
     Accepts ``None``/``""`` (now), an ISO date (midnight UTC), an ISO datetime
-    (naive = UTC) or a ``datetime``/``date``. Raises :class:`ParameterError`.
+    (naive = UTC) or a ``datetime``/``date``. Raises :class:`ParameterError` for
+    a malformed value or one outside :data:`EARLIEST` – :data:`LATEST`.
     """
     if as_of is None or (isinstance(as_of, str) and not as_of.strip()):
         value = now or dt.datetime.now(dt.UTC)
@@ -88,12 +100,18 @@ def parse_as_of(
         try:
             value = dt.datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ParameterError(
-                "as_of", as_of, "an ISO date or datetime such as 2026-11-01 or 2026-11-01T06:00Z"
-            ) from exc
+            raise ParameterError("as_of", as_of, AS_OF_ACCEPTED) from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
+        value = None
+    if value is None or not EARLIEST <= value <= LATEST:
+        raise ParameterError(
+            "as_of", as_of, f"{AS_OF_ACCEPTED}, {SUPPORTED_DATES}", "outside the supported dates"
+        )
+    return value
 
 
 def make_window(
@@ -105,7 +123,8 @@ def make_window(
     """Build the :class:`Window` for ``period`` ending at ``as_of`` (METRICS.md §2).
 
     Raises :class:`ParameterError` naming the accepted values for an unknown
-    period, a malformed ``as_of``, a reversed range or an unknown timezone.
+    period, a malformed ``as_of``, a reversed range, dates outside
+    :data:`SUPPORTED_DATES` or an unknown timezone.
     """
     tzname = parse_timezone(timezone)
     label = (period or "").strip()
@@ -114,7 +133,7 @@ def make_window(
         return Window(
             start=end - dt.timedelta(days=PERIODS[label]), end=end, timezone=tzname, period=label
         )
-    match = _RANGE.match(label)
+    match = _RANGE.fullmatch(label)
     if not match:
         raise ParameterError("period", period, PERIOD_ACCEPTED)
     try:
@@ -123,6 +142,10 @@ def make_window(
         raise ParameterError("period", period, PERIOD_ACCEPTED, "not a calendar date") from exc
     if last < first:
         raise ParameterError("period", period, PERIOD_ACCEPTED, "the range ends before it starts")
+    if first < EARLIEST.date() or last >= LATEST.date():
+        raise ParameterError(
+            "period", period, f"{PERIOD_ACCEPTED}, {SUPPORTED_DATES}", "outside the supported dates"
+        )
     tz = ZoneInfo(tzname)
     start = dt.datetime.combine(first, dt.time(), tzinfo=tz).astimezone(dt.UTC)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(dt.UTC)

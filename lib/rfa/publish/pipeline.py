@@ -28,7 +28,6 @@ from pathlib import Path
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
-from slugify import slugify
 from sqlalchemy.engine import Connection
 
 import rfa
@@ -36,6 +35,7 @@ from rfa.catalog import ACCOUNT_DASHBOARDS, DASHBOARDS, DashboardName, Dashboard
 from rfa.config import PROJECT_ROOT, get_settings
 from rfa.db import connect
 from rfa.errors import RFAError
+from rfa.publish import paths
 from rfa.queries import accounts as account_queries
 from rfa.queries import sessions as session_queries
 from rfa.window import make_window, parse_as_of
@@ -85,15 +85,21 @@ class PageJob(BaseModel):
 
     @property
     def page(self) -> str:
-        """Page path relative to the publish directory (POSIX), in its audience folder."""
-        period = slugify(self.period)
-        folder = f"{self.account_slug}/{self.spec.folder}"
-        if self.spec.scope is None:
-            return f"{folder}/{self.dashboard.replace('_', '-')}-{period}.html"
-        scope = f"{slugify(self.scope_name or '', max_length=48)}-{(self.scope_id or '')[:8]}"
-        if self.spec.scope == "flow":
-            return f"{folder}/flow-{scope}-{period}.html"
-        return f"{folder}/{scope}/personal-{period}.html"
+        """Page path relative to the publish directory (POSIX), in its audience folder.
+
+        Every segment is made safe by :mod:`rfa.publish.paths` (an account slug or a
+        flow id holding ``/`` or ``..`` never leaves its folder); raises
+        :class:`~rfa.publish.paths.UnsafePathError` for a slug without a letter or digit.
+        """
+        return paths.page_relpath(
+            self.account_slug,
+            self.spec.folder,
+            self.dashboard,
+            self.period,
+            scope=self.spec.scope,
+            scope_name=self.scope_name,
+            scope_id=self.scope_id,
+        )
 
     @property
     def label(self) -> str:
@@ -140,6 +146,7 @@ def plan_account(
     an unknown account, flow or engineer, or a bad period / as_of.
     """
     info = account_queries.resolve_account(conn, account)
+    paths.safe_segment(info.slug, "account slug")  # refuse a slug like ".." before any work
     end = parse_as_of(as_of).replace(microsecond=0)
     window = make_window(period, end, info.timezone)
     base = {
@@ -273,7 +280,7 @@ def run_job(
     from rfa.publish.render import render
     from rfa.publish.site import PageRecord, atomic_copy
 
-    work = build_dir / job.label
+    work = paths.page_path(build_dir, job.label)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     executed = work / "page.ipynb"
@@ -303,7 +310,7 @@ def run_job(
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
     meta = json.loads(data_file.read_text())["meta"]
-    target = publish_dir / job.page
+    target = paths.page_path(publish_dir, job.page)
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_copy(data_file, target.with_suffix(".json"))
     atomic_copy(html, target)

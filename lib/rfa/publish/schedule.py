@@ -46,6 +46,7 @@ from rfa.catalog import DASHBOARDS, DashboardName
 from rfa.config import PROJECT_ROOT
 from rfa.errors import NotFoundError, ParameterError, RFAError
 from rfa.metrics.models import Entity
+from rfa.publish.paths import UnsafePathError, safe_segment
 from rfa.publish.pipeline import (
     DEFAULT_ENGINEERS,
     DEFAULT_FLOWS,
@@ -640,10 +641,15 @@ class PlanFailure(BaseModel):
 
     @property
     def label(self) -> str:
-        """Where the page would have been published (without the scope's id, unknown)."""
+        """Where the page would have been published (without the scope's id, unknown);
+        the account folder is the one :mod:`rfa.publish.paths` gives the slug."""
         spec = DASHBOARDS[self.dashboard]
         scope = slugify(self.scope, max_length=48) or "unknown"
-        folder = f"{self.account_slug}/{spec.folder}"
+        try:
+            account = safe_segment(self.account_slug, "account slug")
+        except UnsafePathError:
+            account = "unknown"
+        folder = f"{account}/{spec.folder}"
         if spec.scope == "engineer":
             return f"{folder}/{scope}/personal-{slugify(self.period)}"
         return f"{folder}/{self.dashboard.replace('_', '-')}-{scope}-{slugify(self.period)}"
@@ -683,6 +689,11 @@ def _resolve_names(resolve, conn: Connection, account_id: str, names: Sequence[s
         except NotFoundError as exc:
             out.append((name, None, str(exc)))
     return out
+
+
+_EVERY = 10**9
+"""More scopes than any account has: ``busiest: N`` above it (``busiest: 1e30`` is a valid
+whole number) means every scope, and polars is never asked for more rows than it can count."""
 
 
 def plan_schedule(
@@ -727,10 +738,11 @@ def plan_schedule(
         window = make_window(period, end, info.timezone)
         scopes: dict[str, list[tuple[str, Entity | None, str | None]]] = dict(named)
         if "flow" in wanted and schedule.flows.busiest is not None:
-            ids = ranked_ids(conn, info.id, window, "tree_id", schedule.flows.busiest)
+            n = min(schedule.flows.busiest, _EVERY)
+            ids = ranked_ids(conn, info.id, window, "tree_id", n)
             scopes["flow"] = _resolve_names(account_queries.resolve_flow, conn, info.id, ids)
         if "personal" in wanted and schedule.engineers.names is None:
-            n = schedule.engineers.busiest or 10**9  # active_in_window: every one of them
+            n = min(schedule.engineers.busiest or _EVERY, _EVERY)  # active_in_window: every one
             ids = ranked_ids(conn, info.id, window, "user_id", n)
             scopes["personal"] = _resolve_names(
                 account_queries.resolve_engineer, conn, info.id, ids

@@ -26,6 +26,19 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _storable(value: str) -> bool:
+    """Whether ``value`` can be a bound text parameter on every backend: PostgreSQL
+    refuses NUL characters, and no driver can encode lone surrogates (what Python
+    makes of non-UTF-8 bytes in ``argv``). Such a value matches no account."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def accounts_query() -> sa.Select:
     """All accounts: columns ``account_id, slug, name, timezone`` (for operators only)."""
     a = accounts.c
@@ -48,15 +61,18 @@ def list_accounts(conn: Connection) -> pl.DataFrame:
 def resolve_account(conn: Connection, account: str) -> AccountInfo:
     """Find an account by slug or id.
 
-    Raises :class:`~rfa.errors.NotFoundError` naming the accepted slugs. A missing
+    Raises :class:`~rfa.errors.NotFoundError` naming the accepted slugs (also for
+    text no database can hold: a NUL character or invalid UTF-8). A missing
     ``timezone`` is read as ``UTC``.
     """
-    key = (account or "").strip()
+    key = (account or "").strip() if isinstance(account, str) else ""
     a = accounts.c
-    cond = a.slug == key
-    if _is_uuid(key):
-        cond = sa.or_(cond, a.id == str(uuid.UUID(key)))
-    row = conn.execute(sa.select(a.id, a.slug, a.name, a.timezone).where(cond)).first()
+    row = None
+    if _storable(key):
+        cond = a.slug == key
+        if _is_uuid(key):
+            cond = sa.or_(cond, a.id == str(uuid.UUID(key)))
+        row = conn.execute(sa.select(a.id, a.slug, a.name, a.timezone).where(cond)).first()
     if row is None:
         slugs = list_accounts(conn)["slug"].to_list()
         raise NotFoundError("account", account, "", f"an account slug or id: {preview(slugs)}")
