@@ -195,3 +195,9 @@ def test_faulty_outcomes_are_not_in_the_outcome_breakdown():
     assert (s.total_sessions, s.completed_sessions) == (7, 6)
     assert s.outcome_breakdown.resolved == 2  # faulty outcomes not counted
     assert sum(s.outcome_breakdown.model_dump().values()) == 4
+
+
+def test_busiest_ranks_by_sessions_with_stable_ties():
+    assert m.busiest(S, "tree_id") == ["A"]  # A: 3 sessions, B: 2
+    assert m.busiest(S, "user_id", 3) == ["u1", "u2", "u3"]  # u1 and u2 tie on 2: by id
+    assert m.busiest(EMPTY, "tree_id", 5) == []

@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 import sqlalchemy as sa
@@ -199,12 +198,24 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def busiest(sessions: pl.DataFrame, by: Literal["tree_id", "user_id"]) -> str | None:
-    """Id with most sessions in the frame (ties: smallest id), None for no sessions."""
-    if sessions.height == 0:
-        return None
-    counts = sessions.group_by(by).len().sort(["len", by], descending=[True, False])
-    return counts[by][0]
+def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value: str) -> Entity:
+    """Resolve the page's flow or engineer; empty means the busiest of the window (for
+    interactive use). Raises NotFoundError when it is unknown or the window is empty."""
+    resolve = account_queries.resolve_flow if kind == "flow" else account_queries.resolve_engineer
+    if value:
+        return resolve(conn, info.id, value)
+    by = "tree_id" if kind == "flow" else "user_id"
+    top = session_metrics.busiest(session_queries.sessions_frame(conn, info.id, window), by)
+    if not top:
+        raise NotFoundError(
+            kind,
+            value,
+            " (no sessions in the window)",
+            "a flow id or exact flow name of this account"
+            if kind == "flow"
+            else "an engineer's id, email or name in this account",
+        )
+    return resolve(conn, info.id, top[0])
 
 
 @transient_retry
@@ -276,18 +287,7 @@ def personal_page(
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        if engineer:
-            person = account_queries.resolve_engineer(conn, info.id, engineer)
-        else:
-            top = busiest(session_queries.sessions_frame(conn, info.id, window), "user_id")
-            if top is None:
-                raise NotFoundError(
-                    "engineer",
-                    engineer,
-                    " (no sessions in the window)",
-                    "an engineer's id or email in this account",
-                )
-            person = account_queries.resolve_engineer(conn, info.id, top)
+        person = _scope(conn, info, window, "engineer", engineer)
         sessions = check(
             session_queries.sessions_frame(conn, info.id, window, user_id=person.id), "sessions"
         )
@@ -344,18 +344,7 @@ def flow_page(
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
-        if flow:
-            entity = account_queries.resolve_flow(conn, info.id, flow)
-        else:
-            top = busiest(session_queries.sessions_frame(conn, info.id, window), "tree_id")
-            if top is None:
-                raise NotFoundError(
-                    "flow",
-                    flow,
-                    " (no sessions in the window)",
-                    "a flow id or exact flow name of this account",
-                )
-            entity = account_queries.resolve_flow(conn, info.id, top)
+        entity = _scope(conn, info, window, "flow", flow)
         users = check(account_queries.list_users(conn, info.id), "users")
         sessions = check(
             session_queries.sessions_frame(conn, info.id, window, tree_id=entity.id),

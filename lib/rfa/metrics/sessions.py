@@ -130,3 +130,12 @@ def ranked(
         .rename({by: "id"})
     )
     return [RankedRow(**row) for row in table.iter_rows(named=True)]
+
+
+def busiest(sessions: pl.DataFrame, by: Literal["tree_id", "user_id"], n: int = 1) -> list[str]:
+    """The ``n`` ids (flows or engineers) with most sessions in the frame, most first;
+    ties by smallest id, so the choice is stable. ``[]`` for no sessions."""
+    if sessions.height == 0:
+        return []
+    counts = sessions.group_by(by).len().sort(["len", by], descending=[True, False])
+    return counts[by].head(n).to_list()

@@ -35,6 +35,7 @@ from rfa.catalog import ACCOUNT_DASHBOARDS, DASHBOARDS, DashboardName, Dashboard
 from rfa.config import PROJECT_ROOT, get_settings
 from rfa.db import connect
 from rfa.errors import RFAError
+from rfa.metrics.sessions import busiest
 from rfa.publish import paths
 from rfa.queries import accounts as account_queries
 from rfa.queries import sessions as session_queries
@@ -119,11 +120,8 @@ class PageJob(BaseModel):
 
 
 def ranked_ids(conn: Connection, account_id: str, window, by: str, n: int) -> list[str]:
-    sessions = session_queries.sessions_frame(conn, account_id, window)
-    if sessions.height == 0:
-        return []
-    ranked = sessions.group_by(by).len().sort(["len", by], descending=[True, False])
-    return ranked[by].head(n).to_list()
+    """The ``n`` busiest flows (``by="tree_id"``) or engineers (``"user_id"``) of the window."""
+    return busiest(session_queries.sessions_frame(conn, account_id, window), by, n)
 
 
 def plan_account(
@@ -157,23 +155,21 @@ def plan_account(
         "as_of": end.isoformat(),
     }
     jobs = [PageJob(dashboard=name, **base) for name in ACCOUNT_DASHBOARDS if name in dashboards]
-    if "flow" in dashboards:
-        if flows is None:
-            ids = ranked_ids(conn, info.id, window, "tree_id", n_flows)
-            entities = [account_queries.resolve_flow(conn, info.id, i) for i in ids]
-        else:
-            entities = [account_queries.resolve_flow(conn, info.id, f) for f in flows]
+    scoped = [
+        ("flow", flows, "tree_id", n_flows, account_queries.resolve_flow),
+        ("personal", engineers, "user_id", n_engineers, account_queries.resolve_engineer),
+    ]
+    sessions = None  # read once, only when a default scope needs ranking
+    for name, names, by, n, resolve in scoped:
+        if name not in dashboards:
+            continue
+        if names is None:
+            if sessions is None:
+                sessions = session_queries.sessions_frame(conn, info.id, window)
+            names = busiest(sessions, by, n)
         jobs += [
-            PageJob(dashboard="flow", scope_id=e.id, scope_name=e.name, **base) for e in entities
-        ]
-    if "personal" in dashboards:
-        if engineers is None:
-            ids = ranked_ids(conn, info.id, window, "user_id", n_engineers)
-            people = [account_queries.resolve_engineer(conn, info.id, i) for i in ids]
-        else:
-            people = [account_queries.resolve_engineer(conn, info.id, e) for e in engineers]
-        jobs += [
-            PageJob(dashboard="personal", scope_id=p.id, scope_name=p.name, **base) for p in people
+            PageJob(dashboard=name, scope_id=e.id, scope_name=e.name, **base)
+            for e in (resolve(conn, info.id, x) for x in names)
         ]
     return jobs
 
