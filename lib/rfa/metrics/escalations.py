@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+
+from rfa.metrics.models import Result
 
 METRIC_DEFINITION = (
     "Seconds from an escalation hand-off being claimed (session_handoffs.claimed_at) to the "
@@ -46,11 +47,7 @@ HISTOGRAM_EDGES_SECONDS: tuple[float, ...] = (0, 30, 60, 120, 300, 600, 1800, 36
 on round human durations)."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class HistogramBin(_Model):
+class HistogramBin(Result):
     """One bin of the time-to-first-action distribution: ``[lower, upper)`` seconds."""
 
     lower_seconds: float
@@ -61,7 +58,7 @@ class HistogramBin(_Model):
     count: int
 
 
-class EscalationMetrics(_Model):
+class EscalationMetrics(Result):
     """Escalation time-to-first-action of one account and window (METRICS.md §5)."""
 
     metric_definition: str = METRIC_DEFINITION

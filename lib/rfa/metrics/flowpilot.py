@@ -38,8 +38,8 @@ import datetime as dt
 import math
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
 
+from rfa.metrics.models import Result
 from rfa.window import Window
 
 AI_STATUSES: tuple[str, ...] = (
@@ -143,11 +143,7 @@ def _days(window: Window) -> pl.DataFrame:
 # --------------------------------------------------------------------- results
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class FlowPilotSummary(_Model):
+class FlowPilotSummary(Result):
     """KPI summary of the base set (METRICS.md §4: total … mttr_minutes)."""
 
     total_sessions: int
@@ -175,7 +171,7 @@ class FlowPilotSummary(_Model):
     """Resolved sessions behind ``mttr_minutes``."""
 
 
-class MTTRPoint(_Model):
+class MTTRPoint(Result):
     """One local day of the MTTR trend (METRICS.md §4 mttr_minutes, daily trend)."""
 
     date: dt.date
@@ -186,7 +182,7 @@ class MTTRPoint(_Model):
     """Mean time to resolution (minutes) of those sessions; None — not 0 — without any."""
 
 
-class DomainBreakdownRow(_Model):
+class DomainBreakdownRow(Result):
     """A problem domain's sessions (METRICS.md §4 sessions_by_domain)."""
 
     domain: str
@@ -198,7 +194,7 @@ class DomainBreakdownRow(_Model):
     """resolved / total × 100 (percent)."""
 
 
-class ConfidenceTierRow(_Model):
+class ConfidenceTierRow(Result):
     """A confidence tier among sessions that ended resolved or escalated (METRICS.md §4)."""
 
     tier: str
@@ -210,7 +206,7 @@ class ConfidenceTierRow(_Model):
     """resolved / sessions × 100 (percent); None when the tier has no such session."""
 
 
-class KnowledgeCoverage(_Model):
+class KnowledgeCoverage(Result):
     """Flows and the proposal review queue (METRICS.md §4 knowledge_coverage)."""
 
     total_flows: int
@@ -227,7 +223,7 @@ class KnowledgeCoverage(_Model):
     """Proposals dismissed with ``reviewed_at`` in the window (shown for completeness)."""
 
 
-class DomainCoverageRow(_Model):
+class DomainCoverageRow(Result):
     """A problem domain's coverage by flows (METRICS.md §4 coverage by domain)."""
 
     domain: str
@@ -246,7 +242,7 @@ class DomainCoverageRow(_Model):
     """True when no flow matched any of the domain's sessions (flow_count 0)."""
 
 
-class DomainCoverage(_Model):
+class DomainCoverage(Result):
     """Coverage by domain plus sessions without a domain (METRICS.md §4)."""
 
     domains: list[DomainCoverageRow]
@@ -258,7 +254,7 @@ class DomainCoverage(_Model):
     """Domains with flow_count 0, in the order of ``domains``."""
 
 
-class FlowQualityRow(_Model):
+class FlowQualityRow(Result):
     """A flow matched by AI sessions of the window (METRICS.md §4 flow quality)."""
 
     flow_id: str
@@ -284,7 +280,7 @@ class FlowQualityRow(_Model):
     quality_score < attention_score)."""
 
 
-class FlowQuality(_Model):
+class FlowQuality(Result):
     """Flow quality table and lists (METRICS.md §4 flow quality)."""
 
     flows: list[FlowQualityRow]
@@ -306,7 +302,7 @@ class FlowQuality(_Model):
     attention_score: float
 
 
-class PsaPushTypeRow(_Model):
+class PsaPushTypeRow(Result):
     """Pushes of one post type with ``posted_at`` in the window (METRICS.md §4 PSA)."""
 
     post_type: str
@@ -321,7 +317,7 @@ class PsaPushTypeRow(_Model):
     """(first_try_successes + retry_successes) / pushes × 100 (percent); None without pushes."""
 
 
-class PsaFunnel(_Model):
+class PsaFunnel(Result):
     """AI sessions of the window by PSA stage (METRICS.md §4 PSA funnel).
 
     Each stage is a count of AI sessions created in the window, tested on its own:
@@ -338,7 +334,7 @@ class PsaFunnel(_Model):
     """Sessions with a successful ``time_entry`` post (posted before the window's end)."""
 
 
-class PsaDailyPoint(_Model):
+class PsaDailyPoint(Result):
     """Successful time entries posted on one local day (zero-filled: 0 is a true 0)."""
 
     date: dt.date
@@ -346,7 +342,7 @@ class PsaDailyPoint(_Model):
     hours: float = 0.0
 
 
-class PsaMetrics(_Model):
+class PsaMetrics(Result):
     """PSA integration metrics (METRICS.md §4 PSA)."""
 
     ticket_link_rate_pct: float | None
@@ -375,7 +371,7 @@ class PsaMetrics(_Model):
     """One point per local day of the window (posted day), zero-filled."""
 
 
-class FlowPilotMetrics(_Model):
+class FlowPilotMetrics(Result):
     """Every METRICS.md §4 row computed by this module, for one account and window."""
 
     summary: FlowPilotSummary

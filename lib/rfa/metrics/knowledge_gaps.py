@@ -63,10 +63,10 @@ import json
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from rfa.metrics.flow import decode_decisions, node_titles
-from rfa.metrics.models import OUTCOMES
+from rfa.metrics.models import OUTCOMES, Result
 
 GapKind = Literal[
     "domain_without_flows",
@@ -86,11 +86,7 @@ BAD_OUTCOMES: tuple[str, ...] = ("escalated", "unresolved")
 """Session outcomes that make a flow option's session a bad one."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class GapThresholds(_Model):
+class GapThresholds(Result):
     """When a gap is claimed. Rates are fractions in [0, 1].
 
     Defaults and why:
@@ -131,7 +127,7 @@ class GapThresholds(_Model):
     strong_evidence_factor: float = Field(2.0, ge=1.0)
 
 
-class GapEvidence(_Model):
+class GapEvidence(Result):
     """The counts behind a gap; a count that does not apply to the gap's kind is None.
 
     Domain and flow gaps count AI sessions (``sessions``, ``escalated``,
@@ -155,7 +151,7 @@ class GapEvidence(_Model):
     flow_bad_outcome_rate: float | None = None
 
 
-class Gap(_Model):
+class Gap(Result):
     """One knowledge gap: what, where, how bad, the evidence and what to do."""
 
     kind: GapKind
@@ -185,7 +181,7 @@ class Gap(_Model):
     suggested_action: str
 
 
-class DomainStats(_Model):
+class DomainStats(Result):
     """Per problem domain of the window's AI sessions (the domain-gap evidence)."""
 
     domain: str
@@ -201,7 +197,7 @@ class DomainStats(_Model):
     discovery_share: float
 
 
-class OptionStats(_Model):
+class OptionStats(Result):
     """Per flow option (flow, step, choice) taken in the window's sessions."""
 
     tree_id: str
@@ -219,7 +215,7 @@ class OptionStats(_Model):
     flow_bad_outcome_rate: float | None
 
 
-class KnowledgeGapReport(_Model):
+class KnowledgeGapReport(Result):
     """The gaps with the thresholds used and how much could be judged at all."""
 
     thresholds: GapThresholds

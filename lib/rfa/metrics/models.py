@@ -16,11 +16,13 @@ OUTCOMES: tuple[str, ...] = ("resolved", "escalated", "workaround", "unresolved"
 """Accepted ``sessions.outcome`` values, in display order (METRICS.md §1)."""
 
 
-class _Model(BaseModel):
+class Result(BaseModel):
+    """Base of every metric result: immutable, JSON-serialisable."""
+
     model_config = ConfigDict(frozen=True)
 
 
-class OutcomeBreakdown(_Model):
+class OutcomeBreakdown(Result):
     """Counts of completed sessions per outcome (METRICS.md §3 outcome_breakdown)."""
 
     resolved: int = 0
@@ -29,7 +31,7 @@ class OutcomeBreakdown(_Model):
     unresolved: int = 0
 
 
-class Summary(_Model):
+class Summary(Result):
     """KPI summary of a base set of sessions (METRICS.md §3, first six rows)."""
 
     total_sessions: int
@@ -43,7 +45,7 @@ class Summary(_Model):
     outcome_breakdown: OutcomeBreakdown
 
 
-class TimeSeriesPoint(_Model):
+class TimeSeriesPoint(Result):
     """One local day of the window (zero-filled): sessions started and outcomes."""
 
     date: dt.date
@@ -54,7 +56,7 @@ class TimeSeriesPoint(_Model):
     unresolved: int = 0
 
 
-class RankedRow(_Model):
+class RankedRow(Result):
     """A row of the top-flows or top-engineers table (METRICS.md §3)."""
 
     id: str
@@ -67,7 +69,7 @@ class RankedRow(_Model):
     ratings: int
 
 
-class CSAT(_Model):
+class CSAT(Result):
     """Flow CSAT from ``session_ratings`` created in the window (METRICS.md §3 avg_csat)."""
 
     avg_csat: float | None
@@ -78,7 +80,7 @@ class CSAT(_Model):
     """Count of ratings per score 1..5 (all five keys present)."""
 
 
-class StepRow(_Model):
+class StepRow(Result):
     """One row of the flow step table (METRICS.md §3 step table)."""
 
     node_id: str
@@ -93,7 +95,7 @@ class StepRow(_Model):
     """yes / (yes + no); None when the step has no thumbs or they are withheld."""
 
 
-class Comment(_Model):
+class Comment(Result):
     """An anonymous CSAT comment: never the author's name or id (METRICS.md §3)."""
 
     rating: int
@@ -101,7 +103,7 @@ class Comment(_Model):
     created_at: dt.datetime
 
 
-class DataQualityFinding(_Model):
+class DataQualityFinding(Result):
     """Faulty rows of one kind found by :mod:`rfa.validation`, how many, and what was done
     with them (excluded from a metric, read as missing, or shown as unknown)."""
 
@@ -110,7 +112,7 @@ class DataQualityFinding(_Model):
     description: str
 
 
-class AccountInfo(_Model):
+class AccountInfo(Result):
     """The tenant a page is about."""
 
     id: str
@@ -119,7 +121,7 @@ class AccountInfo(_Model):
     timezone: str
 
 
-class Entity(_Model):
+class Entity(Result):
     """A flow or an engineer a page is scoped to."""
 
     id: str
