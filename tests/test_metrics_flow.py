@@ -7,8 +7,12 @@ themselves (ratings outside 1–5, duplicates, unknown nodes) are tested in
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factories import decisions, ratings, thumbs
 from rfa.metrics import flow as m
@@ -140,3 +144,34 @@ def test_recent_comments_newest_ten_non_empty_and_anonymous():
     comments = m.recent_comments(ratings(rows))
     assert [c.comment for c in comments] == [f"comment {i}" for i in range(11, 1, -1)]
     assert set(comments[0].model_dump()) == {"rating", "comment", "created_at"}
+
+
+_NODE = st.one_of(
+    st.text(max_size=4), st.integers(-5, 5), st.booleans(), st.none(), st.floats(0, 1)
+)
+_STEP = st.one_of(
+    st.fixed_dictionaries(
+        {"node_id": _NODE}, optional={"choice": st.one_of(st.none(), st.text(max_size=3))}
+    ),
+    st.fixed_dictionaries({"choice": st.text(max_size=3)}),
+    st.integers(),
+)
+_DECISIONS = st.one_of(
+    st.none(),
+    st.just("null"),
+    st.just("not json"),
+    st.lists(_STEP, max_size=4).map(json.dumps),
+    st.lists(st.fixed_dictionaries({"node_id": st.text(min_size=1, max_size=4)}), max_size=4).map(
+        json.dumps
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_DECISIONS, max_size=12))
+def test_bulk_decoding_equals_the_row_by_row_parser(texts):
+    """decode_decisions (polars' JSON reader in chunks) reads every row exactly as
+    parse_decisions does, malformed, boolean, empty and null ones included."""
+    series = pl.Series("decisions", texts, dtype=pl.String)
+    expected = [m.parse_decisions(t) for t in texts]
+    assert m.decode_decisions(series).to_list() == expected

@@ -209,3 +209,32 @@ def test_the_same_publish_runs_against_postgresql(tmp_path, demo_pg_url, publish
         for data in (pg, lite):
             data["meta"].pop("generated_at")
         assert pg == lite, page
+
+
+def test_every_page_shows_n_intervals_and_comparisons(published):
+    """Issue 7: every KPI of every demo page carries n, a 95% interval and the verdict
+    of a documented test against the previous window — in the data file and on the page."""
+    manifest = json.loads((published / "manifest.json").read_text())
+    tests = {"Poisson rate test", "two-proportion z-test", "Mann–Whitney U", "Welch t-test"}
+    for record in manifest:
+        data = json.loads((published / record["data_file"]).read_text())
+        assert data["kpis"], record["page"]
+        assert data["meta"]["previous_window"]["end"] == data["meta"]["window"]["start"]
+        for kpi in data["kpis"]:
+            est, change = kpi["estimate"], kpi["change"]
+            assert est["n"] >= 0 and "few" in est, (record["page"], kpi["key"])
+            if est["value"] is not None and est["n"] >= 2:
+                assert est["low"] <= est["value"] <= est["high"], (record["page"], kpi)
+            assert change["test"] in tests | {"none"}, change
+            if change["direction"] != "none":
+                assert change["significant"] and change["p_value"] < 0.05
+            else:
+                assert any(
+                    word in change["label"] for word in ("no clear change", "no previous", "not")
+                ), change
+        text = BeautifulSoup((published / record["page"]).read_text(), "html.parser").get_text(" ")
+        assert "How sure are these numbers?" in text and "95% interval" in text, record["page"]
+        assert f"Compared with the {data['meta']['previous_label']}" in text, record["page"]
+        assert "Glossary" in text and "intervals" in text and "comparison" in text
+        for kpi in data["kpis"]:
+            assert kpi["label"] in text, (record["page"], kpi["label"])

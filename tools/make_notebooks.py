@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
+from rfa.metrics.uncertainty import MIN_N as DEFAULT_MIN_N
+
 KERNEL = "resolutionflow-analytics"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,11 +44,26 @@ def params(lines: list[str]) -> nbformat.NotebookNode:
     return cell
 
 
-def valuebox(title: str, icon: str, color: str, value: str) -> nbformat.NotebookNode:
+def kpibox(title: str, key: str, icon: str, color: str) -> nbformat.NotebookNode:
+    """A value box of one KPI: value ± margin, ▲/▼ only for a significant change."""
     return new_code_cell(
         f'#| content: valuebox\n#| title: "{title}"\n'
-        f'present.valuebox({value}, icon="{icon}", color="{color}")'
+        f'present.kpi_box(k.get("{key}"), icon="{icon}", color="{color}")'
     )
+
+
+def honesty(rates: bool = True) -> list[nbformat.NotebookNode]:
+    """The row under the value boxes: every KPI with n, interval, previous window and
+    verdict, and (pages with rates) both windows' rates with 95% error bars."""
+    cells = [row(), card("How sure are these numbers?", "HTML(present.kpi_html(page))")]
+    if rates:
+        cells.append(
+            card(
+                "Rates: this window and the previous one (95% intervals)",
+                "charts.kpi_changes(page.kpis)",
+            )
+        )
+    return cells
 
 
 def card(title: str, body: str) -> nbformat.NotebookNode:
@@ -63,16 +80,19 @@ COMMON = [
     'as_of: str = ""  # end of the window: ISO date or datetime (UTC); empty means now',
 ]
 DATA = 'data_file: str = ""  # path of the JSON data file to write; empty means none'
+MIN_N = f"min_n: int = {DEFAULT_MIN_N}  # below this many observations a figure is 'few sessions'"
 
 
 def setup(loader: str, summary: str = "s = page.summary") -> nbformat.NotebookNode:
     return new_code_cell(
         "from IPython.display import HTML, Markdown\n\n"
-        "from rfa import charts, dashboards, present\n\n"
+        "from rfa import charts, dashboards, present\n"
+        "from rfa.metrics.kpi import by_key\n\n"
         "charts.use_theme()\n"
         f"page = {loader}\n"
         "_ = dashboards.write_data_file(page, data_file)\n"
         f"{summary}\n"
+        "k = by_key(page.kpis)\n"
         "tz = page.meta.account.timezone"
     )
 
@@ -90,20 +110,28 @@ GAP_THRESHOLDS = [
 def kpis(extra: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
     return [
         row("15%"),
-        valuebox("Sessions", "people", "primary", "present.fmt_int(s.total_sessions)"),
-        valuebox(
-            "Completion rate", "check2-circle", "success", "present.fmt_pct(s.completion_rate)"
-        ),
-        valuebox(
-            "Median duration", "stopwatch", "info", "present.fmt_minutes(s.median_duration_minutes)"
-        ),
-        valuebox("Average CSAT", "star", "warning", "present.fmt_csat(page.csat.avg_csat)"),
+        kpibox("Sessions", "total_sessions", "people", "primary"),
+        kpibox("Completion rate", "completion_rate", "check2-circle", "success"),
+        kpibox("Median duration", "median_duration_minutes", "stopwatch", "info"),
+        kpibox("p90 duration", "p90_duration_minutes", "hourglass-split", "info"),
+        row("15%"),
+        kpibox("Average CSAT", "avg_csat", "star", "warning"),
+        kpibox("CSAT score (4–5)", "csat_score", "emoji-smile", "warning"),
         *extra,
+        *honesty(),
     ]
 
 
-ABOUT = card("About these numbers", "Markdown(present.about(page))")
-PER_DAY = [row(), card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)")]
+ABOUT = card("About these numbers and glossary", "Markdown(present.about(page))")
+PER_DAY = [
+    row(),
+    card("Sessions per day by outcome", "charts.outcomes_per_day(page.time_series)"),
+    row(),
+    card(
+        "How long completed sessions took",
+        "charts.duration_distribution(page.duration_distribution)",
+    ),
+]
 MIX = card("Outcome mix of completed sessions", "charts.outcome_donut(s)")
 
 
@@ -124,18 +152,9 @@ NOTEBOOKS = {
     "team_analytics": notebook(
         "Team analytics",
         [
-            params([*COMMON, DATA]),
-            setup("dashboards.team_page(account, period, as_of)"),
-            *kpis(
-                [
-                    valuebox(
-                        "Active engineers",
-                        "person-badge",
-                        "secondary",
-                        "present.fmt_int(s.active_engineers)",
-                    )
-                ]
-            ),
+            params([*COMMON, MIN_N, DATA]),
+            setup("dashboards.team_page(account, period, as_of, min_n)"),
+            *kpis([kpibox("Active engineers", "active_engineers", "person-badge", "secondary")]),
             *PER_DAY,
             row(),
             card(
@@ -160,10 +179,11 @@ NOTEBOOKS = {
                 [
                     *COMMON,
                     'engineer: str = ""  # engineer id, email or name; empty means the busiest one',
+                    MIN_N,
                     DATA,
                 ]
             ),
-            setup("dashboards.personal_page(account, engineer, period, as_of)"),
+            setup("dashboards.personal_page(account, engineer, period, as_of, min_n)"),
             *kpis([]),
             *PER_DAY,
             row(),
@@ -186,20 +206,12 @@ NOTEBOOKS = {
                     *COMMON,
                     'flow: str = ""  # flow id or exact name; empty means the busiest flow',
                     "min_group_size: int = 3  # hide CSAT, comments, thumbs with fewer raters",
+                    MIN_N,
                     DATA,
                 ]
             ),
-            setup("dashboards.flow_page(account, flow, period, as_of, min_group_size)"),
-            *kpis(
-                [
-                    valuebox(
-                        "Ratings",
-                        "chat-square-text",
-                        "secondary",
-                        "present.fmt_int(page.csat.total_ratings)",
-                    )
-                ]
-            ),
+            setup("dashboards.flow_page(account, flow, period, as_of, min_group_size, min_n)"),
+            *kpis([kpibox("Ratings", "total_ratings", "chat-square-text", "secondary")]),
             *PER_DAY,
             row(),
             card(
@@ -226,25 +238,17 @@ NOTEBOOKS = {
     "flowpilot": notebook(
         "FlowPilot",
         [
-            params([*COMMON, DATA]),
-            setup("dashboards.flowpilot_page(account, period, as_of)"),
+            params([*COMMON, MIN_N, DATA]),
+            setup("dashboards.flowpilot_page(account, period, as_of, min_n)"),
             row("15%"),
-            valuebox("AI sessions", "robot", "primary", "present.fmt_int(s.total_sessions)"),
-            valuebox(
-                "Resolution rate",
-                "check2-circle",
-                "success",
-                "present.fmt_pct100(s.resolution_rate_pct)",
+            kpibox("AI sessions", "ai_sessions", "robot", "primary"),
+            kpibox("Resolution rate", "resolution_rate_pct", "check2-circle", "success"),
+            kpibox("MTTR", "mttr_minutes", "stopwatch", "info"),
+            kpibox(
+                "Avg steps to resolution", "avg_steps_to_resolution", "signpost-split", "secondary"
             ),
-            valuebox("MTTR", "stopwatch", "info", "present.fmt_minutes(s.mttr_minutes)"),
-            valuebox(
-                "Avg steps to resolution",
-                "signpost-split",
-                "secondary",
-                "present.fmt_int(None) if s.avg_steps_to_resolution is None "
-                'else f"{s.avg_steps_to_resolution:.1f}"',
-            ),
-            valuebox("Average rating", "star", "warning", "present.fmt_csat(s.avg_rating)"),
+            kpibox("Average rating", "avg_rating", "star", "warning"),
+            *honesty(),
             row(),
             card("Mean time to resolution per day", "charts.mttr_trend(page.mttr_trend)"),
             row(),
@@ -273,35 +277,19 @@ NOTEBOOKS = {
     "coverage": notebook(
         "Coverage and flow quality",
         [
-            params([*COMMON, DATA]),
+            params([*COMMON, MIN_N, DATA]),
             setup(
-                "dashboards.coverage_page(account, period, as_of)", summary="q = page.flow_quality"
+                "dashboards.coverage_page(account, period, as_of, min_n)",
+                summary="q = page.flow_quality",
             ),
             row("15%"),
-            valuebox(
-                "Flows",
-                "diagram-3",
-                "primary",
-                "present.fmt_int(page.knowledge_coverage.total_flows)",
+            kpibox("Flows matched", "matched_flows", "diagram-3", "primary"),
+            kpibox("Domains without a flow", "uncovered_domains", "exclamation-triangle", "danger"),
+            kpibox(
+                "AI sessions without a domain", "unmapped_sessions", "question-circle", "secondary"
             ),
-            valuebox(
-                "Domains without a flow",
-                "exclamation-triangle",
-                "danger",
-                "present.fmt_int(len(page.coverage_by_domain.uncovered_domains))",
-            ),
-            valuebox(
-                "AI sessions without a domain",
-                "question-circle",
-                "secondary",
-                "present.fmt_int(page.coverage_by_domain.unmapped_session_count)",
-            ),
-            valuebox(
-                "Flows needing attention",
-                "wrench",
-                "warning",
-                "present.fmt_int(len(page.flow_quality.needs_attention))",
-            ),
+            kpibox("Flows needing attention", "flows_needing_attention", "wrench", "warning"),
+            *honesty(rates=False),
             row(),
             card(
                 "Coverage by problem domain",
@@ -335,30 +323,21 @@ NOTEBOOKS = {
     "knowledge_gaps": notebook(
         "Knowledge gaps",
         [
-            params([*COMMON, *GAP_THRESHOLDS, DATA]),
+            params([*COMMON, *GAP_THRESHOLDS, MIN_N, DATA]),
             setup(
                 "dashboards.knowledge_gaps_page(account, period, as_of, thresholds=dict(\n"
                 "    min_sessions=min_sessions, min_escalation_rate=min_escalation_rate,\n"
                 "    max_guided_rate=max_guided_rate, min_discovery_share=min_discovery_share,\n"
                 "    min_option_sessions=min_option_sessions,\n"
-                "    min_option_bad_outcome_rate=min_option_bad_outcome_rate))",
+                "    min_option_bad_outcome_rate=min_option_bad_outcome_rate), min_n=min_n)",
                 summary="r = page.report",
             ),
             row("15%"),
-            valuebox("Gaps", "search", "primary", "present.fmt_int(len(r.gaps))"),
-            valuebox(
-                "High severity",
-                "exclamation-octagon",
-                "danger",
-                'present.fmt_int(sum(g.severity == "high" for g in r.gaps))',
-            ),
-            valuebox("Domains assessed", "grid", "info", "present.fmt_int(r.domains_assessed)"),
-            valuebox(
-                "Flow options assessed",
-                "signpost",
-                "secondary",
-                "present.fmt_int(r.options_assessed)",
-            ),
+            kpibox("Gaps", "gaps", "search", "primary"),
+            kpibox("High severity", "high_severity_gaps", "exclamation-octagon", "danger"),
+            kpibox("Domains assessed", "domains_assessed", "grid", "info"),
+            kpibox("Flow options assessed", "options_assessed", "signpost", "secondary"),
+            *honesty(rates=False),
             row(),
             card(
                 "Gaps, most severe first",
@@ -375,36 +354,24 @@ NOTEBOOKS = {
     "escalations": notebook(
         "Escalations",
         [
-            params([*COMMON, DATA]),
+            params([*COMMON, MIN_N, DATA]),
             setup(
-                "dashboards.escalations_page(account, period, as_of)",
+                "dashboards.escalations_page(account, period, as_of, min_n)",
                 summary="e = page.escalations",
             ),
             row("15%"),
-            valuebox(
-                "Hand-offs claimed",
-                "person-raised-hand",
-                "primary",
-                "present.fmt_int(e.n_handoffs_claimed)",
+            kpibox("Hand-offs claimed", "n_handoffs_claimed", "person-raised-hand", "primary"),
+            kpibox("Acted on after claim", "action_conversion_rate", "check2-circle", "success"),
+            kpibox(
+                "Median time to first action", "median_seconds_to_first_action", "stopwatch", "info"
             ),
-            valuebox(
-                "Acted on after claim",
-                "check2-circle",
-                "success",
-                "present.fmt_pct(e.action_conversion_rate)",
-            ),
-            valuebox(
-                "Median time to first action",
-                "stopwatch",
-                "info",
-                "present.fmt_seconds(e.median_seconds_to_first_action)",
-            ),
-            valuebox(
+            kpibox(
                 "p95 time to first action",
+                "p95_seconds_to_first_action",
                 "hourglass-split",
                 "warning",
-                "present.fmt_seconds(e.p95_seconds_to_first_action)",
             ),
+            *honesty(),
             row(),
             card("What this measures", "Markdown(present.escalation_text(e))"),
             row(),

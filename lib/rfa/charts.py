@@ -55,6 +55,13 @@ def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Figu
     return _done(fig)
 
 
+def _errors(points: Sequence[tuple[float, float | None, float | None]]):
+    """``[[below…], [above…]]`` error-bar lengths from (value, low, high); 0 when unknown."""
+    below = [max(v - lo, 0.0) if lo is not None else 0.0 for v, lo, _ in points]
+    above = [max(hi - v, 0.0) if hi is not None else 0.0 for v, _, hi in points]
+    return [below, above]
+
+
 def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Figure:
     """Stacked area of outcomes per local day, plus sessions not (yet) completed."""
     fig, ax = plt.subplots(figsize=WIDE)
@@ -145,7 +152,8 @@ def csat_distribution(csat: CSAT, title: str | None = None) -> Figure:
 
 
 def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = None) -> Figure:
-    """Two panels per step (worst drop-off first): drop-off rate and helpful rate."""
+    """Two panels per step (worst drop-off first): drop-off rate and helpful rate, each
+    with its 95% Wilson interval as an error bar."""
     rows = list(steps[:limit])
     fig, (left, right) = plt.subplots(
         1,
@@ -161,7 +169,13 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
         return _done(fig)
     labels = [r.node_title if len(r.node_title) <= 42 else r.node_title[:40] + "…" for r in rows]
     ys = list(range(len(rows)))[::-1]
-    left.barh(ys, [r.dropoff_rate for r in rows], color=OUTCOME_COLORS["unresolved"])
+    left.barh(
+        ys,
+        [r.dropoff_rate for r in rows],
+        color=OUTCOME_COLORS["unresolved"],
+        xerr=_errors([(r.dropoff_rate, r.dropoff_low, r.dropoff_high) for r in rows]),
+        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
+    )
     left.set_yticks(ys, labels)
     left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     left.set_title("drop-off rate")
@@ -171,7 +185,11 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
         )
     rated = [(y, r) for y, r in zip(ys, rows, strict=True) if r.helpful_rate is not None]
     right.barh(
-        [y for y, _ in rated], [r.helpful_rate for _, r in rated], color=OUTCOME_COLORS["resolved"]
+        [y for y, _ in rated],
+        [r.helpful_rate for _, r in rated],
+        color=OUTCOME_COLORS["resolved"],
+        xerr=_errors([(r.helpful_rate, r.helpful_low, r.helpful_high) for _, r in rated]),
+        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
     )
     right.set_xlim(0, 1)
     right.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -380,6 +398,53 @@ def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("gaps")
     ax.legend(fontsize="small", frameon=False)
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def duration_distribution(bins: Sequence, title: str | None = None) -> Figure:
+    """Completed sessions per duration bucket (``bins``:
+    :class:`rfa.metrics.escalations.HistogramBin` in seconds, labelled in minutes)."""
+    fig, ax = plt.subplots(figsize=WIDE)
+    if not any(b.count for b in bins):
+        return _empty(fig, ax, "No completed session in this window")
+    ax.bar([b.label for b in bins], [b.count for b in bins], color=ACCENT)
+    ax.set_xlabel("time from start to completion")
+    ax.set_ylabel("completed sessions")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        ax.set_title(title)
+    return _done(fig)
+
+
+def kpi_changes(kpis: Sequence, title: str | None = None) -> Figure:
+    """Rates of this window beside the previous one, with 95% Wilson error bars
+    (``kpis``: :class:`rfa.metrics.kpi.KPI`; only those whose unit is a fraction)."""
+    rates = [k for k in kpis if k.unit == "fraction"]
+    fig, ax = plt.subplots(figsize=(4.6, 0.55 * max(len(rates), 2) + 1.0))
+    if not rates:
+        return _empty(fig, ax, "No rates on this page")
+    ys = list(range(len(rates)))[::-1]
+    for offset, attr, colour, name in (
+        (0.18, "estimate", ACCENT, "this window"),
+        (-0.18, "previous", "#b8c0cc", "previous window"),
+    ):
+        est = [getattr(k, attr) for k in rates]
+        shown = [(y + offset, e) for y, e in zip(ys, est, strict=True) if e.value is not None]
+        ax.errorbar(
+            [e.value for _, e in shown],
+            [y for y, _ in shown],
+            xerr=_errors([(e.value, e.low, e.high) for _, e in shown]),
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=name,
+        )
+    ax.set_yticks(ys, [k.label for k in rates])
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.legend(loc="lower left", fontsize=7, frameon=False)
     if title:
         ax.set_title(title)
     return _done(fig)

@@ -37,7 +37,10 @@ from rfa.metrics import escalations as esc
 from rfa.metrics import flow as flow_metrics
 from rfa.metrics import flowpilot as fp
 from rfa.metrics import knowledge_gaps as kg
+from rfa.metrics import kpi as kpi_metrics
 from rfa.metrics import sessions as session_metrics
+from rfa.metrics.escalations import HistogramBin
+from rfa.metrics.kpi import KPI
 from rfa.metrics.models import (
     CSAT,
     AccountInfo,
@@ -50,6 +53,7 @@ from rfa.metrics.models import (
     TimeSeriesPoint,
 )
 from rfa.metrics.privacy import MIN_GROUP_SIZE, PrivacyNote, protect_flow
+from rfa.metrics.uncertainty import MIN_N
 from rfa.queries import accounts as account_queries
 from rfa.queries import ai_sessions as ai_queries
 from rfa.queries import gaps as gap_queries
@@ -85,12 +89,19 @@ class PageMeta(BaseModel):
     generated_at: dt.datetime
     library_version: str
     definitions: dict[str, str]
+    previous_window: Window
+    """The window of equal length before ``window``: every KPI's comparison baseline."""
+    previous_label: str
+    min_n: int
+    """Below this many observations a figure is shown muted as "few sessions"."""
 
 
 class TeamPage(BaseModel):
     """Team dashboard (audience: team admins)."""
 
     meta: PageMeta
+    kpis: list[KPI]
+    duration_distribution: list[HistogramBin]
     summary: Summary
     time_series: list[TimeSeriesPoint]
     top_flows: list[RankedRow]
@@ -103,6 +114,8 @@ class PersonalPage(BaseModel):
     """Personal dashboard (audience: that engineer)."""
 
     meta: PageMeta
+    kpis: list[KPI]
+    duration_distribution: list[HistogramBin]
     summary: Summary
     time_series: list[TimeSeriesPoint]
     top_flows: list[RankedRow]
@@ -114,6 +127,8 @@ class FlowPage(BaseModel):
     """Flow dashboard (audience: account members; no rater identity anywhere)."""
 
     meta: PageMeta
+    kpis: list[KPI]
+    duration_distribution: list[HistogramBin]
     summary: Summary
     time_series: list[TimeSeriesPoint]
     csat: CSAT
@@ -130,8 +145,12 @@ def _meta(
     data_time: dt.datetime | None,
     scope: Entity | None,
     keys: tuple[str, ...],
+    min_n: int = MIN_N,
 ) -> PageMeta:
     return PageMeta(
+        previous_window=window.previous(),
+        previous_label=window.previous_label(),
+        min_n=min_n,
         dashboard=dashboard,
         title=TITLES[dashboard],
         audience=AUDIENCES[dashboard],
@@ -143,8 +162,29 @@ def _meta(
         data_time=data_time,
         generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
         library_version=rfa.__version__,
-        definitions=definitions_for(*keys),
+        definitions=definitions_for(*keys, *HONESTY_KEYS),
     )
+
+
+HONESTY_KEYS = ("intervals", "comparison", "few_sessions")
+"""Glossary entries every page ends with (issue 7)."""
+DURATION_EDGES_SECONDS: tuple[float, ...] = tuple(
+    m * 60.0 for m in (0, 5, 10, 15, 20, 30, 45, 60, 90, 120)
+)
+"""Lower edges of the session-duration distribution chart (0–5 min … ≥ 2 h)."""
+
+
+def _durations_histogram(sessions: pl.DataFrame) -> list[HistogramBin]:
+    return esc.histogram(session_metrics.durations(sessions) * 60, DURATION_EDGES_SECONDS)
+
+
+def _check_min_n(min_n: int) -> None:
+    if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
+        raise ParameterError(
+            "min_n",
+            min_n,
+            "a whole number ≥ 1 (observations below which a figure is shown as 'few sessions')",
+        )
 
 
 def _latest(frame: pl.DataFrame, column: str) -> dt.datetime | None:
@@ -218,26 +258,43 @@ def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value
     return resolve(conn, info.id, top[0])
 
 
+def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Screening, users):
+    """Screened sessions and ratings (with ``engineer_id``) of the account in ``window``."""
+    sessions = check(
+        session_queries.sessions_frame(conn, info.id, window), "sessions", users=users["user_id"]
+    )
+    ratings = rating_queries.ratings_frame(conn, info.id, window)
+    rated = rated_sessions(conn, info.id, ratings)
+    ratings = check(ratings, "ratings", sessions=rated["session_id"]).join(
+        rated.rename({"user_id": "engineer_id"}), on="session_id", how="left"
+    )
+    return sessions, ratings
+
+
 @transient_retry
 def team_page(
-    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+    account: str,
+    period: str = "30d",
+    as_of: str | None = None,
+    min_n: int = MIN_N,
+    *,
+    url: str | None = None,
 ) -> TeamPage:
-    """Load the team dashboard of ``account`` (METRICS.md §3; top engineers included)."""
+    """Load the team dashboard of ``account`` (METRICS.md §3; top engineers included).
+
+    Every KPI carries its n, a 95% interval and the comparison with the previous window
+    of equal length (:mod:`rfa.metrics.kpi`); figures behind fewer than ``min_n``
+    observations are flagged ``few``. The previous window's data-quality findings are
+    not reported (the page is about this window).
+    """
+    _check_min_n(min_n)
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         users = check(account_queries.list_users(conn, info.id), "users")
         flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
-        sessions = check(
-            session_queries.sessions_frame(conn, info.id, window),
-            "sessions",
-            users=users["user_id"],
-        )
-        ratings = rating_queries.ratings_frame(conn, info.id, window)
-        rated = rated_sessions(conn, info.id, ratings)
-        ratings = check(ratings, "ratings", sessions=rated["session_id"]).join(
-            rated.rename({"user_id": "engineer_id"}), on="session_id", how="left"
-        )
+        sessions, ratings = _team_frames(conn, info, window, check, users)
+        before, before_ratings = _team_frames(conn, info, window.previous(), Screening(), users)
     flows = flows.select(pl.col("tree_id").alias("id"), "name")
     people = users.select(pl.col("user_id").alias("id"), pl.coalesce("name", "email").alias("name"))
     return TeamPage(
@@ -251,22 +308,46 @@ def team_page(
                 "total_sessions",
                 "completion_rate",
                 "median_duration_minutes",
+                "p90_duration_minutes",
+                "duration_distribution",
                 "active_engineers",
                 "outcome_breakdown",
                 "time_series",
                 "top_flows",
                 "top_engineers",
                 "avg_csat",
+                "csat_score",
                 "data_quality",
             ),
+            min_n,
         ),
+        kpis=kpi_metrics.session_kpis(
+            sessions,
+            before,
+            ratings,
+            before_ratings,
+            period_label=window.previous_label(),
+            min_n=min_n,
+            engineers=True,
+        ),
+        duration_distribution=_durations_histogram(sessions),
         summary=session_metrics.summary(sessions),
         time_series=session_metrics.time_series(sessions, window),
-        top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id"),
-        top_engineers=session_metrics.ranked(sessions, ratings, people, "user_id"),
+        top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id", min_n=min_n),
+        top_engineers=session_metrics.ranked(sessions, ratings, people, "user_id", min_n=min_n),
         csat=flow_metrics.csat(ratings),
         data_quality=check.findings,
     )
+
+
+def _personal_frames(conn: Connection, info: AccountInfo, window: Window, check, person_id):
+    sessions = check(
+        session_queries.sessions_frame(conn, info.id, window, user_id=person_id), "sessions"
+    )
+    ratings = check(
+        rating_queries.ratings_frame(conn, info.id, window, engineer_id=person_id), "ratings"
+    )
+    return sessions, ratings
 
 
 @transient_retry
@@ -275,6 +356,7 @@ def personal_page(
     engineer: str = "",
     period: str = "30d",
     as_of: str | None = None,
+    min_n: int = MIN_N,
     *,
     url: str | None = None,
 ) -> PersonalPage:
@@ -282,17 +364,17 @@ def personal_page(
 
     An empty ``engineer`` picks the engineer with most sessions in the window
     (for interactive use); raises NotFoundError when the window has none. Ratings
-    are read through the engineer's sessions, so none can be an orphan here.
+    are read through the engineer's sessions, so none can be an orphan here. KPIs
+    compare with the previous window of equal length (see :func:`team_page`).
     """
+    _check_min_n(min_n)
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         person = _scope(conn, info, window, "engineer", engineer)
-        sessions = check(
-            session_queries.sessions_frame(conn, info.id, window, user_id=person.id), "sessions"
-        )
-        ratings = check(
-            rating_queries.ratings_frame(conn, info.id, window, engineer_id=person.id), "ratings"
+        sessions, ratings = _personal_frames(conn, info, window, check, person.id)
+        before, before_ratings = _personal_frames(
+            conn, info, window.previous(), Screening(), person.id
         )
         flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
     flows = flows.select(pl.col("tree_id").alias("id"), "name")
@@ -307,19 +389,38 @@ def personal_page(
                 "total_sessions",
                 "completion_rate",
                 "median_duration_minutes",
+                "p90_duration_minutes",
+                "duration_distribution",
                 "outcome_breakdown",
                 "time_series",
                 "top_flows",
                 "avg_csat",
+                "csat_score",
                 "data_quality",
             ),
+            min_n,
         ),
+        kpis=kpi_metrics.session_kpis(
+            sessions,
+            before,
+            ratings,
+            before_ratings,
+            period_label=window.previous_label(),
+            min_n=min_n,
+        ),
+        duration_distribution=_durations_histogram(sessions),
         summary=session_metrics.summary(sessions, personal=True),
         time_series=session_metrics.time_series(sessions, window),
-        top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id"),
+        top_flows=session_metrics.ranked(sessions, ratings, flows, "tree_id", min_n=min_n),
         csat=flow_metrics.csat(ratings),
         data_quality=check.findings,
     )
+
+
+def _flow_ratings(conn: Connection, info: AccountInfo, window: Window, flow_id: str, check):
+    """Screened CSAT ratings of one flow in ``window`` (no rater column)."""
+    ratings = rating_queries.ratings_frame(conn, info.id, window, tree_id=flow_id)
+    return check(ratings, "ratings", sessions=rated_sessions(conn, info.id, ratings)["session_id"])
 
 
 @transient_retry
@@ -329,6 +430,7 @@ def flow_page(
     period: str = "30d",
     as_of: str | None = None,
     min_group_size: int = MIN_GROUP_SIZE,
+    min_n: int = MIN_N,
     *,
     url: str | None = None,
 ) -> FlowPage:
@@ -337,10 +439,13 @@ def flow_page(
     An empty ``flow`` picks the flow with most sessions in the window (for
     interactive use). Ratings are read without any rater column; CSAT, comments
     and step thumbs are withheld when fewer than ``min_group_size`` distinct
-    engineers stand behind them (:func:`rfa.metrics.privacy.protect_flow`).
+    engineers stand behind them (:func:`rfa.metrics.privacy.protect_flow`); the CSAT
+    KPIs are left out then, and the previous window's CSAT is only compared with when
+    at least ``min_group_size`` engineers rated the flow in it too.
     """
     if min_group_size < 1:
         raise ParameterError("min_group_size", min_group_size, "a whole number ≥ 1")
+    _check_min_n(min_n)
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
@@ -366,11 +471,34 @@ def flow_page(
             "step_ratings",
             sessions=decisions["session_id"],
         )
-        ratings = rating_queries.ratings_frame(conn, info.id, window, tree_id=entity.id)
-        ratings = check(
-            ratings, "ratings", sessions=rated_sessions(conn, info.id, ratings)["session_id"]
-        )
+        ratings = _flow_ratings(conn, info, window, entity.id, check)
         raters, step_raters = rating_queries.group_sizes(conn, info.id, window, entity.id)
+        previous = window.previous()
+        before = session_queries.sessions_frame(conn, info.id, previous, tree_id=entity.id)
+        before = Screening()(before, "sessions", users=users["user_id"])
+        before_ratings = _flow_ratings(conn, info, previous, entity.id, Screening())
+        before_raters, _ = rating_queries.group_sizes(conn, info.id, previous, entity.id)
+    before_count = before_ratings.height  # a count is shown whatever the raters (privacy.py)
+    if before_raters < min_group_size:
+        before_ratings = before_ratings.clear()
+    kpis = kpi_metrics.session_kpis(
+        sessions,
+        before,
+        ratings,
+        before_ratings,
+        period_label=window.previous_label(),
+        min_n=min_n,
+        csat=raters >= min_group_size,
+    )
+    kpis.append(
+        kpi_metrics.count_kpi(
+            "total_ratings",
+            "Ratings",
+            ratings.height,
+            before_count,
+            period_label=window.previous_label(),
+        )
+    )
     csat, comments, steps, privacy = protect_flow(
         flow_metrics.csat(ratings),
         flow_metrics.recent_comments(ratings),
@@ -390,16 +518,22 @@ def flow_page(
                 "total_sessions",
                 "completion_rate",
                 "median_duration_minutes",
+                "p90_duration_minutes",
+                "duration_distribution",
                 "outcome_breakdown",
                 "time_series",
                 "avg_csat",
+                "csat_score",
                 "total_ratings",
                 "step_table",
                 "recent_comments",
                 "small_group_privacy",
                 "data_quality",
             ),
+            min_n,
         ),
+        kpis=kpis,
+        duration_distribution=_durations_histogram(sessions),
         summary=session_metrics.summary(sessions),
         time_series=session_metrics.time_series(sessions, window),
         csat=csat,
@@ -414,6 +548,7 @@ class FlowPilotPage(BaseModel):
     """FlowPilot dashboard (audience: team admins), METRICS.md §4."""
 
     meta: PageMeta
+    kpis: list[KPI]
     summary: fp.FlowPilotSummary
     mttr_trend: list[fp.MTTRPoint]
     sessions_by_domain: list[fp.DomainBreakdownRow]
@@ -427,40 +562,54 @@ class CoveragePage(BaseModel):
     """Coverage and flow-quality dashboard (audience: team admins), METRICS.md §4."""
 
     meta: PageMeta
+    kpis: list[KPI]
     knowledge_coverage: fp.KnowledgeCoverage
     coverage_by_domain: fp.DomainCoverage
     flow_quality: fp.FlowQuality
     data_quality: list[DataQualityFinding]
 
 
+def _flowpilot_metrics(conn: Connection, info: AccountInfo, window: Window, check, flows):
+    """Screened FlowPilot frames of ``window`` → (every §4 metric, the AI sessions)."""
+    sessions = check(
+        ai_queries.ai_sessions_frame(conn, info.id, window), "ai_sessions", flows=flows["tree_id"]
+    )
+    proposals = check(proposal_queries.proposals_frame(conn, info.id, window), "proposals")
+    posts = check(psa_queries.psa_posts_frame(conn, info.id, window), "psa_posts")
+    funnel = check(psa_queries.session_psa_posts_frame(conn, info.id, window), "psa_funnel_posts")
+    return fp.flowpilot_metrics(sessions, flows, proposals, posts, funnel, window), sessions
+
+
 @transient_retry
 def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
-    """Load the FlowPilot frames of an account, screen them and compute every §4 metric
-    once; also returns the findings of the screening."""
+    """Load the FlowPilot frames of an account for the window and the previous one,
+    screen them and compute every §4 metric once per window; also returns the findings
+    of this window's screening and the KPI inputs of both windows."""
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         flows = check(account_queries.list_flows(conn, info.id), "flows")
-        sessions = check(
-            ai_queries.ai_sessions_frame(conn, info.id, window),
-            "ai_sessions",
-            flows=flows["tree_id"],
+        metrics, sessions = _flowpilot_metrics(conn, info, window, check, flows)
+        before, before_sessions = _flowpilot_metrics(
+            conn, info, window.previous(), Screening(), flows
         )
-        proposals = check(proposal_queries.proposals_frame(conn, info.id, window), "proposals")
-        posts = check(psa_queries.psa_posts_frame(conn, info.id, window), "psa_posts")
-        funnel = check(
-            psa_queries.session_psa_posts_frame(conn, info.id, window), "psa_funnel_posts"
-        )
-    metrics = fp.flowpilot_metrics(sessions, flows, proposals, posts, funnel, window)
-    return info, window, _latest(sessions, "created_at"), metrics, check.findings
+    inputs = (fp.kpi_inputs(sessions), fp.kpi_inputs(before_sessions))
+    return info, window, _latest(sessions, "created_at"), metrics, before, inputs, check.findings
 
 
 def flowpilot_page(
-    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+    account: str,
+    period: str = "30d",
+    as_of: str | None = None,
+    min_n: int = MIN_N,
+    *,
+    url: str | None = None,
 ) -> FlowPilotPage:
     """Load the FlowPilot dashboard of ``account`` (METRICS.md §4: totals, MTTR, domains,
-    confidence tiers, knowledge coverage, PSA). Rates are percentages (``*_pct``)."""
-    info, window, data_time, m, findings = _flowpilot(account, period, as_of, url)
+    confidence tiers, knowledge coverage, PSA). Rates are percentages (``*_pct``); the
+    KPIs (fractions) carry intervals and the comparison with the previous window."""
+    _check_min_n(min_n)
+    info, window, data_time, m, _, (cur, prev), findings = _flowpilot(account, period, as_of, url)
     return FlowPilotPage(
         meta=_meta(
             "flowpilot",
@@ -480,6 +629,10 @@ def flowpilot_page(
                 "psa",
                 "data_quality",
             ),
+            min_n,
+        ),
+        kpis=kpi_metrics.flowpilot_kpis(
+            cur, prev, period_label=window.previous_label(), min_n=min_n
         ),
         summary=m.summary,
         mttr_trend=m.mttr_trend,
@@ -491,12 +644,38 @@ def flowpilot_page(
     )
 
 
+def _coverage_counts(m) -> dict[str, tuple[str, int]]:
+    return {
+        "matched_flows": ("Flows matched by AI sessions", len(m.flow_quality.flows)),
+        "uncovered_domains": (
+            "Domains without a flow",
+            len(m.coverage_by_domain.uncovered_domains),
+        ),
+        "unmapped_sessions": (
+            "AI sessions without a domain",
+            m.coverage_by_domain.unmapped_session_count,
+        ),
+        "flows_needing_attention": (
+            "Flows needing attention",
+            len(m.flow_quality.needs_attention),
+        ),
+    }
+
+
 def coverage_page(
-    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+    account: str,
+    period: str = "30d",
+    as_of: str | None = None,
+    min_n: int = MIN_N,
+    *,
+    url: str | None = None,
 ) -> CoveragePage:
     """Load the coverage and flow-quality dashboard of ``account`` (METRICS.md §4:
-    coverage by domain, flow quality with its documented quality score)."""
-    info, window, data_time, m, findings = _flowpilot(account, period, as_of, url)
+    coverage by domain, flow quality with its documented quality score); its count KPIs
+    compare with the previous window."""
+    _check_min_n(min_n)
+    info, window, data_time, m, before, _, findings = _flowpilot(account, period, as_of, url)
+    previous = {key: value for key, (_, value) in _coverage_counts(before).items()}
     return CoveragePage(
         meta=_meta(
             "coverage",
@@ -504,7 +683,17 @@ def coverage_page(
             window,
             data_time,
             None,
-            ("knowledge_coverage", "coverage_by_domain", "flow_quality", "data_quality"),
+            (
+                "knowledge_coverage",
+                "coverage_by_domain",
+                "flow_quality",
+                "count_kpis",
+                "data_quality",
+            ),
+            min_n,
+        ),
+        kpis=kpi_metrics.count_kpis(
+            _coverage_counts(m), previous, period_label=window.previous_label()
         ),
         knowledge_coverage=m.knowledge_coverage,
         coverage_by_domain=m.coverage_by_domain,
@@ -517,6 +706,7 @@ class KnowledgeGapsPage(BaseModel):
     """Knowledge-gaps dashboard (audience: team admins), METRICS.md §4 last row."""
 
     meta: PageMeta
+    kpis: list[KPI]
     report: kg.KnowledgeGapReport
     data_quality: list[DataQualityFinding]
 
@@ -525,6 +715,7 @@ class EscalationsPage(BaseModel):
     """Escalation time-to-first-action (audience: engineers and admins), METRICS.md §5."""
 
     meta: PageMeta
+    kpis: list[KPI]
     escalations: esc.EscalationMetrics
     data_quality: list[DataQualityFinding]
 
@@ -535,6 +726,7 @@ def knowledge_gaps_page(
     period: str = "30d",
     as_of: str | None = None,
     thresholds: kg.GapThresholds | dict | None = None,
+    min_n: int = MIN_N,
     *,
     url: str | None = None,
 ) -> KnowledgeGapsPage:
@@ -554,22 +746,15 @@ def knowledge_gaps_page(
             first.get("input"),
             "fractions in [0, 1] for rates and positive integers for session minimums",
         ) from None
+    _check_min_n(min_n)
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         trees = check(gap_queries.flow_trees_frame(conn, info.id), "flow_trees")
-        ai_sessions = check(
-            ai_queries.ai_sessions_frame(conn, info.id, window),
-            "ai_sessions",
-            flows=trees["tree_id"],
-        )
         pending = check(gap_queries.pending_proposals_frame(conn, info.id), "pending_proposals")
-        options = check(
-            gap_queries.option_sessions_frame(conn, info.id, window),
-            "option_sessions",
-            structures=flow_nodes(trees),
-        )
-    report = kg.knowledge_gap_report(ai_sessions, trees, pending, options, th)
+        report, ai_sessions = _gap_report(conn, info, window, check, trees, pending, th)
+        before, _ = _gap_report(conn, info, window.previous(), Screening(), trees, pending, th)
+    previous = {key: value for key, (_, value) in _gap_counts(before).items()}
     return KnowledgeGapsPage(
         meta=_meta(
             "knowledge_gaps",
@@ -577,25 +762,65 @@ def knowledge_gaps_page(
             window,
             _latest(ai_sessions, "created_at"),
             None,
-            ("knowledge_gaps", "data_quality"),
+            ("knowledge_gaps", "count_kpis", "data_quality"),
+            min_n,
+        ),
+        kpis=kpi_metrics.count_kpis(
+            _gap_counts(report), previous, period_label=window.previous_label()
         ),
         report=report,
         data_quality=check.findings,
     )
 
 
+def _gap_report(conn: Connection, info: AccountInfo, window: Window, check, trees, pending, th):
+    """The knowledge-gap report of ``window`` and its screened AI sessions."""
+    ai_sessions = check(
+        ai_queries.ai_sessions_frame(conn, info.id, window), "ai_sessions", flows=trees["tree_id"]
+    )
+    options = check(
+        gap_queries.option_sessions_frame(conn, info.id, window),
+        "option_sessions",
+        structures=flow_nodes(trees),
+    )
+    return kg.knowledge_gap_report(ai_sessions, trees, pending, options, th), ai_sessions
+
+
+def _gap_counts(report: kg.KnowledgeGapReport) -> dict[str, tuple[str, int]]:
+    return {
+        "gaps": ("Gaps", len(report.gaps)),
+        "high_severity_gaps": (
+            "High severity",
+            sum(g.severity == "high" for g in report.gaps),
+        ),
+        "domains_assessed": ("Domains assessed", report.domains_assessed),
+        "options_assessed": ("Flow options assessed", report.options_assessed),
+    }
+
+
 @transient_retry
 def escalations_page(
-    account: str, period: str = "30d", as_of: str | None = None, *, url: str | None = None
+    account: str,
+    period: str = "30d",
+    as_of: str | None = None,
+    min_n: int = MIN_N,
+    *,
+    url: str | None = None,
 ) -> EscalationsPage:
     """Load escalation time-to-first-action of ``account`` (METRICS.md §5): hand-offs
     claimed in the window and the seconds from claim to the first AI-session step after
-    it. The result carries the metric's definition: post-claim activity lag, not savings."""
+    it. The result carries the metric's definition: post-claim activity lag, not savings.
+    Its KPIs compare with the previous window of equal length."""
+    _check_min_n(min_n)
     check = Screening()
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         handoffs = check(handoff_queries.claimed_handoffs_frame(conn, info.id, window), "handoffs")
         unclaimed = handoff_queries.unclaimed_count(conn, info.id, window)
+        before = Screening()(
+            handoff_queries.claimed_handoffs_frame(conn, info.id, window.previous()), "handoffs"
+        )
+    metrics = esc.escalation_metrics(handoffs, unclaimed)
     return EscalationsPage(
         meta=_meta(
             "escalations",
@@ -604,8 +829,17 @@ def escalations_page(
             _latest(handoffs, "claimed_at"),
             None,
             ("escalation_lag", "data_quality"),
+            min_n,
         ),
-        escalations=esc.escalation_metrics(handoffs, unclaimed),
+        kpis=kpi_metrics.escalation_kpis(
+            metrics.n_handoffs_claimed,
+            esc.lags(handoffs),
+            esc.escalation_metrics(before).n_handoffs_claimed,
+            esc.lags(before),
+            period_label=window.previous_label(),
+            min_n=min_n,
+        ),
+        escalations=metrics,
         data_quality=check.findings,
     )
 

@@ -5,6 +5,8 @@ Keys are the metric names used in the data files; texts follow METRICS.md §3.
 
 from __future__ import annotations
 
+from rfa.metrics import uncertainty as _u
+
 DEFINITIONS: dict[str, str] = {
     "total_sessions": "Troubleshooting sessions started in the window.",
     "completed_sessions": "Sessions of the window that reached an end (completed_at is set).",
@@ -23,12 +25,50 @@ DEFINITIONS: dict[str, str] = {
         "shown, with the outcome of those that completed."
     ),
     "top_flows": (
-        "The 10 flows with most sessions in the window, with their completion rate, "
-        "median duration and average CSAT of ratings given in the window."
+        "The 10 flows with most sessions in the window, with their completion rate "
+        "(and its 95% interval), median duration and average CSAT of ratings given in the "
+        "window; listed by the lower end of the completion rate's interval."
     ),
     "top_engineers": (
         "The 10 engineers with most sessions in the window, same columns; CSAT is "
         "from ratings of their sessions."
+    ),
+    "p90_duration_minutes": (
+        "90th percentile of the same durations: nine in ten completed sessions took at "
+        "most this long (service-desk convention: read it beside the median)."
+    ),
+    "duration_distribution": (
+        "How many completed sessions took 0–5, 5–10 … minutes, up to 2 hours or more "
+        "(same durations as the median)."
+    ),
+    "csat_score": (
+        "CSAT score: share of valid ratings that are 4 or 5 (the service-desk "
+        "convention), shown beside the 1–5 average."
+    ),
+    "intervals": (
+        "Every figure carries its n and a 95% interval: Wilson for rates, Student t for "
+        f"means (CSAT, MTTR, steps), a seeded bootstrap ({_u.BOOTSTRAP_RESAMPLES:,} "
+        "resamples) for medians and p90/p95 — above "
+        f"{_u.BOOTSTRAP_MAX_N:,} values the equivalent distribution-free order-statistic "
+        "interval — and an exact Poisson interval for counts. Tables order leaders by the "
+        "interval's lower end, so a flow with 2 of 2 completed cannot top a list on luck."
+    ),
+    "comparison": (
+        "Each KPI is compared with the previous window of the same length. The change is "
+        "called up or down only when a test finds it beyond noise at the 5% level: "
+        "two-proportion z-test for rates, Mann–Whitney U for durations, Welch t-test for "
+        "means, Poisson rate test for counts; otherwise the page says 'no clear change'. "
+        "Data-quality findings of the previous window are not reported."
+    ),
+    "few_sessions": (
+        f"A figure resting on fewer observations than the page's min_n (default {_u.MIN_N}) is "
+        "shown muted as 'few sessions' and is never called a change: with so few, the "
+        "interval is too wide to read."
+    ),
+    "count_kpis": (
+        "Counts of this window (flows matched, domains without a flow, gaps…) with an "
+        "exact Poisson interval and the Poisson rate test against the previous window — "
+        "an indication only: these are counts of judgements, not of independent events."
     ),
     "avg_csat": (
         "Average flow rating (1–5) of ratings given in the window; ratings outside "

@@ -59,34 +59,48 @@ def valuebox(value: str, icon: str, color: str = "primary") -> dict[str, str]:
 
 
 def ranked_table(rows: Sequence[RankedRow], label: str) -> pd.DataFrame:
-    """Top flows / top engineers as display strings; ``label`` names the first column."""
+    """Top flows / top engineers as display strings; ``label`` names the first column.
+    Rows below the page's ``min_n`` say "few sessions" beside the completion rate."""
     return pd.DataFrame(
         [
             {
                 label: r.name,
                 "Sessions": fmt_int(r.sessions),
-                "Completion": fmt_pct(r.completion_rate),
+                "Completion": fmt_pct(r.completion_rate) + (" · few sessions" if r.few else ""),
+                "95% interval": _range(r.completion_low, r.completion_high, fmt_pct),
                 "Median duration": fmt_minutes(r.median_duration_minutes),
                 "Avg CSAT": fmt_csat(r.avg_csat) + (f" (n={r.ratings})" if r.ratings else ""),
             }
             for r in rows
         ],
-        columns=[label, "Sessions", "Completion", "Median duration", "Avg CSAT"],
+        columns=[label, "Sessions", "Completion", "95% interval", "Median duration", "Avg CSAT"],
     )
 
 
+def _range(low: float | None, high: float | None, fmt) -> str:
+    """``"58% – 66%"`` with ``fmt``; ``"—"`` when either end is missing."""
+    return DASH if low is None or high is None else f"{fmt(low)} – {fmt(high)}"
+
+
 def step_table(rows: Sequence[StepRow], limit: int = 15) -> pd.DataFrame:
-    """The step table's first ``limit`` rows as display strings."""
+    """The step table's first ``limit`` rows as display strings; rates with their 95%
+    Wilson interval in brackets."""
     return pd.DataFrame(
         [
             {
                 "Step": r.node_title,
                 "Visits": fmt_int(r.visit_count),
                 "Drop-offs": fmt_int(r.dropoff_count),
-                "Drop-off rate": fmt_pct(r.dropoff_rate, 1),
+                "Drop-off rate": fmt_pct(r.dropoff_rate, 1)
+                + f" ({_range(r.dropoff_low, r.dropoff_high, fmt_pct)})",
                 "Thumbs up": fmt_int(r.helpful_yes),
                 "Thumbs down": fmt_int(r.helpful_no),
-                "Helpful": fmt_pct(r.helpful_rate),
+                "Helpful": fmt_pct(r.helpful_rate)
+                + (
+                    f" ({_range(r.helpful_low, r.helpful_high, fmt_pct)})"
+                    if r.helpful_rate is not None
+                    else ""
+                ),
             }
             for r in rows[:limit]
         ],
@@ -148,7 +162,7 @@ def about_text(meta, extra: str = "") -> str:
     ]
     if extra:
         lines += ["**Data quality.** " + extra]
-    lines.append("**Definitions**")
+    lines.append("**Glossary** (what each figure counts, what it leaves out and why)")
     definitions = "\n".join(
         f"- **{key.replace('_', ' ')}** — {text}" for key, text in meta.definitions.items()
     )
@@ -215,7 +229,8 @@ def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
                 "Flow": r.name,
                 "Score": f"{r.quality_score:.0f}",
                 "Uses": fmt_int(r.usage_count),
-                "Success": fmt_pct100(r.success_rate_pct),
+                "Success": fmt_pct100(r.success_rate_pct)
+                + f" ({_range(r.success_low_pct, r.success_high_pct, fmt_pct100)})",
                 "Avg confidence": fmt_pct(r.avg_confidence),
                 "Last matched": fmt_time(r.last_matched_at, timezone).split(" (")[0],
             }
@@ -378,3 +393,108 @@ def comments_html(page) -> str:
         )
     table = comments_table(page.recent_comments, page.meta.account.timezone)
     return html_table(table, "No comments in this window.")
+
+
+# ── honest numbers (issue 7): KPIs with n, interval and comparison ─────────
+
+MUTED = "light"
+"""Value-box colour of a figure shown as "few sessions" or withheld."""
+ARROWS = {"up": "▲", "down": "▼", "none": ""}
+
+
+def fmt_kpi(value: float | None, unit: str) -> str:
+    """A KPI value in its unit: count ``"1,234"``, fraction ``"62%"``, minutes, seconds,
+    CSAT ``"4.2 / 5"``, steps ``"4.1"``; None → ``"—"``."""
+    if value is None:
+        return DASH
+    if unit == "count":
+        return fmt_int(round(value))
+    if unit == "fraction":
+        return fmt_pct(value)
+    if unit == "minutes":
+        return fmt_minutes(value)
+    if unit == "seconds":
+        return fmt_seconds(value)
+    if unit == "csat":
+        return fmt_csat(value)
+    return f"{value:.1f}"
+
+
+def fmt_margin(kpi) -> str:
+    """The half-width of a KPI's 95% interval: ``"± 3 pts"``, ``"± 0.4 min"``,
+    ``"± 0.1"``; ``""`` without an interval. Asymmetric intervals use the larger side."""
+    margin = kpi.estimate.margin
+    if margin is None:
+        return ""
+    if kpi.unit == "fraction":
+        points = margin * 100
+        return f"± {points:.1f} pts" if points < 10 else f"± {points:.0f} pts"
+    if kpi.unit == "count":
+        return f"± {margin:,.0f}"
+    if kpi.unit == "minutes":
+        return f"± {margin:.1f} min"
+    if kpi.unit == "seconds":
+        return f"± {fmt_seconds(margin)}"
+    return f"± {margin:.2f}"
+
+
+def fmt_interval(kpi) -> str:
+    """``"58% – 66%"`` (the 95% interval in the KPI's unit) or ``"—"``."""
+    est = kpi.estimate
+    if est.low is None or est.high is None:
+        return DASH
+    return f"{fmt_kpi(est.low, kpi.unit)} – {fmt_kpi(est.high, kpi.unit)}"
+
+
+def kpi_box(kpi, icon: str, color: str = "primary", *, withheld: str = "withheld") -> dict:
+    """Quarto value-box content of a KPI (:class:`rfa.metrics.kpi.KPI`).
+
+    The value reads ``"62% ± 3 pts ▲"``: the arrow only when the change against the
+    previous window is significant. A figure behind fewer than ``min_n`` observations
+    reads ``"62% · few sessions (n=8)"`` in a muted colour; a missing KPI (withheld
+    for privacy) reads ``withheld``.
+    """
+    if kpi is None:
+        return valuebox(withheld, icon, MUTED)
+    est = kpi.estimate
+    value = fmt_kpi(est.value, kpi.unit)
+    if est.few and est.value is not None:
+        return valuebox(f"{value} · few sessions (n={est.n:,})", icon, MUTED)
+    if est.value is None:
+        return valuebox(f"{DASH} (n={est.n:,})", icon, MUTED)
+    parts = [value, fmt_margin(kpi), ARROWS[kpi.change.direction]]
+    return valuebox(" ".join(p for p in parts if p), icon, color)
+
+
+def kpi_table(kpis) -> pd.DataFrame:
+    """Every KPI of a page with n, 95% interval, the previous window's value and the
+    verdict of the comparison (display strings)."""
+    return pd.DataFrame(
+        [
+            {
+                "Figure": k.label,
+                "Value": fmt_kpi(k.estimate.value, k.unit)
+                + (" (few sessions)" if k.estimate.few else ""),
+                "95% interval": fmt_interval(k),
+                "n": fmt_int(k.estimate.n),
+                "Previous window": fmt_kpi(k.previous.value, k.unit),
+                "Change": (ARROWS[k.change.direction] + " " + k.change.label).strip(),
+                "Test": k.change.test
+                + ("" if k.change.p_value is None else f" (p = {k.change.p_value:.3f})"),
+            }
+            for k in kpis
+        ],
+        columns=["Figure", "Value", "95% interval", "n", "Previous window", "Change", "Test"],
+    )
+
+
+def kpi_html(page) -> str:
+    """The page's KPI table as HTML, rows below ``min_n`` muted, with a one-line lead."""
+    meta = page.meta
+    lead = (
+        f"<p class='rfa-note'>Compared with the {meta.previous_label} "
+        f"({meta.previous_window.start:%Y-%m-%d} – {meta.previous_window.end:%Y-%m-%d} UTC). "
+        f"A change is marked ▲/▼ only when it is beyond noise (5% level); figures with "
+        f"fewer than {meta.min_n} observations are marked 'few sessions'.</p>"
+    )
+    return lead + html_table(kpi_table(page.kpis), "No figures for this window.")

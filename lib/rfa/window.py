@@ -69,6 +69,20 @@ class Window(BaseModel):
         label = f"last {PERIODS[self.period]} days" if self.period in PERIODS else "custom range"
         return f"{label} ({span}, {self.timezone})"
 
+    def previous(self) -> Window:
+        """The window of equal length that ends where this one starts (the comparison
+        baseline of every KPI, issue 7). Its ``period`` label is ``"previous"``; a start
+        before :data:`EARLIEST` is clamped there (the window is then shorter)."""
+        length = self.end - self.start
+        start = max(self.start - length, EARLIEST) if self.start > EARLIEST else self.start
+        return Window(start=start, end=self.start, timezone=self.timezone, period="previous")
+
+    def previous_label(self) -> str:
+        """How pages name the baseline: ``"previous 30 days"`` or ``"previous period"``."""
+        if self.period in PERIODS:
+            return f"previous {PERIODS[self.period]} days"
+        return f"previous {len(self.local_days())} days"
+
 
 def parse_timezone(name: str | None) -> str:
     """Validate an IANA timezone name; ``None``/empty means ``UTC``."""

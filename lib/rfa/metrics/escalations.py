@@ -140,6 +140,29 @@ def _stat(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
+def raw_lags(handoffs: pl.DataFrame) -> pl.Series:
+    """Seconds from claim to first action (Float64, named ``lag``) of the claimed
+    hand-offs with an action, before flooring: negative values are clock drift."""
+    return (
+        handoffs.filter(
+            pl.col("claimed_at").is_not_null() & pl.col("first_action_at").is_not_null()
+        )
+        .select(
+            (
+                (pl.col("first_action_at") - pl.col("claimed_at")).dt.total_microseconds()
+                / 1_000_000
+            ).alias("lag")
+        )
+        .to_series()
+    )
+
+
+def lags(handoffs: pl.DataFrame) -> pl.Series:
+    """The lags every statistic of :func:`escalation_metrics` is computed over: seconds,
+    negative values floored at 0 (Float64)."""
+    return raw_lags(handoffs).clip(lower_bound=0.0)
+
+
 def escalation_metrics(
     handoffs: pl.DataFrame,
     n_unclaimed: int = 0,
@@ -161,16 +184,7 @@ def escalation_metrics(
     non-increasing ``edges`` a ``ValueError``.
     """
     claimed = handoffs.filter(pl.col("claimed_at").is_not_null())
-    lags = (
-        claimed.filter(pl.col("first_action_at").is_not_null())
-        .select(
-            (
-                (pl.col("first_action_at") - pl.col("claimed_at")).dt.total_microseconds()
-                / 1_000_000
-            ).alias("lag")
-        )
-        .to_series()
-    )
+    lags = raw_lags(handoffs)
     n_negative = int((lags < 0).sum())
     floored = lags.clip(lower_bound=0.0)
     n_claimed, n_action = claimed.height, floored.len()

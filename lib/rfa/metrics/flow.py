@@ -53,15 +53,53 @@ def parse_decisions(text: str | None) -> list[dict[str, str | None]] | None:
     return steps
 
 
-def decode_decisions(texts: pl.Series) -> pl.Series:
-    """Decode a String series of decisions JSON into :data:`DECISIONS_DTYPE`.
+DECODE_CHUNK = 50_000
+"""Rows decoded per bulk ``str.json_decode`` call; a chunk holding a malformed row is
+decoded row by row (:func:`parse_decisions`), the others stay in bulk."""
+_ODD_NODE = r'"node_id"\s*:\s*(true|false|-?[0-9]+[.eE])'
 
-    Null or malformed values become null (see :func:`parse_decisions`), so one bad
-    row never fails the whole frame as ``str.json_decode`` would.
-    """
-    return pl.Series(
-        texts.name, [parse_decisions(t) for t in texts.to_list()], dtype=DECISIONS_DTYPE
+
+def _decode_chunk(texts: pl.Series) -> pl.Series:
+    try:
+        fast = texts.str.json_decode(DECISIONS_DTYPE)
+    except pl.exceptions.PolarsError:  # a row is not JSON or not a list of objects
+        return pl.Series(
+            texts.name, [parse_decisions(t) for t in texts.to_list()], dtype=DECISIONS_DTYPE
+        )
+    node = pl.element().struct.field("node_id")
+    # Rows the bulk decoder reads differently from parse_decisions: a step without a
+    # usable node id, a boolean or fractional node id (decoded as "true", "0.5"), and
+    # the JSON text null.
+    suspicious = (
+        fast.list.eval(node.is_null() | (node == "")).list.any().fill_null(False)
+        | texts.str.contains(_ODD_NODE).fill_null(False)
+        | (texts.str.strip_chars() == "null").fill_null(False)
     )
+    if not suspicious.any():
+        return fast.rename(texts.name)
+    slow = pl.Series(
+        texts.name,
+        [parse_decisions(t) if odd else None for t, odd in zip(texts, suspicious, strict=True)],
+        dtype=DECISIONS_DTYPE,
+    )
+    return pl.select(pl.when(suspicious).then(slow).otherwise(fast)).to_series().rename(texts.name)
+
+
+def decode_decisions(texts: pl.Series) -> pl.Series:
+    """Decode a String series of decisions JSON into :data:`DECISIONS_DTYPE`, in bulk.
+
+    Same result as :func:`parse_decisions` on every row — null or malformed values
+    become null, JSON ``null`` an empty list — but decoded by polars' JSON reader in
+    chunks of :data:`DECODE_CHUNK`; only a chunk with a malformed row, and only the
+    rows the bulk reader could read differently, go through the row-by-row parser.
+    """
+    if texts.len() == 0:
+        return pl.Series(texts.name, [], dtype=DECISIONS_DTYPE)
+    parts = [
+        _decode_chunk(texts.slice(start, DECODE_CHUNK))
+        for start in range(0, texts.len(), DECODE_CHUNK)
+    ]
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 
 def csat(ratings: pl.DataFrame) -> CSAT:
@@ -126,7 +164,8 @@ def step_table(
     * ``dropoff_rate`` — dropoffs / visits (fraction);
     * ``helpful_yes`` / ``helpful_no`` — thumbs in ``step_ratings`` with
       ``step_id`` = the node, on the flow's sessions in the window;
-      ``helpful_rate`` = yes / (yes + no), None without thumbs.
+      ``helpful_rate`` = yes / (yes + no), None without thumbs;
+    * ``*_low`` / ``*_high`` — 95% Wilson intervals of both rates (issue 7).
     Nodes missing from the tree are titled ``"Unknown step"`` (reported by
     :mod:`rfa.validation` as ``decision_unknown_node``); sessions whose decisions
     are null or malformed add no visit. Sorted by dropoff_rate then visits
@@ -166,9 +205,24 @@ def step_table(
             descending=[True, True, False, False],
         )
     )
-    return [
-        StepRow(**row) for row in table.select(list(StepRow.model_fields)).iter_rows(named=True)
-    ]
+    from rfa.metrics import uncertainty as u
+
+    rows = []
+    base = [f for f in StepRow.model_fields if not f.endswith(("_low", "_high"))]
+    for row in table.select(base).iter_rows(named=True):
+        drop = u.rate(row["dropoff_count"], row["visit_count"])
+        judged = row["helpful_yes"] + row["helpful_no"]
+        helpful = u.rate(row["helpful_yes"], judged) if judged else None
+        rows.append(
+            StepRow(
+                **row,
+                dropoff_low=drop.low,
+                dropoff_high=drop.high,
+                helpful_low=helpful.low if helpful else None,
+                helpful_high=helpful.high if helpful else None,
+            )
+        )
+    return rows
 
 
 def recent_comments(ratings: pl.DataFrame, limit: int = RECENT_COMMENTS) -> list[Comment]:

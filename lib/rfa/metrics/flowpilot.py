@@ -278,6 +278,10 @@ class FlowQualityRow(Result):
     needs_attention: bool
     """usage_count ≥ min_usage and (success_rate_pct < attention_success_pct or
     quality_score < attention_score)."""
+    success_low_pct: float | None = None
+    success_high_pct: float | None = None
+    """95% Wilson interval of ``success_rate_pct`` (percent). Top performers are ranked by
+    its lower end, needs-attention by its upper end (issue 7)."""
 
 
 class FlowQuality(Result):
@@ -421,6 +425,20 @@ def summary(sessions: pl.DataFrame) -> FlowPilotSummary:
         mttr_minutes=_mean(mttr),
         mttr_sessions=mttr.drop_nulls().len(),
     )
+
+
+def kpi_inputs(sessions: pl.DataFrame) -> dict[str, object]:
+    """What the FlowPilot KPIs are computed over (issue 7): ``total`` and ``resolved``
+    counts, and the Float64 series ``mttr`` (minutes, resolved sessions with a valid
+    resolution time), ``steps`` (step_count of resolved sessions) and ``ratings``
+    (1–5 session ratings). Input: ``AI_SESSION_SCHEMA`` frame, screened."""
+    return {
+        "total": sessions.height,
+        "resolved": int(sessions.select(_RESOLVED.sum()).item() or 0),
+        "mttr": sessions.select(_VALID_MTTR).to_series().drop_nulls(),
+        "steps": sessions.filter(_RESOLVED)["step_count"].drop_nulls().cast(pl.Float64),
+        "ratings": sessions["session_rating"].drop_nulls().cast(pl.Float64),
+    }
 
 
 def mttr_trend(sessions: pl.DataFrame, window: Window) -> list[MTTRPoint]:
@@ -606,8 +624,10 @@ def flow_quality(
     Lists (defaults in parentheses): ``needs_attention`` — flows with
     usage_count ≥ ``min_usage`` (5) whose raw success rate is below
     ``attention_success_pct`` (50 %) or whose score is below ``attention_score``
-    (50), worst score first; ``top_performers`` — other flows with usage_count ≥
-    ``min_usage``, best score first; both cut to ``limit`` (5) rows. Ties: usage,
+    (50), lowest upper end of the success rate's 95% Wilson interval first (then worst
+    score); ``top_performers`` — other flows with usage_count ≥ ``min_usage``, highest
+    lower end of that interval first (then best score), so a flow with 2 of 2 resolved
+    does not top the list (issue 7); both cut to ``limit`` (5) rows. Ties: usage,
     then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` is
     named ``"Unknown flow"`` (reported by :mod:`rfa.validation`).
 
@@ -663,15 +683,43 @@ def flow_quality(
             descending=[True, True, False, False],
         )
     )
-    rows = [
-        FlowQualityRow(**row)
-        for row in table.select(list(FlowQualityRow.model_fields)).iter_rows(named=True)
+    from rfa.metrics import uncertainty as u
+
+    base = [
+        f
+        for f in FlowQualityRow.model_fields
+        if not f.startswith("success_") or f == "success_rate_pct"
     ]
+    rows = []
+    for row in table.select(base).iter_rows(named=True):
+        interval = u.rate(row["resolved_sessions"], row["usage_count"])
+        rows.append(
+            FlowQualityRow(
+                **row,
+                success_low_pct=None if interval.low is None else interval.low * 100,
+                success_high_pct=None if interval.high is None else interval.high * 100,
+            )
+        )
     attention = sorted(
         (x for x in rows if x.needs_attention),
-        key=lambda x: (x.quality_score, x.success_rate_pct, -x.usage_count, x.name, x.flow_id),
+        key=lambda x: (
+            x.success_high_pct if x.success_high_pct is not None else 100.0,
+            x.quality_score,
+            -x.usage_count,
+            x.name,
+            x.flow_id,
+        ),
     )
-    top = [x for x in rows if x.usage_count >= min_usage and not x.needs_attention]
+    top = sorted(
+        (x for x in rows if x.usage_count >= min_usage and not x.needs_attention),
+        key=lambda x: (
+            -(x.success_low_pct or 0.0),
+            -x.quality_score,
+            -x.usage_count,
+            x.name,
+            x.flow_id,
+        ),
+    )
     return FlowQuality(
         flows=rows,
         top_performers=top[:limit],

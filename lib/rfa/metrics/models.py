@@ -67,6 +67,15 @@ class RankedRow(Result):
     median_duration_minutes: float | None
     avg_csat: float | None
     ratings: int
+    completion_low: float | None = None
+    completion_high: float | None = None
+    """95% Wilson interval of ``completion_rate`` (fractions); the table is ordered by
+    ``completion_low`` so a flow with 2 of 2 completed cannot top it on luck."""
+    csat_low: float | None = None
+    csat_high: float | None = None
+    """95% Student t interval of ``avg_csat`` (None with fewer than 2 ratings)."""
+    few: bool = False
+    """Fewer sessions than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class CSAT(Result):
@@ -93,6 +102,12 @@ class StepRow(Result):
     """Thumbs up / down; None when withheld for small-group privacy (rfa.metrics.privacy)."""
     helpful_rate: float | None
     """yes / (yes + no); None when the step has no thumbs or they are withheld."""
+    dropoff_low: float | None = None
+    dropoff_high: float | None = None
+    """95% Wilson interval of ``dropoff_rate`` over the step's visits."""
+    helpful_low: float | None = None
+    helpful_high: float | None = None
+    """95% Wilson interval of ``helpful_rate``; None when it is None."""
 
 
 class Comment(Result):

@@ -60,7 +60,13 @@ def protect_flow(
         if (step.helpful_yes or step.helpful_no) and step_raters.get(step.node_id, 0) < k:
             withheld += 1
             step = step.model_copy(
-                update={"helpful_yes": None, "helpful_no": None, "helpful_rate": None}
+                update={
+                    "helpful_yes": None,
+                    "helpful_no": None,
+                    "helpful_rate": None,
+                    "helpful_low": None,
+                    "helpful_high": None,
+                }
             )
         kept.append(step)
     note = PrivacyNote(

@@ -34,6 +34,13 @@ _VALID_DURATION = pl.when(_COMPLETED & (_DURATION >= 0)).then(_DURATION)
 """Duration in minutes, null unless completed with a non-negative duration."""
 
 
+def durations(sessions: pl.DataFrame) -> pl.Series:
+    """Minutes from start to completion (Float64, named ``duration_minutes``) of the
+    completed sessions with a non-negative duration — the values behind the median,
+    the p90 and the duration distribution chart."""
+    return sessions.select(_VALID_DURATION.alias("duration_minutes")).to_series().drop_nulls()
+
+
 def _median(values: pl.Series) -> float | None:
     value = values.drop_nulls().median()
     return None if value is None else float(value)
@@ -96,6 +103,7 @@ def ranked(
     by: Literal["tree_id", "user_id"],
     *,
     limit: int = TOP_N,
+    min_n: int | None = None,
 ) -> list[RankedRow]:
     """Top flows (``by="tree_id"``) or top engineers (``by="user_id"``) by sessions.
 
@@ -104,8 +112,15 @@ def ranked(
     created in the window with the same key column (``tree_id``, or
     ``engineer_id`` for engineers). Per row: sessions, completed, completion_rate (fraction),
     median_duration_minutes, avg_csat (None without ratings) and ratings count.
-    Ordered by sessions descending; ties by name then id, so the order is stable.
+    The ``limit`` rows with most sessions are selected (METRICS.md §3); each carries
+    the 95% Wilson interval of its completion rate and the t interval of its CSAT
+    (:mod:`rfa.metrics.uncertainty`) and ``few`` when it has fewer than ``min_n``
+    sessions. Without ``min_n`` they are ordered by sessions descending; with it (the
+    pages), by the interval's lower bound (issue 7: a flow with 2 of 2 completed does
+    not top the list), then sessions. Ties by name then id, so the order is stable.
     """
+    from rfa.metrics import uncertainty as u
+
     rating_key = "tree_id" if by == "tree_id" else "engineer_id"
     per_key = sessions.group_by(by).agg(
         pl.len().alias("sessions"),
@@ -114,7 +129,11 @@ def ranked(
     )
     csat = (
         ratings.group_by(rating_key)
-        .agg(pl.col("rating").mean().alias("avg_csat"), pl.len().alias("ratings"))
+        .agg(
+            pl.col("rating").mean().alias("avg_csat"),
+            pl.len().alias("ratings"),
+            pl.col("rating").alias("rating_values"),
+        )
         .rename({rating_key: by})
     )
     table = (
@@ -129,7 +148,24 @@ def ranked(
         .head(limit)
         .rename({by: "id"})
     )
-    return [RankedRow(**row) for row in table.iter_rows(named=True)]
+    rows = []
+    for row in table.iter_rows(named=True):
+        values = row.pop("rating_values") or []
+        interval = u.rate(row["completed_sessions"], row["sessions"], min_n=min_n or 1)
+        mean = u.mean(values)
+        rows.append(
+            RankedRow(
+                **row,
+                completion_low=interval.low,
+                completion_high=interval.high,
+                csat_low=mean.low,
+                csat_high=mean.high,
+                few=min_n is not None and row["sessions"] < min_n,
+            )
+        )
+    if min_n is not None:
+        rows.sort(key=lambda r: u.rank_key(u.rate(r.completed_sessions, r.sessions)))
+    return rows
 
 
 def busiest(sessions: pl.DataFrame, by: Literal["tree_id", "user_id"], n: int = 1) -> list[str]:
