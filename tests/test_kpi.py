@@ -210,3 +210,24 @@ def test_a_bad_min_n_is_a_clear_parameter_error(demo_sqlite_url):
 
     with pytest.raises(ParameterError, match="min_n"):
         dashboards.team_page("northwind-it", "30d", min_n=0, url=demo_sqlite_url)
+
+
+def test_table_rates_carry_wilson_intervals_in_percent():
+    from rfa.metrics.uncertainty import wilson_columns
+
+    table = wilson_columns(pl.DataFrame({"k": [0, 3, 10, 0], "n": [10, 7, 10, 0]}), "k", "n", "r")
+    for k, n, low, high in table.iter_rows():
+        if n == 0:
+            assert low is None and high is None
+            continue
+        ref = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert (low, high) == pytest.approx((max(ref[0], 0) * 100, min(ref[1], 1) * 100))
+        assert low <= k / n * 100 <= high
+    rows = [fa.ai(f"a{i}", "resolved" if i % 3 else "escalated", domain="net") for i in range(9)]
+    rows.append(fa.ai("z", "resolved", domain=None))
+    frame = fa.ai_sessions(rows)
+    (net,) = fp.sessions_by_domain(frame.filter(pl.col("problem_domain").is_not_null()))
+    assert net.resolution_low_pct <= net.resolution_rate_pct <= net.resolution_high_pct
+    cov = fp.coverage_by_domain(frame).domains[0]
+    assert cov.escalation_low_pct <= cov.escalation_rate_pct <= cov.escalation_high_pct
+    assert "(" in present.coverage_table([cov]).iloc[0]["Resolution"]

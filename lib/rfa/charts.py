@@ -262,17 +262,30 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
 
 
 def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
-    """Resolution rate per confidence tier, with its number of ended sessions.
+    """Resolution rate per confidence tier with its 95% Wilson interval as an error bar,
+    and its number of ended sessions.
     ``rows``: :class:`rfa.metrics.flowpilot.ConfidenceTierRow`."""
     fig, ax = plt.subplots(figsize=SQUARE)
     if not any(r.sessions for r in rows):
         return _empty(fig, ax, "No ended AI sessions")
     tiers = [r.tier for r in rows]
     rates = [r.resolution_rate_pct or 0.0 for r in rows]
-    ax.bar(tiers, rates, color=[TIER_COLORS.get(t, ACCENT) for t in tiers])
+    ax.bar(
+        tiers,
+        rates,
+        color=[TIER_COLORS.get(t, ACCENT) for t in tiers],
+        yerr=_errors(
+            [
+                (v, r.resolution_low_pct, r.resolution_high_pct)
+                for v, r in zip(rates, rows, strict=True)
+            ]
+        ),
+        error_kw={"ecolor": "#444444", "capsize": 3, "elinewidth": 0.8},
+    )
     for x, r in enumerate(rows):
         label = "—" if r.resolution_rate_pct is None else f"{r.resolution_rate_pct:.0f}%"
-        ax.text(x, rates[x], f"{label}\nn={r.sessions:,}", ha="center", va="bottom", fontsize=8)
+        top = r.resolution_high_pct if r.resolution_high_pct is not None else rates[x]
+        ax.text(x, top, f"{label}\nn={r.sessions:,}", ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, 115)
     ax.set_ylabel("resolution rate (%)")
     if title:

@@ -77,6 +77,13 @@ def ranked_table(rows: Sequence[RankedRow], label: str) -> pd.DataFrame:
     )
 
 
+def _with_range(percent: float | None, low: float | None, high: float | None) -> str:
+    """``"62% (55–69%)"``: a percentage with its 95% interval, or just the value."""
+    if percent is None or low is None or high is None:
+        return fmt_pct100(percent)
+    return f"{fmt_pct100(percent)} ({low:.0f}–{high:.0f}%)"
+
+
 def _range(low: float | None, high: float | None, fmt) -> str:
     """``"58% – 66%"`` with ``fmt``; ``"—"`` when either end is missing."""
     return DASH if low is None or high is None else f"{fmt(low)} – {fmt(high)}"
@@ -187,10 +194,18 @@ def domain_table(rows: Sequence) -> pd.DataFrame:
                 "Resolved": fmt_int(r.resolved),
                 "Escalated": fmt_int(r.escalated),
                 "Resolution rate": fmt_pct100(r.resolution_rate_pct),
+                "95% interval": _range(r.resolution_low_pct, r.resolution_high_pct, fmt_pct100),
             }
             for r in rows
         ],
-        columns=["Domain", "AI sessions", "Resolved", "Escalated", "Resolution rate"],
+        columns=[
+            "Domain",
+            "AI sessions",
+            "Resolved",
+            "Escalated",
+            "Resolution rate",
+            "95% interval",
+        ],
     )
 
 
@@ -202,9 +217,13 @@ def coverage_table(rows: Sequence) -> pd.DataFrame:
                 "Domain": r.domain + (" ⚠ no flow" if r.uncovered else ""),
                 "Flows matched": fmt_int(r.flow_count),
                 "AI sessions": fmt_int(r.session_count),
-                "Resolution": fmt_pct100(r.resolution_rate_pct),
-                "Escalation": fmt_pct100(r.escalation_rate_pct),
-                "Guided": fmt_pct100(r.guided_rate_pct),
+                "Resolution": _with_range(
+                    r.resolution_rate_pct, r.resolution_low_pct, r.resolution_high_pct
+                ),
+                "Escalation": _with_range(
+                    r.escalation_rate_pct, r.escalation_low_pct, r.escalation_high_pct
+                ),
+                "Guided": _with_range(r.guided_rate_pct, r.guided_low_pct, r.guided_high_pct),
                 "Avg resolution": fmt_minutes(r.avg_resolution_minutes),
             }
             for r in rows
@@ -279,7 +298,7 @@ def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
                 "Gap": g.kind.replace("_", " "),
                 "Where": g.subject,
                 "Evidence": f"{g.rate:.0%} of {g.evidence_sessions:,} sessions "
-                f"(threshold {g.threshold:.0%})"
+                f"(95% interval {_gap_interval(g)}; threshold {g.threshold:.0%})"
                 if g.rate is not None
                 else f"{g.evidence_sessions:,} sessions",
                 "Suggested action": g.suggested_action,
@@ -288,6 +307,14 @@ def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
         ],
         columns=["Severity", "Gap", "Where", "Evidence", "Suggested action"],
     )
+
+
+def _gap_interval(gap) -> str:
+    """The 95% Wilson interval of a gap's evidence rate over its sessions."""
+    from rfa.metrics.uncertainty import rate
+
+    est = rate(round(gap.rate * gap.evidence_sessions), gap.evidence_sessions)
+    return _range(est.low, est.high, fmt_pct)
 
 
 def thresholds_text(thresholds) -> str:

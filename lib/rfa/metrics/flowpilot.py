@@ -39,6 +39,7 @@ import math
 
 import polars as pl
 
+from rfa.metrics import uncertainty as u
 from rfa.metrics.models import Result
 from rfa.window import Window
 
@@ -192,6 +193,9 @@ class DomainBreakdownRow(Result):
     """status ∈ {escalated, requesting_escalation}."""
     resolution_rate_pct: float
     """resolved / total × 100 (percent)."""
+    resolution_low_pct: float | None = None
+    resolution_high_pct: float | None = None
+    """95% Wilson interval of ``resolution_rate_pct`` (percent)."""
 
 
 class ConfidenceTierRow(Result):
@@ -204,6 +208,9 @@ class ConfidenceTierRow(Result):
     resolved: int
     resolution_rate_pct: float | None
     """resolved / sessions × 100 (percent); None when the tier has no such session."""
+    resolution_low_pct: float | None = None
+    resolution_high_pct: float | None = None
+    """95% Wilson interval of ``resolution_rate_pct`` (percent)."""
 
 
 class KnowledgeCoverage(Result):
@@ -240,6 +247,13 @@ class DomainCoverageRow(Result):
     """Mean time to resolution (minutes) of the domain's resolved sessions; None without any."""
     uncovered: bool
     """True when no flow matched any of the domain's sessions (flow_count 0)."""
+    resolution_low_pct: float | None = None
+    resolution_high_pct: float | None = None
+    escalation_low_pct: float | None = None
+    escalation_high_pct: float | None = None
+    guided_low_pct: float | None = None
+    guided_high_pct: float | None = None
+    """95% Wilson intervals of the three rates (percent)."""
 
 
 class DomainCoverage(Result):
@@ -489,6 +503,7 @@ def sessions_by_domain(sessions: pl.DataFrame) -> list[DomainBreakdownRow]:
         .rename({"problem_domain": "domain"})
         .sort(["total", "domain"], descending=[True, False])
     )
+    table = u.wilson_columns(table, "resolved", "total", "resolution")
     return [DomainBreakdownRow(**row) for row in table.iter_rows(named=True)]
 
 
@@ -515,7 +530,16 @@ def confidence_breakdown(sessions: pl.DataFrame) -> list[ConfidenceTierRow]:
         rows.append(
             ConfidenceTierRow(tier=tier, sessions=n, resolved=r, resolution_rate_pct=_pct(r, n))
         )
-    return rows
+    bounds = u.wilson_columns(
+        pl.DataFrame({"k": [x.resolved for x in rows], "n": [x.sessions for x in rows]}),
+        "k",
+        "n",
+        "resolution",
+    )
+    return [
+        x.model_copy(update=b)
+        for x, b in zip(rows, bounds.drop("k", "n").iter_rows(named=True), strict=True)
+    ]
 
 
 def knowledge_coverage(
@@ -579,6 +603,12 @@ def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
         .rename({"problem_domain": "domain"})
         .sort(["session_count", "domain"], descending=[True, False])
     )
+    for succ, name in (
+        ("resolved", "resolution"),
+        ("escalated", "escalation"),
+        ("guided", "guided"),
+    ):
+        table = u.wilson_columns(table, succ, "session_count", name)
     rows = [
         DomainCoverageRow(**row)
         for row in table.select(list(DomainCoverageRow.model_fields)).iter_rows(named=True)

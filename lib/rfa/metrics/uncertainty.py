@@ -562,3 +562,26 @@ def rank_key(estimate: Estimate) -> tuple[bool, float, int]:
     """
     missing = estimate.low is None or estimate.n == 0
     return (missing, -(estimate.low or 0.0), -estimate.n)
+
+
+def wilson_columns(
+    frame: pl.DataFrame, successes: str, n: str, name: str, *, scale: float = 100.0
+) -> pl.DataFrame:
+    """Add ``{name}_low_pct`` and ``{name}_high_pct`` (Float64, the 95% Wilson interval of
+    ``successes / n`` × ``scale``; null where ``n`` is 0) to ``frame`` — the vectorised form
+    of :func:`rate` for tables with one rate per row (statsmodels ``proportion_confint``).
+    Raises ``polars.exceptions.ColumnNotFoundError`` for a missing column."""
+    k = frame[successes].cast(pl.Float64).to_numpy()
+    total = frame[n].cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = proportion_confint(
+            k, np.where(total > 0, total, 1), alpha=ALPHA, method="wilson"
+        )
+    low = np.where(k <= 0, 0.0, low)
+    high = np.where(k >= total, 1.0, high)
+    empty = total <= 0
+    return frame.with_columns(
+        pl.Series(f"{name}_low_pct", np.where(empty, np.nan, low * scale)).fill_nan(None),
+        pl.Series(f"{name}_high_pct", np.where(empty, np.nan, high * scale)).fill_nan(None),
+    )
