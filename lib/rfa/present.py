@@ -309,12 +309,20 @@ def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
     )
 
 
-def _gap_interval(gap) -> str:
-    """The 95% Wilson interval of a gap's evidence rate over its sessions."""
+def _rate_interval(fraction: float | None, n: int) -> str:
+    """The 95% Wilson interval of a rate given as a fraction of ``n`` (successes are
+    ``round(fraction × n)``), e.g. ``"55% – 69%"``; ``"—"`` without data."""
     from rfa.metrics.uncertainty import rate
 
-    est = rate(round(gap.rate * gap.evidence_sessions), gap.evidence_sessions)
+    if fraction is None or not n:
+        return DASH
+    est = rate(round(fraction * n), n)
     return _range(est.low, est.high, fmt_pct)
+
+
+def _gap_interval(gap) -> str:
+    """The 95% Wilson interval of a gap's evidence rate over its sessions."""
+    return _rate_interval(gap.rate, gap.evidence_sessions)
 
 
 def thresholds_text(thresholds) -> str:
@@ -347,10 +355,18 @@ def coverage_text(coverage) -> str:
 
 def psa_html(psa) -> str:
     """PSA summary (:class:`PsaMetrics`) as an HTML list followed by the pushes table."""
+
+    def ci(pct: float | None, n: int) -> str:
+        return f" (95% interval {_rate_interval(None if pct is None else pct / 100, n)})"
+
+    sessions = psa.funnel.total_sessions
     items = [
-        f"Linked to a PSA ticket: <b>{fmt_pct100(psa.ticket_link_rate_pct)}</b> of AI sessions",
-        f"Pushes succeeded at the first try: <b>{fmt_pct100(psa.push_success_first_try_pct)}</b>,"
+        f"Linked to a PSA ticket: <b>{fmt_pct100(psa.ticket_link_rate_pct)}</b> of "
+        f"{fmt_int(sessions)} AI sessions{ci(psa.ticket_link_rate_pct, sessions)}",
+        f"Pushes succeeded at the first try: <b>{fmt_pct100(psa.push_success_first_try_pct)}</b>"
+        f"{ci(psa.push_success_first_try_pct, psa.total_pushes)},"
         f" after retries: <b>{fmt_pct100(psa.push_success_after_retry_pct)}</b>"
+        f"{ci(psa.push_success_after_retry_pct, psa.total_pushes)}"
         f" (of {fmt_int(psa.total_pushes)} pushes)",
         f"Time entries logged: <b>{fmt_int(psa.time_entries)}</b>, "
         f"<b>{psa.hours_logged:,.1f} h</b> in all"
