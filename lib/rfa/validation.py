@@ -109,7 +109,7 @@ import polars as pl
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 
-from rfa.metrics.flow import node_titles, parse_decisions
+from rfa.metrics.flow import decode_decisions, node_titles, parse_decisions
 from rfa.metrics.flowpilot import (
     AI_ORIGINS,
     AI_STATUSES,
@@ -201,6 +201,27 @@ def decisions_well_formed(text: str | None) -> bool:
     """True for null decisions and for a JSON list of objects with a ``node_id``
     (see :func:`rfa.metrics.flow.parse_decisions`); False for anything else."""
     return text is None or parse_decisions(text) is not None
+
+
+def _decisions_well_formed() -> pl.Expr:
+    """:func:`decisions_well_formed` of every row, decoded in bulk
+    (:func:`rfa.metrics.flow.decode_decisions` reads each row as ``parse_decisions``)."""
+    return pl.col("decisions").map_batches(
+        lambda s: s.is_null() | decode_decisions(s).is_not_null(), return_dtype=pl.Boolean
+    )
+
+
+def _decision_nodes_known(nodes: Collection[str]) -> pl.Expr:
+    """True unless a well-formed decisions list visits a node outside ``nodes`` (bulk form
+    of :func:`_nodes_known`)."""
+    known = list(nodes)
+
+    def test(s: pl.Series) -> pl.Series:
+        decoded = decode_decisions(s)
+        inside = decoded.list.eval(pl.element().struct.field("node_id").is_in(known)).list.all()
+        return inside.fill_null(True)
+
+    return pl.col("decisions").map_batches(test, return_dtype=pl.Boolean)
 
 
 def _nodes_known(nodes: Collection[str]) -> Callable[[str | None], bool]:
@@ -309,7 +330,7 @@ KINDS: dict[str, Kind] = {
                     "decisions_malformed",
                     "null",
                     f"{_MALFORMED}; counted as sessions, left out of the step table",
-                    lambda c: _python("decisions", decisions_well_formed),
+                    lambda c: _decisions_well_formed(),
                     column="decisions",
                 ),
                 Rule(
@@ -317,7 +338,7 @@ KINDS: dict[str, Kind] = {
                     "keep",
                     "sessions with a decision at a step that is not in the flow; shown as "
                     "'Unknown step'",
-                    lambda c: _python("decisions", _nodes_known(c["nodes"])),
+                    lambda c: _decision_nodes_known(c["nodes"]),
                     needs="nodes",
                 ),
             ),
@@ -331,7 +352,7 @@ KINDS: dict[str, Kind] = {
                     "decisions_malformed",
                     "null",
                     f"{_MALFORMED}; left out of the flow options",
-                    lambda c: _python("decisions", decisions_well_formed),
+                    lambda c: _decisions_well_formed(),
                     column="decisions",
                 ),
                 Rule(
