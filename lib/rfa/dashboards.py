@@ -19,16 +19,13 @@ Errors: :class:`~rfa.errors.NotFoundError` (unknown account / flow / engineer),
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from pathlib import Path
 
 import polars as pl
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Connection
 
 import rfa
-from rfa import db
 from rfa.catalog import DASHBOARDS
 from rfa.db import connect, transient_retry
 from rfa.definitions import definitions_for
@@ -62,7 +59,6 @@ from rfa.queries import proposals as proposal_queries
 from rfa.queries import psa as psa_queries
 from rfa.queries import ratings as rating_queries
 from rfa.queries import sessions as session_queries
-from rfa.queries._fetch import fetch
 from rfa.validation import Screening, flow_nodes, parse_structure
 from rfa.window import Window, make_window
 
@@ -204,40 +200,6 @@ def _open(conn: Connection, account: str, period: str, as_of: str | None):
     return info, make_window(period, as_of, info.timezone)
 
 
-RATED_SESSION_SCHEMA: dict[str, pl.DataType] = {"session_id": pl.String, "user_id": pl.String}
-_ID_BATCH = 500
-
-
-def rated_sessions(conn: Connection, account_id: str, ratings: pl.DataFrame) -> pl.DataFrame:
-    """The account's sessions, of any start time, that ``ratings`` point at.
-
-    Columns ``session_id, user_id`` (:data:`RATED_SESSION_SCHEMA`); scoped through
-    ``trees.account_id`` like every session query. A rating whose session is not
-    here is an orphan (``rating_orphan`` of :mod:`rfa.validation`); the team page
-    takes the rated engineer (``engineer_id``) from ``user_id``. Ids that are not
-    UUIDs cannot be sessions and are not looked up.
-    """
-    s, t = db.sessions.c, db.trees.c
-    ids = sorted({i for i in ratings["session_id"].drop_nulls().to_list() if _is_uuid(i)})
-    parts = [pl.DataFrame(schema=RATED_SESSION_SCHEMA)]
-    for start in range(0, len(ids), _ID_BATCH):
-        stmt = (
-            sa.select(s.id.label("session_id"), s.user_id)
-            .select_from(db.sessions.join(db.trees, s.tree_id == t.id))
-            .where(t.account_id == account_id, s.id.in_(ids[start : start + _ID_BATCH]))
-        )
-        parts.append(fetch(conn, stmt, RATED_SESSION_SCHEMA))
-    return pl.concat(parts)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
-
-
 def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value: str) -> Entity:
     """Resolve the page's flow or engineer; empty means the busiest of the window (for
     interactive use). Raises NotFoundError when it is unknown or the window is empty."""
@@ -264,7 +226,7 @@ def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Scr
         session_queries.sessions_frame(conn, info.id, window), "sessions", users=users["user_id"]
     )
     ratings = rating_queries.ratings_frame(conn, info.id, window)
-    rated = rated_sessions(conn, info.id, ratings)
+    rated = rating_queries.rated_sessions_frame(conn, info.id, window)
     ratings = check(ratings, "ratings", sessions=rated["session_id"]).join(
         rated.rename({"user_id": "engineer_id"}), on="session_id", how="left"
     )
@@ -420,7 +382,8 @@ def personal_page(
 def _flow_ratings(conn: Connection, info: AccountInfo, window: Window, flow_id: str, check):
     """Screened CSAT ratings of one flow in ``window`` (no rater column)."""
     ratings = rating_queries.ratings_frame(conn, info.id, window, tree_id=flow_id)
-    return check(ratings, "ratings", sessions=rated_sessions(conn, info.id, ratings)["session_id"])
+    rated = rating_queries.rated_sessions_frame(conn, info.id, window, tree_id=flow_id)
+    return check(ratings, "ratings", sessions=rated["session_id"])
 
 
 @transient_retry

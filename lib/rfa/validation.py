@@ -74,7 +74,7 @@ or node ids the loader has) and is skipped without it:
 
 * ``users`` — user ids of the account (sessions → users);
 * ``sessions`` — ids of the parent sessions: for ratings, the account's sessions
-  the ratings point at (any start time, :func:`rfa.dashboards.rated_sessions`);
+  the ratings point at (any start time, :func:`rfa.queries.ratings.rated_sessions_query`);
   for step ratings, the flow's sessions of the window;
 * ``nodes`` — node ids of the flow's ``tree_structure`` (None when it has no
   readable one: the flow page reads it as text through a ``flow_trees`` frame,

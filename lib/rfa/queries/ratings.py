@@ -87,6 +87,54 @@ def ratings_frame(
     return fetch(conn, stmt, schema)
 
 
+RATED_SESSION_SCHEMA: dict[str, pl.DataType] = {"session_id": pl.String, "user_id": pl.String}
+"""Columns of :func:`rated_sessions_frame`: the rated session and who ran it."""
+
+
+def rated_sessions_query(
+    account_id: str, window: Window, *, tree_id: str | None = None
+) -> sa.Select:
+    """The account's sessions, of any start time, that the window's ratings point at.
+
+    The ratings are those of :func:`ratings_query` (same account, window and flow);
+    sessions are scoped through ``trees.account_id`` like every session query. A rating
+    whose session is not returned is an orphan (``rating_orphan`` of
+    :mod:`rfa.validation`); the team page takes the rated engineer from ``user_id``.
+    One query (not one per batch of ids): the join runs in the database.
+    Returns :data:`RATED_SESSION_SCHEMA`, ordered by session id.
+    """
+    r, s = session_ratings.c, sessions.c
+    rating_trees, session_trees = trees.alias("rating_trees"), trees.alias("session_trees")
+    conds = [
+        r.account_id == account_id,
+        rating_trees.c.account_id == account_id,
+        r.created_at >= window.start,
+        r.created_at < window.end,
+    ]
+    if tree_id is not None:
+        conds.append(r.tree_id == tree_id)
+    rated = (
+        sa.select(r.session_id)
+        .select_from(session_ratings.join(rating_trees, r.tree_id == rating_trees.c.id))
+        .where(*conds)
+    )
+    return (
+        sa.select(s.id.label("session_id"), s.user_id)
+        .select_from(sessions.join(session_trees, s.tree_id == session_trees.c.id))
+        .where(session_trees.c.account_id == account_id, s.id.in_(rated))
+        .order_by(s.id)
+    )
+
+
+def rated_sessions_frame(
+    conn: Connection, account_id: str, window: Window, *, tree_id: str | None = None
+) -> pl.DataFrame:
+    """Run :func:`rated_sessions_query`; a frame of :data:`RATED_SESSION_SCHEMA`."""
+    return fetch(
+        conn, rated_sessions_query(account_id, window, tree_id=tree_id), RATED_SESSION_SCHEMA
+    )
+
+
 def step_ratings_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
     """Thumbs up/down on the steps of the flow's sessions started in the window.
 
