@@ -72,6 +72,24 @@ def test_sessions_are_scoped_through_trees_account(which, request):
             assert frame.height == total
 
 
+@pytest.mark.parametrize("which", ["sqlite", "postgres"])
+def test_busiest_in_sql_ranks_like_the_metric(which, request):
+    """busiest_query (counted in the database) = rfa.metrics.sessions.busiest on the frame."""
+    from rfa.metrics.sessions import busiest
+
+    url = request.getfixturevalue("demo_sqlite_url" if which == "sqlite" else "demo_pg_url")
+    with connect(url) as conn:
+        for slug in _accounts(url):
+            info = aq.resolve_account(conn, slug)
+            frame = sq.sessions_frame(conn, info.id, WINDOW)
+            for by in ("tree_id", "user_id"):
+                top = sq.busiest_frame(conn, info.id, WINDOW, by, 5)
+                assert top["id"].to_list() == busiest(frame, by, 5), (slug, by)
+                counts = frame.group_by(by).len()
+                for row in top.iter_rows(named=True):
+                    assert counts.filter(pl.col(by) == row["id"])["len"].item() == row["sessions"]
+
+
 @pytest.mark.postgres
 def test_same_data_gives_identical_metrics_on_sqlite_and_postgres(demo_sqlite_url, demo_pg_url):
     slugs = _accounts(demo_sqlite_url)

@@ -207,7 +207,7 @@ def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value
     if value:
         return resolve(conn, info.id, value)
     by = "tree_id" if kind == "flow" else "user_id"
-    top = session_metrics.busiest(session_queries.sessions_frame(conn, info.id, window), by)
+    top = session_queries.busiest_frame(conn, info.id, window, by)["id"].to_list()
     if not top:
         raise NotFoundError(
             kind,

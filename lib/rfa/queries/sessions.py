@@ -7,6 +7,8 @@ set is sessions with ``started_at`` in ``[window.start, window.end)``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -87,6 +89,43 @@ def sessions_frame(
     return fetch(
         conn, sessions_query(account_id, window, tree_id=tree_id, user_id=user_id), SESSION_SCHEMA
     )
+
+
+BUSIEST_SCHEMA: dict[str, pl.DataType] = {"id": pl.String, "sessions": pl.Int64}
+"""Columns of :func:`busiest_frame`: a flow or engineer id and its sessions in the window."""
+
+
+def busiest_query(
+    account_id: str, window: Window, by: Literal["tree_id", "user_id"], n: int = 1
+) -> sa.Select:
+    """The ``n`` flows (``by="tree_id"``) or engineers (``by="user_id"``) with most
+    sessions started in the window, most first, ties by smallest id — the same ranking
+    as :func:`rfa.metrics.sessions.busiest`, counted in the database (one row per id
+    leaves it, not one per session). Returns :data:`BUSIEST_SCHEMA`."""
+    if by not in ("tree_id", "user_id"):
+        raise ValueError(f"by must be 'tree_id' or 'user_id', not {by!r}")
+    source, conds = _scoped(account_id, window, None, None)
+    key = sessions.c[by]
+    count = sa.func.count().label("sessions")
+    return (
+        sa.select(key.label("id"), count)
+        .select_from(source)
+        .where(*conds)
+        .group_by(key)
+        .order_by(count.desc(), key)
+        .limit(n)
+    )
+
+
+def busiest_frame(
+    conn: Connection,
+    account_id: str,
+    window: Window,
+    by: Literal["tree_id", "user_id"],
+    n: int = 1,
+) -> pl.DataFrame:
+    """Run :func:`busiest_query`; a frame of :data:`BUSIEST_SCHEMA`."""
+    return fetch(conn, busiest_query(account_id, window, by, n), BUSIEST_SCHEMA)
 
 
 def decisions_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
