@@ -11,12 +11,14 @@ While the batch runs the test samples, every 0.2 s:
 
 * the database's connections (``pg_stat_activity`` of the batch's own database). The
   documented limit: a worker process holds no connection; each page's kernel opens one
-  engine per page load (``rfa.db.connect``), holds one connection while it loads and
-  disposes the engine; the publishing process holds one while it decides. So at most
-  ``workers + 1`` — within ``workers × (pool_size + max_overflow) + 1``
-  (``RFA_DB_POOL_SIZE``, ``RFA_DB_MAX_OVERFLOW``), the bound even if every process
-  filled its engine's pool. The database's ``CONNECTION LIMIT`` for the batch's role
-  enforces ``workers + 1`` between samples too;
+  engine per page load (``rfa.db.connect``), holds one connection while it loads plus
+  the context's one Arrow (ADBC) connection once it fetched (``rfa.queries.fetch``), and
+  disposes both; the publishing process holds one (and its Arrow one) while it decides,
+  before any page renders. So at most ``2 × workers + 1`` (:data:`CONNECTION_LIMIT`) —
+  within ``workers × (pool_size + max_overflow) + 1`` (``RFA_DB_POOL_SIZE``,
+  ``RFA_DB_MAX_OVERFLOW``), the bound even if every process filled its engine's pool.
+  The database's ``CONNECTION LIMIT`` for the batch's role enforces it between samples
+  too;
 * the publishing process's tree: how many processes, the CLI's RSS and each worker's RSS.
 
 Then: every page rendered, connections within the limit, no process left behind, and
@@ -51,6 +53,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 PAGES = 100
 WORKERS = max(4, (os.cpu_count() or 1) + 2)
 """More workers than cores."""
+CONNECTION_LIMIT = 2 * WORKERS + 1
+"""Per page load a kernel holds its SQLAlchemy connection and its Arrow (ADBC) one."""
 RSS_GROWTH_LIMIT = 100 * 2**20
 """Bytes the publishing process (and any one worker) may grow between page 20 and the end."""
 
@@ -112,7 +116,7 @@ def _pool_limit() -> tuple[int, int]:
 @pytest.fixture
 def load_db(pg_server, pg_url) -> Iterator[str]:
     """A private database with the test demo rows, read by a role of its own through a URL
-    the test returns. The database admits at most ``WORKERS + 1`` connections of that role
+    the test returns. The database admits at most ``CONNECTION_LIMIT`` connections of that role
     (``CONNECTION LIMIT``; superusers are exempt, hence the role): a batch exceeding the
     limit fails pages ("too many connections"), so the bound is enforced, not sampled."""
     from demo_db import demo_rows
@@ -129,7 +133,7 @@ def load_db(pg_server, pg_url) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
         admin.execute(
             sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
-                database, sql.Literal(WORKERS + 1)
+                database, sql.Literal(CONNECTION_LIMIT)
             )
         )
     with psycopg.connect(
@@ -220,13 +224,13 @@ def test_a_hundred_renders_with_more_workers_than_cores(tmp_path, pg_server, loa
     peak_worker = max((max(s) for s in worker_rss.values()), default=0)
     print(
         f"\nload: {PAGES} pages, {WORKERS} workers on {os.cpu_count()} cores in {seconds:.0f} s; "
-        f"peak connections {peak_connections} (limit {WORKERS + 1}, documented bound "
+        f"peak connections {peak_connections} (limit {CONNECTION_LIMIT}, documented bound "
         f"{documented}); peak processes under the CLI {peak_processes}; CLI RSS "
         f"{rss_at[first] / 2**20:.0f} MiB after {first} pages, {rss_at[last] / 2**20:.0f} MiB "
         f"after {last}; peak worker RSS {peak_worker / 2**20:.0f} MiB, worker growth "
         f"{worker_growth / 2**20:.0f} MiB; {len(worker_rss)} worker processes in all"
     )
-    assert 0 < peak_connections <= WORKERS + 1 <= documented
+    assert 0 < peak_connections <= CONNECTION_LIMIT <= documented
     # one worker and one kernel per worker at most (+ a short-lived renderer or replacement)
     assert peak_processes <= 3 * WORKERS
     assert rss_at[last] - rss_at[first] < RSS_GROWTH_LIMIT

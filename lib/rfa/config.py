@@ -30,6 +30,10 @@ Environment variables:
 ``RFA_DB_POOL_SIZE`` / ``RFA_DB_MAX_OVERFLOW``
     Connections a PostgreSQL engine keeps open / may open beyond that, per
     process (every page renders in its own process). Defaults: 2 and 2.
+``RFA_ARROW_FETCH``
+    On PostgreSQL, read query results through an Arrow-native connection (ADBC,
+    ``adbc-driver-postgresql``) instead of row by row: ``1`` (default) or ``0``
+    to read every result through the SQLAlchemy connection.
 
 Every variable may also be set in a ``.env`` file (``KEY=value`` lines) in the
 project root or in the current directory (the latter wins); real environment
@@ -78,6 +82,7 @@ class Settings(BaseSettings):
     connect_timeout_s: int = Field(default=10, ge=1)
     db_pool_size: int = Field(default=2, ge=1)
     db_max_overflow: int = Field(default=2, ge=0)
+    arrow_fetch: bool = True
 
 
 def absolute_sqlite_url(url: str) -> str:

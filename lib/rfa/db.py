@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sys
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -219,11 +221,40 @@ TRANSIENT_SQLSTATES = frozenset(
 crash shutdown, cannot connect now, and the connection exception class."""
 
 
+_TRANSIENT_TEXT = (
+    "connection refused",
+    "connection reset",
+    "server closed the connection",
+    "no connection to the server",
+    "could not connect",
+    "terminating connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "database is locked",
+)
+"""Words of a driver's message (psycopg, ADBC/libpq, SQLite) that mark a transient error."""
+
+
+def _connection_error_types() -> tuple[type[BaseException], ...]:
+    """Error classes whose message is searched for :data:`_TRANSIENT_TEXT`: SQLAlchemy's
+    and Python's, and ADBC's (``adbc_driver_manager``) when it is loaded — an ADBC error
+    cannot exist before it is, so it is never imported for this."""
+    types: tuple[type[BaseException], ...] = (sa.exc.OperationalError, ConnectionError)
+    adbc = sys.modules.get("adbc_driver_manager")
+    if adbc is not None:
+        types += (adbc.OperationalError, adbc.InterfaceError)
+    return types
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for database errors that a retry may cure: connection refused or reset, the
-    server restarting, a serialization failure or deadlock, SQLite's "database is locked"."""
+    server restarting, a serialization failure or deadlock, SQLite's "database is locked".
+
+    The same for the Arrow (ADBC) connection's errors (:mod:`adbc_driver_manager`, which
+    carry the server's ``sqlstate`` too) and for SQLAlchemy errors wrapping them."""
     if isinstance(exc, DatabaseUnavailable):  # raised after connect() already retried
         return False
+    connection_errors = _connection_error_types()
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -233,17 +264,7 @@ def is_transient(exc: BaseException) -> bool:
         if code in TRANSIENT_SQLSTATES:
             return True
         text = str(exc).lower()
-        if isinstance(exc, sa.exc.OperationalError | ConnectionError) and any(
-            needle in text
-            for needle in (
-                "connection refused",
-                "connection reset",
-                "server closed the connection",
-                "could not connect",
-                "terminating connection",
-                "database is locked",
-            )
-        ):
+        if isinstance(exc, connection_errors) and any(n in text for n in _TRANSIENT_TEXT):
             return True
         exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
     return False
@@ -369,6 +390,126 @@ def _sqlite_query_only(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA query_only = ON")
 
 
+# ---------------------------------------------------------------- Arrow (ADBC) connections
+
+_ARROW_ENGINES: weakref.WeakKeyDictionary[Engine, dict[str, object]] = weakref.WeakKeyDictionary()
+"""Read-only PostgreSQL engines made by :func:`create_engine` → the libpq ``connect_args``
+their connections carry (:func:`_pg_connect_args`); only these get Arrow connections."""
+_ARROW_SLOTS: weakref.WeakKeyDictionary[Connection, _ArrowSlot] = weakref.WeakKeyDictionary()
+"""The Arrow connection slot of each open :func:`connect` context, by its connection."""
+_PSYCOPG_ONLY = frozenset({"context", "autocommit", "prepare_threshold", "row_factory"})
+"""Keyword arguments of ``psycopg.connect`` that are not libpq parameters."""
+
+
+ARROW_DATABASE_OPTIONS = {"adbc.postgresql.type_resolver_mode": "builtin"}
+"""ADBC database options: PostgreSQL's built-in types only (every column the queries
+read), instead of reading the server's whole type catalog at each connect (~0.1-0.2 s)."""
+
+
+class _ArrowSlot:
+    """The one ADBC connection of a :func:`connect` context, opened on first use.
+
+    It is opened from the engine's own URL and libpq parameters (host, user, password or
+    ``PGPASSWORD``/``~/.pgpass``, ``sslmode`` …, plus ``application_name``,
+    ``connect_timeout`` and the read-only ``options`` with ``statement_timeout`` and
+    ``lock_timeout``), in ADBC's default autocommit mode: each statement is its own
+    read-only transaction. The low-level ADBC API (``adbc_driver_manager``) is used, not
+    its DB-API module, which would import pyarrow and pandas (~2 s in a fresh kernel).
+    """
+
+    def __init__(self, engine: Engine, connect_args: dict[str, object], shown: str) -> None:
+        self._engine = engine
+        self._connect_args = connect_args
+        self._shown = shown
+        self._database = None
+        self._connection = None
+        self.unavailable = False
+        """Set when ADBC cannot be imported: the row path is used instead."""
+
+    def get(self):
+        """The ``adbc_driver_manager.AdbcConnection`` (opened now if needed), or ``None``
+        without ADBC.
+
+        Raises :class:`~rfa.errors.DatabaseUnavailable` (password masked) when the server
+        cannot be reached after :func:`transient_retry`'s attempts.
+        """
+        if self._connection is None and not self.unavailable:
+            try:
+                import adbc_driver_manager
+                import adbc_driver_postgresql
+            except ImportError:
+                self.unavailable = True
+                return None
+            try:
+                transient_retry(self._open)(adbc_driver_manager, adbc_driver_postgresql)
+            except adbc_driver_manager.Error as exc:
+                raise DatabaseUnavailable(
+                    f"cannot connect to database {self._shown}: "
+                    f"{_connection_problem(exc, self._engine.url)}"
+                ) from exc
+        return self._connection
+
+    def _open(self, adbc_driver_manager, adbc_driver_postgresql) -> None:
+        self.close()
+        conninfo = self._conninfo()
+        try:
+            self._database = adbc_driver_postgresql.connect(
+                conninfo, db_kwargs=dict(ARROW_DATABASE_OPTIONS)
+            )
+        except adbc_driver_manager.NotSupportedError:  # a driver without the option
+            self._database = adbc_driver_postgresql.connect(conninfo)
+        self._connection = adbc_driver_manager.AdbcConnection(self._database)
+
+    def _conninfo(self) -> str:
+        """The libpq connection string psycopg would build for this engine's connections."""
+        from psycopg.conninfo import make_conninfo
+
+        _, params = self._engine.dialect.create_connect_args(self._engine.url)
+        params = {k: v for k, v in params.items() if k not in _PSYCOPG_ONLY}
+        params.update(self._connect_args)
+        return make_conninfo("", **params)
+
+    def close(self) -> None:
+        """Close the ADBC connection if open (errors closing a broken one are ignored)."""
+        for handle in (self._connection, self._database):
+            if handle is not None:
+                try:
+                    handle.close()
+                except Exception:  # noqa: BLE001 - a dead connection may fail to close
+                    pass
+        self._connection = self._database = None
+
+
+def arrow_connection(conn: Connection):
+    """The Arrow (ADBC) connection that goes with ``conn`` (an
+    ``adbc_driver_manager.AdbcConnection``), or ``None``.
+
+    Only a connection of a :func:`connect` context on a read-only PostgreSQL engine has
+    one (one at most, opened here on first use, closed when the context exits), and only
+    while ``RFA_ARROW_FETCH`` is on and ``adbc_driver_postgresql`` is importable. Raises
+    :class:`~rfa.errors.DatabaseUnavailable` when it cannot be opened.
+    """
+    slot = _ARROW_SLOTS.get(conn)
+    return slot.get() if slot is not None else None
+
+
+def discard_arrow_connection(conn: Connection) -> None:
+    """Close ``conn``'s Arrow connection after an error; the next use opens a new one."""
+    slot = _ARROW_SLOTS.get(conn)
+    if slot is not None:
+        slot.close()
+
+
+def _attach_arrow_slot(conn: Connection, engine: Engine, shown: str) -> _ArrowSlot | None:
+    """Give ``conn`` an (unopened) Arrow slot if its engine is a read-only PostgreSQL one
+    of :func:`create_engine` and ``RFA_ARROW_FETCH`` is on."""
+    connect_args = _ARROW_ENGINES.get(engine)
+    if connect_args is None or not get_settings().arrow_fetch:
+        return None
+    slot = _ARROW_SLOTS[conn] = _ArrowSlot(engine, connect_args, shown)
+    return slot
+
+
 def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> Engine:
     """Create an engine for ``url`` (default: ``RFA_DATABASE_URL`` or the demo DB).
 
@@ -386,7 +527,9 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
     and ``connect_timeout`` (``RFA_CONNECT_TIMEOUT_S``) unless the URL sets them; the
     pool is bounded (``RFA_DB_POOL_SIZE`` default 2, ``RFA_DB_MAX_OVERFLOW`` default 2)
     and pre-pinged. A URL without a password lets libpq find it in ``PGPASSWORD`` or
-    ``~/.pgpass`` (``PGPASSFILE``).
+    ``~/.pgpass`` (``PGPASSFILE``). A read-only PostgreSQL engine's :func:`connect`
+    contexts may open one Arrow (ADBC) connection each with the same parameters
+    (:func:`arrow_connection`).
 
     Raises :class:`~rfa.errors.DatabaseUnavailable` for a malformed URL, a missing
     or unsupported driver, or a SQLite file that does not exist (with how to build
@@ -403,6 +546,7 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
         ) from exc
     backend = parsed.get_backend_name()
     options: dict[str, object] = {"pool_pre_ping": True}
+    connect_args: dict[str, object] = {}
     if backend == "sqlite":
         path = _sqlite_path(parsed)
         if path and not Path(path).exists():
@@ -418,8 +562,9 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
                 "postgresql+psycopg, sqlite"
             )
         settings = get_settings()
+        connect_args = _pg_connect_args(parsed, read_only=read_only)
         options.update(
-            connect_args=_pg_connect_args(parsed, read_only=read_only),
+            connect_args=connect_args,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
         )
@@ -432,6 +577,8 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
         ) from exc
     if backend == "sqlite" and read_only:
         sa.event.listen(engine, "connect", _sqlite_query_only)
+    if backend == "postgresql" and read_only:
+        _ARROW_ENGINES[engine] = dict(connect_args)
     return engine
 
 
@@ -479,6 +626,11 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     (:func:`create_engine`) and disposed afterwards; a given engine is used as is.
     The error message names the database with its password masked, never the
     driver's raw text (which can echo connection parameters).
+
+    On a read-only PostgreSQL engine the context may also hold one Arrow (ADBC)
+    connection for :func:`rfa.queries.fetch` (:func:`arrow_connection`: same server,
+    credentials, read-only mode and timeouts, opened on first use); it is closed when
+    the context exits. So a context holds at most two server connections.
     """
     owned = not isinstance(engine_or_url, Engine)
     engine = create_engine(engine_or_url) if owned else engine_or_url
@@ -492,9 +644,14 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
         raise DatabaseUnavailable(
             f"cannot connect to database {shown}: {_connection_problem(exc, engine.url)}"
         ) from exc
+    slot = None
     try:
+        slot = _attach_arrow_slot(conn, engine, shown)
         yield conn
     finally:
+        if slot is not None:
+            slot.close()
+            _ARROW_SLOTS.pop(conn, None)
         conn.close()
         if owned:
             engine.dispose()

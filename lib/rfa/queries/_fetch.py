@@ -1,12 +1,34 @@
-"""Run a Core statement and return a polars DataFrame with a fixed schema."""
+"""Run a Core statement and return a polars DataFrame with a fixed schema.
+
+Two read paths, one result:
+
+* **Arrow** (PostgreSQL, inside :func:`rfa.db.connect`): the statement is compiled for
+  PostgreSQL with positional ``$n`` parameters (each cast to its type, each value passed
+  through its SQLAlchemy type's bind processing, never formatted into the SQL), run on
+  the context's ADBC connection (:func:`rfa.db.arrow_connection`: read-only, same
+  timeouts), and its result read as an Arrow table — columnar, no Python object per
+  value. ``uuid`` and JSON columns are cast to text in SQL, as the row path returns them.
+* **Rows** (SQLite, any other connection, ``RFA_ARROW_FETCH=0``, ADBC not installed, or
+  a parameter value Arrow cannot carry): the statement runs on the SQLAlchemy connection
+  and the frame is built from its rows.
+
+Both end with the frame cast to the caller's ``schema``, so dtypes, values and row order
+are the same either way (``tests/test_fetch_arrow.py`` compares them query by query).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import decimal
+import functools
+import uuid
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from rfa.db import arrow_connection, discard_arrow_connection
 
 UTC_TS = pl.Datetime("us", "UTC")
 """Dtype of every timestamp column the queries return (aware UTC, microseconds)."""
@@ -18,9 +40,172 @@ def fetch(conn: Connection, stmt: sa.Select, schema: Mapping[str, pl.DataType]) 
     The statement's selected labels must equal ``schema``'s keys, in order; the
     explicit schema keeps dtypes stable for empty results and across SQLite and
     PostgreSQL. Raises ``ValueError`` if the labels and schema disagree.
+
+    On PostgreSQL inside :func:`rfa.db.connect` the result is read through Arrow
+    (module docstring); errors are raised as the row path raises them
+    (``sqlalchemy.exc.DBAPIError`` subclasses wrapping the driver's error).
     """
+    if isinstance(stmt, sa.Select):
+        arrow = arrow_connection(conn)
+        if arrow is not None:
+            try:
+                sql, params = _compile_for_arrow(stmt)
+            except _NotArrowable:
+                pass
+            else:
+                return _fetch_arrow(conn, arrow, sql, params, schema)
+    return _fetch_rows(conn, stmt, schema)
+
+
+def _check_columns(columns: Sequence[str], schema: Mapping[str, pl.DataType]) -> None:
+    if list(columns) != list(schema):
+        raise ValueError(f"query returns {list(columns)}, schema expects {list(schema)}")
+
+
+def _fetch_rows(conn: Connection, stmt, schema: Mapping[str, pl.DataType]) -> pl.DataFrame:
     result = conn.execute(stmt)
-    columns = list(result.keys())
-    if columns != list(schema):
-        raise ValueError(f"query returns {columns}, schema expects {list(schema)}")
+    _check_columns(list(result.keys()), schema)
     return pl.DataFrame(result.all(), schema=dict(schema), orient="row")
+
+
+# ---------------------------------------------------------------- the Arrow path
+
+
+class _NotArrowable(Exception):
+    """A parameter value has no Arrow type here: run the statement on the row path."""
+
+
+@functools.cache
+def _pg_dialect() -> sa.engine.Dialect:
+    """The psycopg dialect with ``$n`` parameters: it renders ``$1::UUID``-style casts
+    (``render_bind_cast``), so a text parameter compares with a ``uuid`` column."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    return PGDialect_psycopg(paramstyle="numeric_dollar")
+
+
+def _as_text(column: sa.ColumnElement) -> bool:
+    """Columns the row path returns as text but ADBC would not: ``uuid`` (an Arrow UUID
+    extension type) and JSON (the row path's JSON columns are cast in the builders)."""
+    type_ = column.type
+    if isinstance(type_, sa.types.TypeDecorator):
+        type_ = type_.impl_instance
+    return isinstance(type_, sa.Uuid | sa.JSON)
+
+
+def _textual_ids(stmt: sa.Select) -> sa.Select:
+    """``stmt`` with every uuid/JSON column selected as ``CAST(… AS TEXT)`` under its own
+    label; FROM, WHERE, GROUP BY and ORDER BY (by the original columns) unchanged."""
+    columns = list(stmt.selected_columns.items())
+    if not any(_as_text(column) for _, column in columns):
+        return stmt
+    rewritten = [
+        sa.cast(column, sa.Text).label(key) if _as_text(column) else column
+        for key, column in columns
+    ]
+    return stmt.with_only_columns(*rewritten, maintain_column_froms=True)
+
+
+def _compile_for_arrow(stmt: sa.Select) -> tuple[str, pl.DataFrame | None]:
+    """The PostgreSQL SQL text of ``stmt`` with ``$n`` placeholders (IN lists expanded)
+    and its parameters as a one-row frame (column ``pN`` = ``$N``), each value after its
+    SQLAlchemy type's bind processing (e.g. :class:`rfa.db.UTCDateTime` → aware UTC);
+    ``None`` without parameters."""
+    dialect = _pg_dialect()
+    compiled = _textual_ids(stmt).compile(dialect=dialect)
+    state = compiled.construct_expanded_state()
+    columns = []
+    names = state.positiontup or ()
+    for number, (name, value) in enumerate(
+        zip(names, state.positional_parameters, strict=True), start=1
+    ):
+        process = state.processors.get(name)
+        if process is None and name in compiled.binds:
+            type_ = compiled.binds[name].type
+            process = type_.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            value = process(value)
+        value, dtype = _arrow_param(value)
+        columns.append(pl.Series(f"p{number}", [value], dtype=dtype))
+    return state.statement, (pl.DataFrame(columns) if columns else None)
+
+
+def _arrow_param(value: object) -> tuple[object, pl.DataType]:
+    """``(value, polars dtype)`` binding one value; :class:`_NotArrowable` otherwise.
+
+    ``None`` is bound as a text NULL (the SQL casts it to the column's type); a UUID as
+    its text (cast to ``uuid`` in the SQL); a Decimal as its exact text (cast to numeric).
+    """
+    if value is None:
+        return None, pl.String()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value), pl.String()
+    if isinstance(value, bool):
+        return value, pl.Boolean()
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise _NotArrowable(value)
+        return value, pl.Int64()
+    if isinstance(value, float):
+        return value, pl.Float64()
+    if isinstance(value, str):
+        return value, pl.String()
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value, pl.Datetime("us")
+        return value.astimezone(dt.UTC), pl.Datetime("us", "UTC")
+    if isinstance(value, dt.date):
+        return value, pl.Date()
+    raise _NotArrowable(type(value).__name__)
+
+
+def _fetch_arrow(
+    conn: Connection,
+    arrow,
+    sql: str,
+    params: pl.DataFrame | None,
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    import adbc_driver_manager
+
+    try:
+        statement = adbc_driver_manager.AdbcStatement(arrow)
+        try:
+            statement.set_sql_query(sql)
+            if params is not None:
+                statement.bind_stream(params)
+            stream, _ = statement.execute_query()
+            frame = pl.DataFrame(stream)
+        finally:
+            statement.close()
+    except adbc_driver_manager.Error as exc:
+        # the connection may be broken (server restart): the next fetch opens a new one
+        discard_arrow_connection(conn)
+        values = tuple(params.row(0)) if params is not None else ()
+        error_class = _error_class(exc)
+        if error_class is not None:
+            raise error_class(sql, values, exc) from exc
+        raise sa.exc.DBAPIError.instance(sql, values, exc, adbc_driver_manager.Error) from exc
+    _check_columns(frame.columns, schema)
+    return frame.cast(dict(schema))
+
+
+def _error_class(exc: BaseException) -> type[sa.exc.DBAPIError] | None:
+    """The SQLAlchemy error class the row path raises for the server's ``sqlstate`` of an
+    ADBC error (psycopg's PEP 249 class of that code: a lock timeout is an
+    ``OperationalError`` there, while ADBC names it after its own status); ``None`` when
+    the error has no known ``sqlstate`` (connection failures)."""
+    import psycopg.errors
+
+    sqlstate = getattr(exc, "sqlstate", None)
+    if not sqlstate:
+        return None
+    try:
+        driver_class = psycopg.errors.lookup(sqlstate)
+    except KeyError:
+        return None
+    for klass in driver_class.__mro__:
+        found = getattr(sa.exc, klass.__name__, None)
+        if isinstance(found, type) and issubclass(found, sa.exc.DBAPIError):
+            return found
+    return None
