@@ -220,17 +220,39 @@ def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value
     return resolve(conn, info.id, top[0])
 
 
+def _both(window: Window) -> Window:
+    """The previous window and ``window`` together: one scan of the database for both."""
+    return window.model_copy(update={"start": window.previous().start})
+
+
+def _split(frame: pl.DataFrame, column: str, window: Window):
+    """``frame`` (read over :func:`_both`) as (rows of ``window``, rows of the previous one)
+    by ``column``'s time."""
+    current = pl.col(column) >= window.start
+    return frame.filter(current), frame.filter(~current)
+
+
 def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Screening, users):
-    """Screened sessions and ratings (with ``engineer_id``) of the account in ``window``."""
-    sessions = check(
-        session_queries.sessions_frame(conn, info.id, window), "sessions", users=users["user_id"]
-    )
-    ratings = rating_queries.ratings_frame(conn, info.id, window)
-    rated = rating_queries.rated_sessions_frame(conn, info.id, window)
-    ratings = check(ratings, "ratings", sessions=rated["session_id"]).join(
-        rated.rename({"user_id": "engineer_id"}), on="session_id", how="left"
-    )
-    return sessions, ratings
+    """Screened sessions and ratings (with ``engineer_id``) of the account in ``window``
+    and in the previous window, read in one pass each: ``((sessions, ratings),
+    (previous sessions, previous ratings))``. Only this window's rows are screened into
+    ``check`` (the page's findings); the previous window's into a throwaway screening."""
+    both = _both(window)
+    sessions = session_queries.sessions_frame(conn, info.id, both)
+    ratings = rating_queries.ratings_frame(conn, info.id, both)
+    rated = rating_queries.rated_sessions_frame(conn, info.id, both)
+    engineers = rated.rename({"user_id": "engineer_id"})
+
+    def screened(part: pl.DataFrame, rates: pl.DataFrame, screen: Screening):
+        rates = screen(rates, "ratings", sessions=rated["session_id"])
+        return (
+            screen(part, "sessions", users=users["user_id"]),
+            rates.join(engineers, on="session_id", how="left"),
+        )
+
+    now, before = _split(sessions, "started_at", window)
+    rates_now, rates_before = _split(ratings, "created_at", window)
+    return screened(now, rates_now, check), screened(before, rates_before, Screening())
 
 
 @transient_retry
@@ -255,8 +277,9 @@ def team_page(
         info, window = _open(conn, account, period, as_of)
         users = check(account_queries.list_users(conn, info.id), "users")
         flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
-        sessions, ratings = _team_frames(conn, info, window, check, users)
-        before, before_ratings = _team_frames(conn, info, window.previous(), Screening(), users)
+        (sessions, ratings), (before, before_ratings) = _team_frames(
+            conn, info, window, check, users
+        )
     flows = flows.select(pl.col("tree_id").alias("id"), "name")
     people = users.select(pl.col("user_id").alias("id"), pl.coalesce("name", "email").alias("name"))
     return TeamPage(
