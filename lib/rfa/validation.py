@@ -176,7 +176,11 @@ class Kind:
 
 def _ids(values: Iterable[str | None]) -> pl.Expr:
     """A literal list of ids for ``is_in`` (nulls left out)."""
-    return pl.lit(pl.Series([v for v in values if v is not None], dtype=pl.String).implode())
+    if isinstance(values, pl.Series):
+        series = values.cast(pl.String).drop_nulls()
+    else:
+        series = pl.Series([v for v in values if v is not None], dtype=pl.String)
+    return pl.lit(series.implode())
 
 
 def _known(column: str, ids: Iterable[str | None]) -> pl.Expr:

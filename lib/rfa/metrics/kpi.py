@@ -147,12 +147,15 @@ def quantile_kpi(
     unit: Unit,
     period_label: str,
     min_n: int = MIN_N,
+    test: Change | None = None,
 ) -> KPI:
     """A median or high percentile (p90, p95) of durations: seeded bootstrap interval;
     the change is tested with Mann–Whitney U on the two windows' values (a shift of the
-    whole distribution), the delta is the difference of the two quantiles."""
+    whole distribution), the delta is the difference of the two quantiles. ``test`` is
+    that Mann–Whitney result when already computed for the same values (the median and
+    the p90 of one page share it: the test does not depend on the quantile)."""
     cur, prev = _values(values), _values(previous_values)
-    change = u.compare_distributions(
+    change = test or u.compare_distributions(
         cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL[unit] or unit
     )
     estimate = u.quantile(cur, q, min_n=min_n)
@@ -219,7 +222,10 @@ def session_kpis(
     def satisfied(frame: pl.DataFrame) -> int:
         return int((frame["rating"] >= 4).sum())
 
-    cur_d, prev_d = durations(sessions), durations(previous_sessions)
+    cur_d, prev_d = _values(durations(sessions)), _values(durations(previous_sessions))
+    shift = u.compare_distributions(
+        cur_d, prev_d, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["minutes"]
+    )
     kpis = [
         count_kpi(
             "total_sessions",
@@ -247,6 +253,7 @@ def session_kpis(
             unit="minutes",
             period_label=period_label,
             min_n=min_n,
+            test=shift,
         ),
         quantile_kpi(
             "p90_duration_minutes",
@@ -257,6 +264,7 @@ def session_kpis(
             unit="minutes",
             period_label=period_label,
             min_n=min_n,
+            test=shift,
         ),
     ]
     if csat:
@@ -361,6 +369,13 @@ def escalation_kpis(
     """Escalation KPIs (METRICS.md §5): ``n_handoffs_claimed`` (count),
     ``action_conversion_rate`` (fraction of claimed hand-offs acted on), and the median
     and p95 of the seconds from claim to first action (``lags``, floored at 0)."""
+    shift = u.compare_distributions(
+        _values(lags),
+        _values(previous_lags),
+        period_label=period_label,
+        min_n=min_n,
+        unit=_UNIT_LABEL["seconds"],
+    )
     return [
         count_kpi(
             "n_handoffs_claimed",
@@ -388,6 +403,7 @@ def escalation_kpis(
             unit="seconds",
             period_label=period_label,
             min_n=min_n,
+            test=shift,
         ),
         quantile_kpi(
             "p95_seconds_to_first_action",
@@ -398,6 +414,7 @@ def escalation_kpis(
             unit="seconds",
             period_label=period_label,
             min_n=min_n,
+            test=shift,
         ),
     ]
 
