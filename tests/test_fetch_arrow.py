@@ -110,6 +110,7 @@ SCHEMAS: dict[str, Callable[[dict], dict[str, pl.DataType]]] = {
     ),
     "decisions_query": lambda kw: sq.DECISIONS_SCHEMA,
     "sessions_query": lambda kw: sq.SESSION_SCHEMA,
+    "busiest_query": lambda kw: sq.BUSIEST_SCHEMA,
 }
 """The frame schema each builder's ``*_frame`` function fetches it with."""
 
@@ -131,6 +132,8 @@ def _calls(name: str, ids: dict[str, str]) -> Iterator[tuple[str, dict]]:
         "user_id": ids["user_id"],
         "engineer_id": ids["user_id"],
         "with_engineer": True,
+        "by": "user_id",
+        "n": 3,
     }
     required, everything = {}, {}
     for pname, param in params.items():

@@ -80,6 +80,8 @@ def _value(name: str, annotation: object, window: Window) -> object:
     """An argument for a builder parameter, from its name and type."""
     if annotation is Window:
         return window
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)[0]
     options = typing.get_args(annotation) or (annotation,)
     if bool in options:
         return True

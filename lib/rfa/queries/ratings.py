@@ -100,7 +100,9 @@ def rated_sessions_query(
     sessions are scoped through ``trees.account_id`` like every session query. A rating
     whose session is not returned is an orphan (``rating_orphan`` of
     :mod:`rfa.validation`); the team page takes the rated engineer from ``user_id``.
-    One query (not one per batch of ids): the join runs in the database.
+    One query (not one per batch of ids): a plain join from the window's ratings, which
+    the planner drives from the ratings' index (an ``IN (subquery)`` form made PostgreSQL
+    loop over every flow × rating).
     Returns :data:`RATED_SESSION_SCHEMA`, ordered by session id.
     """
     r, s = session_ratings.c, sessions.c
@@ -108,20 +110,22 @@ def rated_sessions_query(
     conds = [
         r.account_id == account_id,
         rating_trees.c.account_id == account_id,
+        session_trees.c.account_id == account_id,
         r.created_at >= window.start,
         r.created_at < window.end,
     ]
     if tree_id is not None:
         conds.append(r.tree_id == tree_id)
-    rated = (
-        sa.select(r.session_id)
-        .select_from(session_ratings.join(rating_trees, r.tree_id == rating_trees.c.id))
-        .where(*conds)
+    source = (
+        session_ratings.join(rating_trees, r.tree_id == rating_trees.c.id)
+        .join(sessions, r.session_id == s.id)
+        .join(session_trees, s.tree_id == session_trees.c.id)
     )
     return (
         sa.select(s.id.label("session_id"), s.user_id)
-        .select_from(sessions.join(session_trees, s.tree_id == session_trees.c.id))
-        .where(session_trees.c.account_id == account_id, s.id.in_(rated))
+        .select_from(source)
+        .where(*conds)
+        .group_by(s.id, s.user_id)  # a session rated twice is listed once
         .order_by(s.id)
     )
 
