@@ -67,6 +67,8 @@ def _values(values: pl.Series | Sequence[float] | np.ndarray | None) -> np.ndarr
         return np.array([], dtype=float)
     if isinstance(values, pl.Series):
         arr = values.drop_nulls().cast(pl.Float64).to_numpy()
+    elif isinstance(values, np.ndarray):
+        arr = values.astype(float, copy=False)
     else:
         arr = np.array([np.nan if v is None else v for v in values], dtype=float)
     return arr[np.isfinite(arr)]
