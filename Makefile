@@ -16,7 +16,7 @@ DEMO_SCALE ?= 1.0
 WORKERS    ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo publish test test-fast lint format clean
+.PHONY: help setup demo publish test test-fast lint format clean bench
 
 help: ## Show this list of targets
 	@echo "ResolutionFlow Analytics"
@@ -50,6 +50,9 @@ test: $(STAMP) ## Run every test (starts a throwaway PostgreSQL on 127.0.0.1)
 
 test-fast: $(STAMP) ## Run the tests that execute no notebook
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP) ## Run the benchmarks (BENCH_SCALES=10k,100k or BENCH_QUICK=1 for a short run) into bench/results/
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP) ## Lint the library and tests with ruff
 	$(BIN)/ruff check lib tests
