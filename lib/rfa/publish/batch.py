@@ -375,7 +375,7 @@ class _LocalRunner:
     def results(self):
         from pebble import ProcessExpired
 
-        futures = {
+        futures = self.futures = {
             self.pool.schedule(render_page, args=(d, *self.args), timeout=self.timeout): d
             for d in self.todo
         }
@@ -392,6 +392,14 @@ class _LocalRunner:
                 )
             except ProcessExpired as exc:
                 yield d.job.page, None, f"{d.job.label}: the render process died ({exc})", 0.0
+
+    def late_results(self):
+        """Results of pages that finished — and so were published — before the batch was
+        stopped, but were not collected yet (a signal between a worker's publish and the
+        main process reading its result): the manifest must list them too."""
+        for future in getattr(self, "futures", {}):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                yield future.result()
 
     def shutdown(self, abort: bool) -> None:
         if abort:
@@ -614,6 +622,20 @@ def _render_all(
                 os.environ.pop(BATCH_ENV, None)
             else:
                 os.environ[BATCH_ENV] = saved_batch
+    if result.signal is not None and isinstance(runner, _LocalRunner):
+        for page, record, _, seconds in runner.late_results():
+            if page in pending and record is not None:
+                d = pending.pop(page)
+                records[page] = record
+                emit(
+                    Outcome(
+                        page=page,
+                        label=d.job.label,
+                        status="rendered",
+                        reason=d.reason,
+                        seconds=round(seconds, 1),
+                    )
+                )
     if result.signal is not None:
         result.not_rendered = [d.job.label for d in pending.values()]
     return records
