@@ -344,3 +344,59 @@ def test_a_publish_killed_midway_leaves_no_partial_file(tmp_path, demo_sqlite_ur
         assert page.read_text().rstrip().endswith("</html>"), page
     for data in publish_dir.rglob("*.json"):
         json.loads(data.read_text())
+
+
+def test_a_signal_during_a_held_section_waits_for_its_end():
+    """The main process publishes a page and records it in one held section: a signal
+    arriving in between is raised only after both are done (never a page on disk that
+    the manifest does not list)."""
+    import os
+    import signal
+
+    from rfa.publish.batch import _Interrupted, _SignalGuard
+
+    done = []
+    with _SignalGuard() as guard, pytest.raises(_Interrupted) as stopped:
+        with guard.armed():
+            with guard.held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                done.append("published")
+                done.append("recorded")
+            done.append("next page")  # never reached: the held signal is raised first
+    assert stopped.value.signum == signal.SIGTERM
+    assert done == ["published", "recorded"]
+    # outside a held section an armed guard raises at once
+    with _SignalGuard() as guard, pytest.raises(_Interrupted), guard.armed():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("not reached")
+    assert done == ["published", "recorded"]
+
+
+def test_a_staged_page_is_published_only_when_promoted(tmp_path, demo_sqlite_url, monkeypatch):
+    """Local workers build (``stage=True``); the page reaches ``published/`` only through
+    the main process's ``promote_page``."""
+    from rfa.config import absolute_sqlite_url
+    from rfa.db import connect
+    from rfa.publish.batch import Decision, render_page
+    from rfa.publish.pipeline import PublishError, plan_account, promote_page
+
+    url = absolute_sqlite_url(demo_sqlite_url)
+    monkeypatch.setenv("RFA_DATABASE_URL", url)
+    publish_dir, build_dir = tmp_path / "published", tmp_path / "build"
+    with connect(url) as conn:
+        (job,) = plan_account(conn, "kiwi-tech", as_of=AS_OF, dashboards=["escalations"])
+    with pytest.raises(PublishError, match="no complete page"):
+        promote_page(job, build_dir, publish_dir)
+    page, record, error, _ = render_page(
+        Decision(job=job, render=True, reason="test", fingerprint="", parts={}),
+        str(publish_dir),
+        str(build_dir),
+        "nbconvert",
+        None,
+        stage=True,
+    )
+    assert error is None and record is not None and page == job.page
+    assert not list(publish_dir.rglob("*.html")), "a staged page must not be published yet"
+    target = promote_page(job, build_dir, publish_dir)
+    assert target.read_text().rstrip().endswith("</html>")
+    assert json.loads(target.with_suffix(".json").read_text())["meta"]

@@ -8,7 +8,9 @@
   build directory, under a wall-clock timeout. One failing page never stops the
   others; it keeps its last good version and is marked failed in the index.
 * **Atomic** — pages, data files, the manifest and the index are written to
-  temporary files and renamed into place.
+  temporary files and renamed into place. Local workers only build a page; the main
+  process publishes it as it records it (signals held for that moment), so a page on
+  disk is always a page in the manifest.
 * **Interruptible, no orphans** — SIGTERM, SIGINT or SIGHUP during a local batch stops
   the worker pool (each worker kills its kernel and renderer before it exits), sweeps
   any process still marked with the batch's :data:`BATCH_ENV` and any temporary file,
@@ -48,9 +50,10 @@ from rfa.publish.pipeline import (
     BATCH_ENV,
     PageJob,
     PublishError,
+    build_job,
     error_message,
+    promote_page,
     remove_kernel_sockets,
-    run_job,
 )
 from rfa.publish.site import PageRecord, load_records, save_records, write_index
 from rfa.queries.accounts import resolve_account
@@ -161,6 +164,19 @@ class _SignalGuard:
             raise _Interrupted(signum)
 
     @contextmanager
+    def held(self) -> Iterator[None]:
+        """Inside :meth:`armed`: hold signals back for a short critical section (publishing
+        one page and recording it), then raise :class:`_Interrupted` if one arrived."""
+        was_armed, self._armed = self._armed, False
+        try:
+            yield
+        finally:
+            self._armed = was_armed
+        if was_armed and self.signum is not None:
+            self._armed = False
+            raise _Interrupted(self.signum)
+
+    @contextmanager
     def armed(self) -> Iterator[None]:
         if self.signum is not None:
             raise _Interrupted(self.signum)
@@ -241,9 +257,14 @@ def render_page(
     build_dir: str,
     renderer: str,
     cell_timeout: float | None,
+    stage: bool = False,
 ):
     """Worker entry point (local process or Dask worker): render one page.
 
+    With ``stage`` the page is only built (in ``build_dir``) and the caller publishes it
+    with :func:`~rfa.publish.pipeline.promote_page` when it collects the result; a local
+    batch does so, so that a worker stopped by a signal never publishes a page the
+    manifest does not list. Dask workers (no shared build directory) publish themselves.
     The database URL is never an argument (it would travel to Dask workers and into
     their logs): workers read ``RFA_DATABASE_URL`` from their own environment.
     Returns ``(page, record | None, error | None, seconds)``; never raises.
@@ -253,15 +274,16 @@ def render_page(
     os.environ[PAGE_ENV] = job.label  # inherited by the kernel and the renderer
     try:
         with _stderr_to(Path(build_dir) / f"{job.label}.log"):
-            record = run_job(
+            record = build_job(
                 job,
-                Path(publish_dir),
                 Path(build_dir),
                 renderer,
                 fingerprint=decision.fingerprint,
                 fingerprint_parts=decision.parts,
                 cell_timeout=cell_timeout,
             )
+            if not stage:
+                promote_page(job, Path(build_dir), Path(publish_dir))
         return job.page, record, None, time.monotonic() - started
     except PublishError as exc:
         return job.page, None, str(exc), time.monotonic() - started
@@ -375,8 +397,10 @@ class _LocalRunner:
     def results(self):
         from pebble import ProcessExpired
 
-        futures = self.futures = {
-            self.pool.schedule(render_page, args=(d, *self.args), timeout=self.timeout): d
+        futures = {
+            self.pool.schedule(
+                render_page, args=(d, *self.args), kwargs={"stage": True}, timeout=self.timeout
+            ): d
             for d in self.todo
         }
         for future in as_completed(futures):
@@ -392,14 +416,6 @@ class _LocalRunner:
                 )
             except ProcessExpired as exc:
                 yield d.job.page, None, f"{d.job.label}: the render process died ({exc})", 0.0
-
-    def late_results(self):
-        """Results of pages that finished — and so were published — before the batch was
-        stopped, but were not collected yet (a signal between a worker's publish and the
-        main process reading its result): the manifest must list them too."""
-        for future in getattr(self, "futures", {}):
-            if future.done() and not future.cancelled() and future.exception() is None:
-                yield future.result()
 
     def shutdown(self, abort: bool) -> None:
         if abort:
@@ -596,20 +612,28 @@ def _render_all(
             else:
                 os.environ[BATCH_ENV] = batch_id
                 runner = _LocalRunner(todo, args, workers, timeout, batch_id)
+            staged = isinstance(runner, _LocalRunner)
             for page, record, error, seconds in runner.results():
-                d = pending.pop(page)
-                if record is not None:
-                    records[page] = record
-                emit(
-                    Outcome(
-                        page=page,
-                        label=d.job.label,
-                        status="rendered" if record is not None else "failed",
-                        reason=d.reason,
-                        error=None if record is not None else error,
-                        seconds=round(seconds, 1),
+                # publish and record together: a signal waits until both are done
+                with guard.held():
+                    d = pending.pop(page)
+                    if record is not None and staged:
+                        try:
+                            promote_page(d.job, Path(args[1]), Path(args[0]))
+                        except (PublishError, OSError) as exc:
+                            record, error = None, f"{d.job.label}: {error_message(exc)}"
+                    if record is not None:
+                        records[page] = record
+                    emit(
+                        Outcome(
+                            page=page,
+                            label=d.job.label,
+                            status="rendered" if record is not None else "failed",
+                            reason=d.reason,
+                            error=None if record is not None else error,
+                            seconds=round(seconds, 1),
+                        )
                     )
-                )
         aborted = False
     except _Interrupted as exc:
         result.signal = exc.signum
@@ -622,20 +646,6 @@ def _render_all(
                 os.environ.pop(BATCH_ENV, None)
             else:
                 os.environ[BATCH_ENV] = saved_batch
-    if result.signal is not None and isinstance(runner, _LocalRunner):
-        for page, record, _, seconds in runner.late_results():
-            if page in pending and record is not None:
-                d = pending.pop(page)
-                records[page] = record
-                emit(
-                    Outcome(
-                        page=page,
-                        label=d.job.label,
-                        status="rendered",
-                        reason=d.reason,
-                        seconds=round(seconds, 1),
-                    )
-                )
     if result.signal is not None:
         result.not_rendered = [d.job.label for d in pending.values()]
     return records

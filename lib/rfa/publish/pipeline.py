@@ -266,15 +266,63 @@ def run_job(
 ):
     """Execute, render and publish one page; returns its :class:`~rfa.publish.site.PageRecord`.
 
-    The build happens in ``build_dir/<page label>/`` (created afresh); the page
-    and its JSON data file replace the published ones only when both exist, each
-    by an atomic rename. ``cell_timeout`` (seconds) bounds every notebook cell.
+    :func:`build_job` then :func:`promote_page`. Raises :class:`PublishError` naming the
+    page, the failing cell and the cause.
+    """
+    record = build_job(
+        job,
+        build_dir,
+        renderer,
+        fingerprint=fingerprint,
+        fingerprint_parts=fingerprint_parts,
+        cell_timeout=cell_timeout,
+    )
+    promote_page(job, build_dir, publish_dir)
+    return record
+
+
+def promote_page(job: PageJob, build_dir: Path, publish_dir: Path) -> Path:
+    """Publish a page built by :func:`build_job`: its JSON data file, then its HTML page,
+    each replacing the published one by an atomic rename. Returns the page's path.
+
+    Raises:
+        PublishError: the build directory holds no complete page for ``job``.
+    """
+    from rfa.publish.site import atomic_copy
+
+    work = paths.page_path(build_dir, job.label)
+    data_file, html = work / "page.json", work / "page.html"
+    if not (data_file.is_file() and html.is_file()):
+        raise PublishError(f"{job.label}: the build has no complete page to publish")
+    target = paths.page_path(publish_dir, job.page)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_copy(data_file, target.with_suffix(".json"))
+    atomic_copy(html, target)
+    return target
+
+
+def build_job(
+    job: PageJob,
+    build_dir: Path,
+    renderer: str = "auto",
+    *,
+    fingerprint: str | None = None,
+    fingerprint_parts: dict[str, str] | None = None,
+    cell_timeout: float | None = None,
+):
+    """Execute and render one page into ``build_dir/<page label>/`` (created afresh:
+    ``page.ipynb``, ``page.json``, ``page.html``) without publishing it; returns the
+    :class:`~rfa.publish.site.PageRecord` it will have once :func:`promote_page` publishes
+    it. ``cell_timeout`` (seconds) bounds every notebook cell.
+
+    A batch builds in its workers and publishes in its main process, so a page is either
+    published and in the manifest, or neither, whatever moment a signal arrives.
     Raises :class:`PublishError` naming the page, the failing cell and the cause.
     """
     import papermill
 
     from rfa.publish.render import render
-    from rfa.publish.site import PageRecord, atomic_copy
+    from rfa.publish.site import PageRecord
 
     work = paths.page_path(build_dir, job.label)
     shutil.rmtree(work, ignore_errors=True)
@@ -306,10 +354,6 @@ def run_job(
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
     meta = json.loads(data_file.read_text())["meta"]
-    target = paths.page_path(publish_dir, job.page)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_copy(data_file, target.with_suffix(".json"))
-    atomic_copy(html, target)
     window = meta["window"]
     return PageRecord(
         account_slug=job.account_slug,
