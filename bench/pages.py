@@ -421,11 +421,12 @@ def profiles(url: str, work: Path, profile_dir: Path) -> dict[str, str]:
     script = work / "team_cells.py"
     nb = json.loads(job.notebook.read_text())
     params = job.parameters(work / "profile-page.json")
-    cells = [f"{k} = {v!r}" for k, v in params.items()]
-    for cell in nb["cells"]:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if cell["cell_type"] == "code" and "parameters" not in tags:
+    cells = []
+    for cell in nb["cells"]:  # as papermill runs it: defaults, then the page's values
+        if cell["cell_type"] == "code":
             cells.append("".join(cell["source"]))
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                cells.append("\n".join(f"{k} = {v!r}" for k, v in params.items()))
     # an IPython shell with the inline backend formats every output as the kernel does
     script.write_text(
         "from IPython.core.interactiveshell import InteractiveShell\n"

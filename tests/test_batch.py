@@ -346,6 +346,113 @@ def test_a_publish_killed_midway_leaves_no_partial_file(tmp_path, demo_sqlite_ur
         json.loads(data.read_text())
 
 
+def test_notebook_imports_lists_the_modules_its_code_cells_import(tmp_path):
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from rfa.publish.pipeline import notebook_imports
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import secret_param_module", metadata={"tags": ["parameters"]}),
+            new_markdown_cell("import not_code"),
+            new_code_cell("%matplotlib inline"),
+            new_code_cell("import colorsys, json as j\nfrom xml.dom import minidom\nx = 1"),
+            new_code_cell("from . import rel\nfrom xml.dom import minidom\ndef f():\n import os"),
+        ]
+    )
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    assert notebook_imports(path) == ("colorsys", "json", "xml.dom", "xml.dom.minidom")
+    assert notebook_imports(tmp_path / "missing.ipynb") == ()
+
+
+def test_a_preloading_kernel_leaves_the_notebook_a_fresh_namespace(tmp_path):
+    """Preloads import modules while the kernel starts, in a throwaway namespace: the
+    notebook sees the same globals and execution count as in a plain kernel."""
+    from jupyter_client import BlockingKernelClient
+
+    from rfa.publish.pipeline import Kernel
+
+    probe = (
+        "import os, sys\n"
+        "print(sorted(k for k in globals() if not k.startswith('_') and k not in ('os', 'sys')),"
+        " 'xml.dom.minidom' in sys.modules, os.getcwd())"
+    )
+    outputs = []
+    for preload in ((), ("colorsys", "xml.dom.minidom", "no_such_module_rfa")):
+        kernel = Kernel(preload, cwd=tmp_path)
+        try:
+            kernel.wait_ready(cwd=tmp_path / "..")
+            client = BlockingKernelClient()
+            client.load_connection_info(kernel.km.get_connection_info())
+            client.start_channels()
+            try:
+                seen = []
+                reply = client.execute_interactive(
+                    probe, timeout=60, output_hook=lambda m, seen=seen: seen.append(m)
+                )
+            finally:
+                client.stop_channels()
+            text = "".join(m["content"].get("text", "") for m in seen)
+            outputs.append((reply["content"]["execution_count"], text))
+            assert kernel.is_alive()
+        finally:
+            kernel.shutdown()
+        assert not kernel.is_alive()
+    (count_plain, plain), (count_preloaded, preloaded) = outputs
+    assert count_plain == count_preloaded == 1
+    names = plain.split("]")[0]
+    assert preloaded.split("]")[0] == names and "colorsys" not in names
+    assert "False" in plain and "True" in preloaded
+    assert str(tmp_path.parent) in preloaded
+
+
+def test_pages_use_kernels_started_ahead_of_use_and_none_survives(
+    tmp_path, demo_sqlite_url, monkeypatch
+):
+    """One worker, three pages: each page's kernel is a fork of the worker's kernel
+    template, and the second and third pages get theirs started while the page before them
+    executed — a different process for every page, none left over."""
+    import re
+
+    from process_helpers import MARK_ENV, new_mark, survivors
+    from rfa.publish import batch
+
+    mark = new_mark()
+    monkeypatch.setenv(MARK_ENV, mark)
+    monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
+    monkeypatch.setattr(batch, "_cores", lambda: 8)  # a core to spare, as on most machines
+    base = {
+        "account_slug": "kiwi-tech",
+        "account_name": "Kiwi Tech Support",
+        "timezone": "Pacific/Auckland",
+        "period": "30d",
+        "as_of": AS_OF,
+    }
+    jobs = [PageJob(dashboard=d, **base) for d in ("escalations", "team", "flowpilot")]
+    build = tmp_path / "build"
+    result = run_batch(jobs, workers=1, publish_dir=tmp_path / "published", build_dir=build)
+    assert [o.status for o in result.outcomes] == ["rendered"] * 3, result.outcomes
+    for outcome in result.outcomes:
+        assert set(outcome.phases) == {"kernel", "execute", "render", "publish"}
+    kernels = []
+    for job in jobs:
+        log = (build / f"{job.label}.log").read_text()
+        found = re.findall(r"rfa: kernel pid (\d+) \((?:forked from [^,]*, )?([^)]*)\)", log)
+        assert len(found) == 1, log
+        assert "forked from the kernel template" in log, "a batch worker forks its kernels"
+        kernels.append(found[0])
+        assert "rfa: page phases: kernel=" in log
+    assert [how for _, how in kernels] == [
+        "started for this page",
+        "started ahead of use",
+        "started ahead of use",
+    ]
+    assert len({pid for pid, _ in kernels}) == 3, "never one kernel for two pages"
+    assert not list((build / ".kernels").glob("*")), "a spare kernel's log is moved to its page"
+    assert not survivors(mark, 10.0)
+
+
 def test_a_signal_during_a_held_section_waits_for_its_end():
     """The main process publishes a page and records it in one held section: a signal
     arriving in between is raised only after both are done (never a page on disk that
@@ -372,31 +479,36 @@ def test_a_signal_during_a_held_section_waits_for_its_end():
     assert done == ["published", "recorded"]
 
 
-def test_a_staged_page_is_published_only_when_promoted(tmp_path, demo_sqlite_url, monkeypatch):
-    """Local workers build (``stage=True``); the page reaches ``published/`` only through
-    the main process's ``promote_page``."""
+def test_a_page_built_by_a_worker_is_published_only_by_the_batch(
+    tmp_path, demo_sqlite_url, monkeypatch
+):
+    """Local workers execute and render (``publish=False``); the page reaches
+    ``published/`` only through the main process's ``publish_job``."""
     from rfa.config import absolute_sqlite_url
     from rfa.db import connect
     from rfa.publish.batch import Decision, render_page
-    from rfa.publish.pipeline import PublishError, plan_account, promote_page
+    from rfa.publish.pipeline import PublishError, plan_account, publish_job
 
     url = absolute_sqlite_url(demo_sqlite_url)
     monkeypatch.setenv("RFA_DATABASE_URL", url)
     publish_dir, build_dir = tmp_path / "published", tmp_path / "build"
     with connect(url) as conn:
         (job,) = plan_account(conn, "kiwi-tech", as_of=AS_OF, dashboards=["escalations"])
-    with pytest.raises(PublishError, match="no complete page"):
-        promote_page(job, build_dir, publish_dir)
-    page, record, error, _ = render_page(
+    with pytest.raises(PublishError, match="no data file"):
+        publish_job(job, publish_dir, build_dir, "nbconvert")
+    page, used, error, _, phases = render_page(
         Decision(job=job, render=True, reason="test", fingerprint="", parts={}),
         str(publish_dir),
         str(build_dir),
         "nbconvert",
         None,
-        stage=True,
+        False,  # no kernel started ahead of use
+        False,  # not published by the worker
     )
-    assert error is None and record is not None and page == job.page
+    assert error is None and used == "nbconvert" and page == job.page, error
+    assert set(phases) == {"kernel", "execute", "render"}
     assert not list(publish_dir.rglob("*.html")), "a staged page must not be published yet"
-    target = promote_page(job, build_dir, publish_dir)
+    record = publish_job(job, publish_dir, build_dir, used)
+    target = publish_dir / record.page
     assert target.read_text().rstrip().endswith("</html>")
     assert json.loads(target.with_suffix(".json").read_text())["meta"]

@@ -412,6 +412,29 @@ def test_nbconvert_escapes_untrusted_titles(executed: Path, tmp_path: Path) -> N
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
+def test_pages_rendered_one_after_another_each_carry_their_own_title(
+    executed: Path, tmp_path: Path
+) -> None:
+    """A worker keeps one exporter for every page it renders (its templates are compiled
+    once); only the title changes, and no page shows another page's title."""
+    titles = ["Acme — Team analytics", "Globex — Flow", None, "Initech — Personal"]
+    pages = []
+    for n, title in enumerate(titles):
+        out = tmp_path / f"page{n}.html"
+        render_nbconvert(executed, out, title)
+        pages.append(BeautifulSoup(out.read_text(encoding="utf-8"), "html.parser"))
+    shown = [soup.title.get_text() for soup in pages]
+    assert shown == ["Acme — Team analytics", "Globex — Flow", "Team analytics", titles[3]]
+    for soup, title in zip(pages, shown, strict=True):
+        assert [h.get_text() for h in soup.find_all("h1")] == [title]
+    assert len(render_mod._shared) == 1
+    exporter = render_mod.dashboard_exporter("Globex — Flow")
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    again = tmp_path / "again.html"
+    render_nbconvert(executed, again, "Globex — Flow")
+    assert again.read_text(encoding="utf-8") == body, "the same page as a new exporter's"
+
+
 def test_nbconvert_unreadable_notebook_raises(tmp_path: Path) -> None:
     bad = tmp_path / "page.ipynb"
     bad.write_text("{ not json")
@@ -632,3 +655,123 @@ def test_a_card_alone_in_its_row_is_full_width_like_quarto():
     out, _ = transform_notebook(nb)
     wide = {c.metadata["rfa"]["title"]: c.metadata["rfa"].get("wide", False) for c in out.cells}
     assert wide == {"alone": True, "left": False, "right": False, "last": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# Many pages with one Quarto invocation (a Quarto project), with a fake quarto
+# ---------------------------------------------------------------------------------------------
+
+FAKE_QUARTO_PROJECT = """#!{python}
+import json, os, sys
+import yaml
+with open({record!r}, "a") as f:
+    f.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd()}}) + "\\n")
+target = sys.argv[2]
+if os.path.isdir(target):  # quarto render PROJECT --no-execute
+    assert sys.argv[3:] == ["--no-execute"], sys.argv
+    if {fail_project!r}:
+        sys.stderr.write("ERROR: the project failed\\n")
+        sys.exit(1)
+    config = yaml.safe_load(open(os.path.join(target, "_quarto.yml")))
+    for name in config["project"]["render"]:
+        source = json.load(open(os.path.join(target, name)))["cells"][0]["source"]
+        source = source if isinstance(source, str) else "".join(source)
+        title = yaml.safe_load(source.split("---")[1])["title"]
+        if title == {bad!r}:
+            sys.stderr.write("ERROR: " + name + " has a bad page\\n")
+            sys.exit(1)
+        with open(os.path.join(target, name[: -len(".ipynb")] + ".html"), "w") as f:
+            f.write("<html><title>" + title + "</title></html>")
+else:  # quarto render NOTEBOOK --no-execute --output NAME -M title:"..."
+    title = "Team analytics"  # the front matter's, unless -M title:"..." is given
+    if "-M" in sys.argv:
+        title = json.loads(sys.argv[sys.argv.index("-M") + 1].split(":", 1)[1])
+    if title == {bad!r}:
+        sys.stderr.write("ERROR: this page is bad\\n")
+        sys.exit(1)
+    with open(sys.argv[sys.argv.index("--output") + 1], "w") as f:
+        f.write("<html><title>" + title + "</title></html>")
+"""
+
+
+def install_fake_project_quarto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail_project=False, bad=None
+) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "quarto-calls.jsonl"
+    script = bindir / "quarto"
+    script.write_text(
+        FAKE_QUARTO_PROJECT.format(
+            python=sys.executable, record=str(record), fail_project=fail_project, bad=bad
+        )
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", str(bindir))
+    return record
+
+
+def _project_items(executed: Path, tmp_path: Path, titles):
+    items = []
+    for n, title in enumerate(titles):
+        build = tmp_path / "build" / f"page{n}"
+        build.mkdir(parents=True)
+        (build / "page.ipynb").write_bytes(executed.read_bytes())
+        items.append((build / "page.ipynb", tmp_path / "published" / f"page{n}.html", title))
+    return items
+
+
+PROJECT_TITLES = ["Acme — Team analytics", 'Globex: "Flow" — yes', None]
+
+
+def test_retitled_notebook_sets_the_front_matter_title_only(executed: Path) -> None:
+    for title in ('Globex: "Flow" — yes', "no", "- [x]", "#1 {a}"):
+        nb = json.loads(render_mod.retitled_notebook(executed, title))
+        front = render_mod.parse_front_matter(nb["cells"][0]["source"])
+        assert front is not None and front["title"] == title
+        assert front["format"]["dashboard"]["embed-resources"] is True
+        assert nb["cells"][1:] == json.loads(executed.read_text())["cells"][1:]
+    assert render_mod.retitled_notebook(executed, None) == executed.read_text()
+
+
+def test_a_quarto_project_renders_every_page_with_one_invocation(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = install_fake_project_quarto(tmp_path, monkeypatch)
+    items = _project_items(executed, tmp_path, PROJECT_TITLES)
+    work = tmp_path / "work"
+    results = render_mod.render_quarto_project(items, work)
+    assert results == {out: None for _, out, _ in items}
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(calls) == 1, "one Quarto process for every page"
+    project = Path(calls[0]["argv"][1])
+    assert calls[0]["argv"] == ["render", str(project), "--no-execute"]
+    assert project.parent == work and Path(calls[0]["cwd"]) == project
+    shown = [out.read_text() for _, out, _ in items]
+    assert shown == [f"<html><title>{t or 'Team analytics'}</title></html>" for t in PROJECT_TITLES]
+    assert _files(work) == [], "the project folder is removed"
+    assert _files(tmp_path / "published") == ["page0.html", "page1.html", "page2.html"]
+
+
+def test_a_failing_project_render_renders_page_by_page(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = install_fake_project_quarto(tmp_path, monkeypatch, fail_project=True)
+    items = _project_items(executed, tmp_path, PROJECT_TITLES[:2])
+    results = render_mod.render_quarto_project(items, tmp_path / "work")
+    assert results == {out: None for _, out, _ in items}
+    calls = [json.loads(line)["argv"] for line in record.read_text().splitlines()]
+    assert len(calls) == 3 and Path(calls[0][1]).name.startswith(".quarto-project-")
+    assert [Path(c[1]) for c in calls[1:]] == [i[0].resolve() for i in items]
+
+
+def test_one_bad_page_of_a_quarto_project_fails_alone(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_fake_project_quarto(tmp_path, monkeypatch, bad=PROJECT_TITLES[1])
+    items = _project_items(executed, tmp_path, PROJECT_TITLES)
+    results = render_mod.render_quarto_project(items, tmp_path / "work")
+    assert results[items[0][1]] is None and results[items[2][1]] is None
+    assert "failed (exit 1)" in results[items[1][1]]
+    assert "ERROR: this page is bad" in results[items[1][1]]
+    assert not items[1][1].exists() and items[0][1].is_file() and items[2][1].is_file()

@@ -70,12 +70,14 @@ class Reporter:
             self.progress.advance(self.task)
         if not self.tty:
             error = (outcome.error or "").splitlines()[0] if outcome.error else None
+            phases = getattr(outcome, "phases", None) or {}
             self._line(
                 event="page",
                 page=outcome.label,
                 status=outcome.status,
                 reason=outcome.reason,
                 seconds=outcome.seconds or None,
+                **{f"{name}_s": f"{seconds:.2f}" for name, seconds in phases.items()},
                 error=error,
             )
 

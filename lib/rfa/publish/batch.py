@@ -7,16 +7,28 @@
   process pool locally, or a Dask distributed cluster), with its own kernel and
   build directory, under a wall-clock timeout. One failing page never stops the
   others; it keeps its last good version and is marked failed in the index.
+* **Fast, still one fresh kernel per page** — a local worker that renders several pages
+  forks each page's kernel from a kernel template that imported the heavy libraries once
+  (:mod:`rfa.publish.kernels`); with fewer workers than cores it also starts the next
+  page's kernel while a page executes (:func:`_start_spare`); it keeps one nbconvert
+  exporter (:mod:`rfa.publish.render`). A kernel is never used for a second page. With
+  Quarto, workers only execute and this process renders the executed pages several at
+  a time, one Quarto process per project (:func:`_render_executed`). Each page's phases
+  (kernel, execute, render, publish) are in its outcome, its log line and its build log.
+* **Published by this process** — local workers leave each page rendered in its build
+  folder; this process moves it into place and records it at once (a signal waits for
+  that), so a page is published if and only if the manifest lists it; pages that
+  finished rendering before a signal but were not collected yet are published and
+  listed too. (Dask workers publish themselves: the build folder need not be shared.)
 * **Atomic** — pages, data files, the manifest and the index are written to
-  temporary files and renamed into place. Local workers only build a page; the main
-  process publishes it as it records it (signals held for that moment), so a page on
-  disk is always a page in the manifest.
+  temporary files and renamed into place.
 * **Interruptible, no orphans** — SIGTERM, SIGINT or SIGHUP during a local batch stops
   the worker pool (each worker kills its kernel and renderer before it exits), sweeps
   any process still marked with the batch's :data:`BATCH_ENV` and any temporary file,
   records the pages that did finish, and returns with ``signal`` set (the CLI then
   exits ``128 + signal``). Every process a local batch starts carries
-  ``RFA_BATCH_ID=<id>`` (and kernels ``RFA_PAGE=<page label>``) in its environment.
+  ``RFA_BATCH_ID=<id>`` in its environment (kernels and kernel templates too; kernels
+  started for a page also ``RFA_PAGE=<page label>``).
 * **Bounded** — each worker renders at most :data:`MAX_TASKS_PER_WORKER` pages, then
   is replaced, so a long batch's memory does not grow with its length. Database
   connections: a worker holds none; each page's kernel opens one engine per load and
@@ -28,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -46,14 +59,20 @@ from pydantic import BaseModel
 from rfa.config import absolute_sqlite_url, get_settings
 from rfa.db import connect, transient_retry
 from rfa.publish import fingerprint as fp
+from rfa.publish.kernels import use_template
+from rfa.publish.paths import page_path
 from rfa.publish.pipeline import (
     BATCH_ENV,
+    RENDER_LATER,
+    Kernel,
     PageJob,
     PublishError,
-    build_job,
     error_message,
-    promote_page,
+    log_line,
+    notebook_imports,
+    publish_job,
     remove_kernel_sockets,
+    run_job,
 )
 from rfa.publish.site import PageRecord, load_records, save_records, write_index
 from rfa.queries.accounts import resolve_account
@@ -71,6 +90,8 @@ MAX_TASKS_PER_WORKER = 20
 the memory a long batch can accumulate in a worker: imports, caches, fragmentation)."""
 PAGE_ENV = "RFA_PAGE"
 """Environment variable carrying the page label into its kernel and renderer."""
+SPARE_PAGE = "(started ahead of use)"
+"""``RFA_PAGE`` of a kernel started before its page was known (:func:`_start_spare`)."""
 REAP_GRACE = 3.0
 """Seconds a straggler gets after SIGTERM before it is killed."""
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -96,6 +117,8 @@ class Outcome(BaseModel):
     reason: str = ""
     error: str | None = None
     seconds: float = 0.0
+    phases: dict[str, float] = {}
+    """Seconds of each phase of a rendered page (:data:`rfa.publish.pipeline.PHASES`)."""
 
 
 class BatchResult(BaseModel):
@@ -165,14 +188,14 @@ class _SignalGuard:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Inside :meth:`armed`: hold signals back for a short critical section (publishing
-        one page and recording it), then raise :class:`_Interrupted` if one arrived."""
-        was_armed, self._armed = self._armed, False
+        """Inside an armed section: only record signals while the body runs (a page being
+        moved into place and recorded is never cut in half), then raise the one recorded."""
+        was, self._armed = self._armed, False
         try:
             yield
         finally:
-            self._armed = was_armed
-        if was_armed and self.signum is not None:
+            self._armed = was
+        if was and self.signum is not None:
             self._armed = False
             raise _Interrupted(self.signum)
 
@@ -257,36 +280,50 @@ def render_page(
     build_dir: str,
     renderer: str,
     cell_timeout: float | None,
-    stage: bool = False,
+    prestart: bool = False,
+    publish: bool = True,
 ):
     """Worker entry point (local process or Dask worker): render one page.
 
-    With ``stage`` the page is only built (in ``build_dir``) and the caller publishes it
-    with :func:`~rfa.publish.pipeline.promote_page` when it collects the result; a local
-    batch does so, so that a worker stopped by a signal never publishes a page the
-    manifest does not list. Dask workers (no shared build directory) publish themselves.
     The database URL is never an argument (it would travel to Dask workers and into
     their logs): workers read ``RFA_DATABASE_URL`` from their own environment.
-    Returns ``(page, record | None, error | None, seconds)``; never raises.
+    With ``prestart`` (more pages are queued behind this one), the next page's fresh
+    kernel is started while this page executes (:func:`_take_spare`). Without
+    ``publish`` (local workers), the page is left rendered in its build folder for the
+    batch to publish (:func:`rfa.publish.pipeline.publish_job`).
+    Returns ``(page, result, error | None, seconds, phases)``; never raises. ``result``
+    is the page's record when it was published, the renderer used when it is rendered
+    but not published, ``None`` when it failed or is executed only
+    (:data:`~rfa.publish.pipeline.RENDER_LATER`).
     """
     job, started = decision.job, time.monotonic()
+    # a local worker retires after MAX_TASKS_PER_WORKER pages: no kernel ahead of use then
+    _pages_rendered[0] += 1
+    prestart = prestart and _pages_rendered[0] < MAX_TASKS_PER_WORKER
+    phases: dict[str, float] = {}
+    page_log = Path(build_dir) / f"{job.label}.log"
+    kernel = _take_spare()
     saved_page = os.environ.get(PAGE_ENV)
     os.environ[PAGE_ENV] = job.label  # inherited by the kernel and the renderer
     try:
-        with _stderr_to(Path(build_dir) / f"{job.label}.log"):
-            record = build_job(
+        with _stderr_to(page_log):
+            record = run_job(
                 job,
+                Path(publish_dir),
                 Path(build_dir),
                 renderer,
                 fingerprint=decision.fingerprint,
                 fingerprint_parts=decision.parts,
                 cell_timeout=cell_timeout,
+                kernel=kernel,
+                phases=phases,
+                on_execute=(lambda: _start_spare(job.notebook, build_dir)) if prestart else None,
+                publish=publish,
             )
-            if not stage:
-                promote_page(job, Path(build_dir), Path(publish_dir))
-        return job.page, record, None, time.monotonic() - started
+            _log_phases(phases)
+        return job.page, record, None, time.monotonic() - started, phases
     except PublishError as exc:
-        return job.page, None, str(exc), time.monotonic() - started
+        return job.page, None, str(exc), time.monotonic() - started, phases
     except Exception as exc:  # noqa: BLE001 - never lose the batch to one page
         detail = traceback.format_exc(limit=2)
         return (
@@ -294,12 +331,94 @@ def render_page(
             None,
             f"{job.label}: {error_message(exc)}\n{detail}",
             time.monotonic() - started,
+            phases,
         )
     finally:
+        _move_log(kernel, page_log)  # run_job has stopped it
         if saved_page is None:
             os.environ.pop(PAGE_ENV, None)
         else:
             os.environ[PAGE_ENV] = saved_page
+
+
+def _log_phases(phases: dict[str, float]) -> None:
+    """One line in the page's build log: where its time went."""
+    text = " ".join(f"{name}={seconds:.2f}s" for name, seconds in phases.items())
+    log_line(f"rfa: page phases: {text}")
+
+
+# A worker process's kernel started ahead of use for its next page (at most one).
+_spare: Kernel | None = None
+_pages_rendered = [0, 0]
+"""Pages this worker process was given (local pool workers retire after a number), and
+whether its exit stops a kernel started ahead of use."""
+
+
+def _start_spare(notebook: Path, build_dir: str) -> None:
+    """Start a fresh kernel for this worker's next page now, while the current page executes
+    (on a machine with a free core, its start and preloads then cost the next page nothing).
+    It preloads ``notebook``'s modules (the next page is most likely of the same kind; any
+    notebook can use it). Its standard error goes to a file of its own until it has a page
+    (:func:`_take_spare`); it is stopped when the worker exits unused (:func:`_discard_spare`)."""
+    global _spare
+    if _spare is not None:
+        return
+    from multiprocessing import util
+
+    logs = Path(build_dir) / ".kernels"
+    saved = os.environ.get(PAGE_ENV)
+    os.environ[PAGE_ENV] = SPARE_PAGE
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        _spare = Kernel(
+            notebook_imports(notebook),
+            cwd=Path(build_dir),
+            stderr=logs / f"{uuid.uuid4().hex}.log",
+        )
+    except Exception:  # noqa: BLE001 - the next page starts its own kernel instead
+        log.warning("could not start a kernel ahead of use", exc_info=True)
+        return
+    finally:
+        if saved is None:
+            os.environ.pop(PAGE_ENV, None)
+        else:
+            os.environ[PAGE_ENV] = saved
+    if not _pages_rendered[1]:
+        # run when the worker retires (max tasks, pool closed) or is stopped by SIGTERM
+        util.Finalize(None, _discard_spare, exitpriority=100)
+        _pages_rendered[1] = 1
+
+
+def _take_spare() -> Kernel | None:
+    """The kernel started ahead of use, if it is still alive: taken, it is this page's."""
+    global _spare
+    kernel, _spare = _spare, None
+    if kernel is not None and not kernel.is_alive():
+        kernel.shutdown()
+        _move_log(kernel, None)
+        return None
+    return kernel
+
+
+def _move_log(kernel: Kernel | None, page_log: Path | None) -> None:
+    """Append a spare kernel's own standard error file to its page's log (once the kernel is
+    stopped), then remove the file."""
+    if kernel is None or kernel.stderr is None:
+        return
+    with suppress(OSError):
+        if page_log is not None and kernel.stderr.stat().st_size:
+            with open(page_log, "ab") as sink, open(kernel.stderr, "rb") as source:
+                shutil.copyfileobj(source, sink)
+        kernel.stderr.unlink()
+
+
+def _discard_spare() -> None:
+    """Stop an unused kernel started ahead of use (the worker is exiting)."""
+    global _spare
+    kernel, _spare = _spare, None
+    if kernel is not None:
+        kernel.shutdown()
+        _move_log(kernel, None)
 
 
 def _kill_tree(procs, grace: float) -> None:
@@ -363,12 +482,24 @@ def _worker_exit(signum: int, frame: object) -> None:
     process_exit(128 + signum)
 
 
-def _init_worker() -> None:
+def _init_worker(build_dir: str, template: bool) -> None:
     """Pool worker initializer: signals are the main process's business (it stops the pool);
-    SIGTERM from the pool takes the worker's kernel down with it."""
+    SIGTERM from the pool takes the worker's kernels (and kernel template) down with it.
+    With ``template`` (workers render several pages each), the worker starts a kernel
+    template now and forks its pages' kernels from it (:mod:`rfa.publish.kernels`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _worker_exit)
+    if template:
+        use_template(Path(build_dir) / ".kernels", start=True)
+
+
+def _cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class _LocalRunner:
@@ -380,28 +511,40 @@ class _LocalRunner:
     """
 
     def __init__(self, todo, args, workers: int, timeout: float, batch_id: str):
-        # Import the rendering stack once here: forked workers inherit it instead of
-        # importing it again each (a worker is replaced every MAX_TASKS_PER_WORKER pages).
-        import papermill  # noqa: F401
+        # Forked workers inherit what is imported here: the kernel manager (a worker starts
+        # its page's kernel first thing) and, for a batch, papermill and nbconvert (~1.5 s,
+        # imported once instead of once per worker). For a page or two per worker they are
+        # not: a worker imports them while its first kernel starts, on another core.
+        import jupyter_client.manager  # noqa: F401
         from pebble import ProcessPool
 
-        import rfa.publish.render  # noqa: F401
-
         self.todo, self.args, self.timeout, self.batch_id = todo, args, timeout, batch_id
+        self.workers = max(1, min(workers, len(todo)))
+        # a template costs about what it saves on two kernels: only for 2+ pages a worker
+        template = len(todo) >= 2 * self.workers
+        if template:
+            import papermill  # noqa: F401
+
+            import rfa.publish.render  # noqa: F401
         self.pool = ProcessPool(
-            max_workers=max(1, workers),
+            max_workers=self.workers,
             max_tasks=MAX_TASKS_PER_WORKER,
             initializer=_init_worker,
+            initargs=(args[1], template),
         )
 
     def results(self):
         from pebble import ProcessExpired
 
-        futures = {
+        # With a core to spare (fewer workers than cores), a worker starts the next page's
+        # kernel while a page executes, except for the last pages (one per worker): their
+        # workers get no further page. With every core busy it would only add processes.
+        last = len(self.todo) - self.workers if self.workers < _cores() else 0
+        futures = self.futures = {
             self.pool.schedule(
-                render_page, args=(d, *self.args), kwargs={"stage": True}, timeout=self.timeout
+                render_page, args=(d, *self.args, i < last, False), timeout=self.timeout
             ): d
-            for d in self.todo
+            for i, d in enumerate(self.todo)
         }
         for future in as_completed(futures):
             d = futures[future]
@@ -413,9 +556,18 @@ class _LocalRunner:
                     None,
                     f"{d.job.label}: timed out after {self.timeout:.0f} s",
                     self.timeout,
+                    {},
                 )
             except ProcessExpired as exc:
-                yield d.job.page, None, f"{d.job.label}: the render process died ({exc})", 0.0
+                yield d.job.page, None, f"{d.job.label}: the render process died ({exc})", 0.0, {}
+
+    def late_results(self):
+        """Results of pages that finished before the batch was stopped but were not
+        collected yet (a signal between a worker's result and the main process reading
+        it): they are published and listed in the manifest too."""
+        for future in getattr(self, "futures", {}):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                yield future.result()
 
     def shutdown(self, abort: bool) -> None:
         if abort:
@@ -429,6 +581,11 @@ class _LocalRunner:
             self.pool.join()
         reap(self.batch_id)
         remove_kernel_sockets(self.batch_id)  # of workers that were killed (timeout, OOM)
+        # kernel templates' logs: kept only when a template said something
+        for template_log in (Path(self.args[1]) / ".kernels").glob("template-*.log"):
+            with suppress(OSError):
+                if not template_log.stat().st_size:
+                    template_log.unlink()
 
 
 class _DaskRunner:
@@ -580,6 +737,61 @@ def run_batch(
     return result
 
 
+QUARTO_PROJECT_PAGES = 8
+"""Executed pages rendered together by one Quarto process (while workers execute more)."""
+
+
+def _quarto_renders(renderer: str) -> bool:
+    """Whether ``renderer`` means Quarto here (``auto`` with ``quarto`` on PATH)."""
+    return renderer in ("auto", "quarto") and shutil.which("quarto") is not None
+
+
+def _render_executed(
+    executed: list[tuple[Decision, float, dict[str, float]]],
+    args: tuple,
+    finish: Callable[..., None],
+) -> None:
+    """Render executed pages with one Quarto project render, publish each, report each."""
+    from rfa.publish.render import RenderError, render_quarto_project
+
+    publish_dir, build_dir = Path(args[0]), Path(args[1])
+    items = []
+    for d, _, _ in executed:
+        work = page_path(build_dir, d.job.label)
+        items.append((work / "page.ipynb", work / "page.html", d.job.title))
+    started = time.monotonic()
+    try:
+        results = render_quarto_project(items, build_dir)
+    except RenderError as exc:
+        results = {html: str(exc) for _, html, _ in items}
+    share = (time.monotonic() - started) / len(executed)
+    for (d, seconds, phases), (notebook, html, _) in zip(executed, items, strict=True):
+        phases = {**phases, "render": share}
+        seconds += share
+        problem = results.get(html)
+        if problem is not None:
+            message = error_message(RenderError(problem), notebook)
+            finish(d.job.page, None, f"{d.job.label}: {message}", seconds, phases)
+            continue
+        try:
+            record = publish_job(
+                d.job,
+                publish_dir,
+                build_dir,
+                "quarto",
+                fingerprint=d.fingerprint,
+                fingerprint_parts=d.parts,
+                phases=phases,
+            )
+        except PublishError as exc:
+            finish(d.job.page, None, str(exc), seconds, phases)
+            continue
+        except (OSError, ValueError, KeyError) as exc:
+            finish(d.job.page, None, f"{d.job.label}: {error_message(exc)}", seconds, phases)
+            continue
+        finish(d.job.page, record, None, seconds + phases.get("publish", 0.0), phases)
+
+
 def _render_all(
     todo: list[Decision],
     guard: _SignalGuard,
@@ -605,6 +817,50 @@ def _render_all(
     records: dict[str, PageRecord] = {}
     runner: _LocalRunner | _DaskRunner | None = None
     aborted = True
+    # With Quarto, local workers only execute; pages are rendered here, many per Quarto
+    # process (a Quarto project), while the workers execute the next pages.
+    later = executor != "dask" and len(todo) > 1 and _quarto_renders(args[2])
+    if later:
+        args = (*args[:2], RENDER_LATER, *args[3:])
+    executed: list[tuple[Decision, float, dict[str, float]]] = []
+
+    def finish(page, record, error, seconds, phases) -> None:
+        with guard.held():  # a signal now waits until the page is published and recorded
+            _finish(page, record, error, seconds, phases)
+
+    def _finish(page, record, error, seconds, phases) -> None:
+        d = pending[page]
+        if isinstance(record, str):  # rendered by a local worker: published here
+            try:
+                record = publish_job(
+                    d.job,
+                    Path(args[0]),
+                    Path(args[1]),
+                    record,
+                    fingerprint=d.fingerprint,
+                    fingerprint_parts=d.parts,
+                    phases=phases,
+                )
+            except PublishError as exc:
+                record, error = None, str(exc)
+            except (OSError, ValueError, KeyError) as exc:
+                record, error = None, f"{d.job.label}: {error_message(exc)}"
+            seconds += phases.get("publish", 0.0)
+        del pending[page]
+        if record is not None:
+            records[page] = record
+        emit(
+            Outcome(
+                page=page,
+                label=d.job.label,
+                status="rendered" if record is not None else "failed",
+                reason=d.reason,
+                error=None if record is not None else error,
+                seconds=round(seconds, 1),
+                phases={k: round(v, 2) for k, v in phases.items()},
+            )
+        )
+
     try:
         with guard.armed():
             if executor == "dask":
@@ -612,28 +868,16 @@ def _render_all(
             else:
                 os.environ[BATCH_ENV] = batch_id
                 runner = _LocalRunner(todo, args, workers, timeout, batch_id)
-            staged = isinstance(runner, _LocalRunner)
-            for page, record, error, seconds in runner.results():
-                # publish and record together: a signal waits until both are done
-                with guard.held():
-                    d = pending.pop(page)
-                    if record is not None and staged:
-                        try:
-                            promote_page(d.job, Path(args[1]), Path(args[0]))
-                        except (PublishError, OSError) as exc:
-                            record, error = None, f"{d.job.label}: {error_message(exc)}"
-                    if record is not None:
-                        records[page] = record
-                    emit(
-                        Outcome(
-                            page=page,
-                            label=d.job.label,
-                            status="rendered" if record is not None else "failed",
-                            reason=d.reason,
-                            error=None if record is not None else error,
-                            seconds=round(seconds, 1),
-                        )
-                    )
+            for page, record, error, seconds, phases in runner.results():
+                if later and record is None and error is None:  # executed, to render
+                    executed.append((pending[page], seconds, phases))
+                    if len(executed) >= QUARTO_PROJECT_PAGES:
+                        _render_executed(executed, args, finish)
+                        executed = []
+                    continue
+                finish(page, record, error, seconds, phases)
+            if executed:
+                _render_executed(executed, args, finish)
         aborted = False
     except _Interrupted as exc:
         result.signal = exc.signum
@@ -646,6 +890,10 @@ def _render_all(
                 os.environ.pop(BATCH_ENV, None)
             else:
                 os.environ[BATCH_ENV] = saved_batch
+    if result.signal is not None and isinstance(runner, _LocalRunner):
+        for page, record, error, seconds, phases in runner.late_results():
+            if page in pending and record is not None and error is None:
+                finish(page, record, error, seconds, phases)
     if result.signal is not None:
         result.not_rendered = [d.job.label for d in pending.values()]
     return records

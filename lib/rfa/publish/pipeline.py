@@ -22,8 +22,9 @@ import datetime as dt
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Sequence
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -37,6 +38,13 @@ from rfa.db import connect
 from rfa.errors import RFAError
 from rfa.metrics.sessions import busiest
 from rfa.publish import paths
+from rfa.publish.kernels import (  # noqa: F401 - re-exported for the batch and the tests
+    BATCH_ENV,
+    Kernel,
+    kernel_socket_prefix,
+    notebook_imports,
+    remove_kernel_sockets,
+)
 from rfa.queries import accounts as account_queries
 from rfa.queries import sessions as session_queries
 from rfa.window import make_window, parse_as_of
@@ -217,41 +225,21 @@ def error_message(exc: BaseException, executed: Path | None = None) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-BATCH_ENV = "RFA_BATCH_ID"
-"""Environment variable marking every worker, kernel and renderer process of a local
-batch (:mod:`rfa.publish.batch`) with the batch's id, so that stragglers can be found."""
-_socket_dirs: set[Path] = set()
-"""The socket folders of the kernels this process runs right now."""
+def log_line(text: str) -> None:
+    """Write one line to this process's standard error file descriptor: in a batch, the
+    page's build log (where its kernel's output goes too), whatever ``sys.stderr`` is."""
+    sys.stderr.flush()
+    os.write(2, (text.rstrip("\n") + "\n").encode("utf-8", "replace"))
 
 
-def kernel_socket_prefix(batch_id: str | None = None) -> str:
-    """Name prefix of the kernel socket folders (in the temporary directory) of a batch."""
-    return f"rfa-kernel-{batch_id or os.environ.get(BATCH_ENV) or 'adhoc'}-"
-
-
-def remove_kernel_sockets(batch_id: str | None = None) -> None:
-    """Remove this process's kernel socket folders (a worker stopped mid-page calls it),
-    or with ``batch_id`` every such folder of that batch (left by a killed worker)."""
-    folders = set(_socket_dirs)
-    if batch_id:
-        folders |= set(Path(tempfile.gettempdir()).glob(kernel_socket_prefix(batch_id) + "*"))
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-        _socket_dirs.discard(folder)
-
-
-def _kernel_config(socket_dir: Path):
-    """Kernel manager settings for one page: talk to the kernel over Unix sockets in
-    ``socket_dir`` (private to the page) instead of TCP ports on 127.0.0.1.
-
-    With TCP, jupyter_client picks five free ports and the kernel binds them a moment
-    later; kernels starting at the same time (parallel pages, other Jupyter users) can
-    pick the same port, and the loser dies with "Address already in use" ("Kernel died
-    before replying to kernel_info"). Private socket files cannot collide. The directory
-    is short (a Unix socket path is limited to ~100 bytes), hence not the build folder."""
-    from traitlets.config import Config
-
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(socket_dir / "kernel")}})
+RENDER_LATER = "later"
+"""``renderer`` of :func:`run_job` for a page that is executed only: the batch renders
+such pages many at a time (one Quarto project, :func:`rfa.publish.render.render_quarto_project`)
+and then publishes each with :func:`publish_job`."""
+PHASES = ("kernel", "execute", "render", "publish")
+"""The timed phases of one page (:func:`run_job`), in seconds: waiting for its kernel to
+be ready (start and preloads; little when it was started ahead of use), executing the
+notebook, rendering the page, and moving page and data file into place."""
 
 
 def run_job(
@@ -263,97 +251,123 @@ def run_job(
     fingerprint: str | None = None,
     fingerprint_parts: dict[str, str] | None = None,
     cell_timeout: float | None = None,
+    kernel: Kernel | None = None,
+    phases: dict[str, float] | None = None,
+    on_execute: Callable[[], object] | None = None,
+    publish: bool = True,
 ):
     """Execute, render and publish one page; returns its :class:`~rfa.publish.site.PageRecord`.
 
-    :func:`build_job` then :func:`promote_page`. Raises :class:`PublishError` naming the
-    page, the failing cell and the cause.
-    """
-    record = build_job(
-        job,
-        build_dir,
-        renderer,
-        fingerprint=fingerprint,
-        fingerprint_parts=fingerprint_parts,
-        cell_timeout=cell_timeout,
-    )
-    promote_page(job, build_dir, publish_dir)
-    return record
-
-
-def promote_page(job: PageJob, build_dir: Path, publish_dir: Path) -> Path:
-    """Publish a page built by :func:`build_job`: its JSON data file, then its HTML page,
-    each replacing the published one by an atomic rename. Returns the page's path.
-
-    Raises:
-        PublishError: the build directory holds no complete page for ``job``.
-    """
-    from rfa.publish.site import atomic_copy
-
-    work = paths.page_path(build_dir, job.label)
-    data_file, html = work / "page.json", work / "page.html"
-    if not (data_file.is_file() and html.is_file()):
-        raise PublishError(f"{job.label}: the build has no complete page to publish")
-    target = paths.page_path(publish_dir, job.page)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_copy(data_file, target.with_suffix(".json"))
-    atomic_copy(html, target)
-    return target
-
-
-def build_job(
-    job: PageJob,
-    build_dir: Path,
-    renderer: str = "auto",
-    *,
-    fingerprint: str | None = None,
-    fingerprint_parts: dict[str, str] | None = None,
-    cell_timeout: float | None = None,
-):
-    """Execute and render one page into ``build_dir/<page label>/`` (created afresh:
-    ``page.ipynb``, ``page.json``, ``page.html``) without publishing it; returns the
-    :class:`~rfa.publish.site.PageRecord` it will have once :func:`promote_page` publishes
-    it. ``cell_timeout`` (seconds) bounds every notebook cell.
-
-    A batch builds in its workers and publishes in its main process, so a page is either
-    published and in the manifest, or neither, whatever moment a signal arrives.
+    The build happens in ``build_dir/<page label>/`` (created afresh); the page
+    and its JSON data file replace the published ones only when both exist, each
+    by an atomic rename. ``cell_timeout`` (seconds) bounds every notebook cell.
     Raises :class:`PublishError` naming the page, the failing cell and the cause.
+
+    ``kernel`` is a fresh :class:`Kernel` started ahead of use (it is this page's alone
+    and is shut down here, whatever happens); without it one is started now. ``phases``,
+    if given, receives the seconds of each of :data:`PHASES`. ``on_execute`` is called
+    once the kernel is ready, as the notebook starts executing (the batch starts the
+    next page's kernel then). With ``renderer`` :data:`RENDER_LATER` the page is only
+    executed (``None`` is returned): render ``page.ipynb`` of its build folder to
+    ``page.html`` there, then call :func:`publish_job`. Without ``publish`` the page is
+    executed and rendered, and the renderer used is returned: :func:`publish_job` then
+    publishes it (a local batch publishes in its main process, so that a page is
+    published if and only if the batch records it).
     """
-    import papermill
-
-    from rfa.publish.render import render
-    from rfa.publish.site import PageRecord
-
+    phases = {} if phases is None else phases
     work = paths.page_path(build_dir, job.label)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
     executed = work / "page.ipynb"
     data_file = work / "page.json"
     html = work / "page.html"
     parameters = job.parameters(data_file)
-    sockets = Path(tempfile.mkdtemp(prefix=kernel_socket_prefix()))
-    _socket_dirs.add(sockets)
     try:
-        papermill.execute_notebook(
-            str(job.notebook),
-            str(executed),
-            parameters=parameters,
-            kernel_name=rfa.KERNEL_NAME,
-            cwd=str(work),
-            progress_bar=False,
-            log_output=False,
-            execution_timeout=cell_timeout,
-            config=_kernel_config(sockets),
-        )
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            ahead = kernel is not None
+            if kernel is None:
+                kernel = Kernel(notebook_imports(job.notebook), cwd=work)
+            # imported while the kernel starts (a no-op in a worker that rendered a page)
+            import papermill
+
+            from rfa.publish.render import render
+
+            phases["kernel"] = kernel.wait_ready(cwd=work if ahead else None)
+            how = "started ahead of use" if ahead else "started for this page"
+            kind = "forked from the kernel template, " if kernel.forked else ""
+            log_line(f"rfa: kernel pid {kernel.pid} ({kind}{how})")
+            if on_execute is not None:
+                on_execute()
+            started = time.perf_counter()
+            papermill.execute_notebook(
+                str(job.notebook),
+                str(executed),
+                parameters=parameters,
+                kernel_name=rfa.KERNEL_NAME,
+                cwd=str(work),
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=cell_timeout,
+                km=kernel.km,
+            )
+        finally:
+            if kernel is not None:
+                kernel.shutdown()
+        phases["execute"] = time.perf_counter() - started
+        if renderer == RENDER_LATER:
+            if not data_file.exists():
+                raise PublishError(f"{job.label}: the notebook wrote no data file")
+            return None
+        started = time.perf_counter()
         used = render(executed, html, job.title, renderer=renderer)
+        phases["render"] = time.perf_counter() - started
+    except PublishError:
+        raise
     except Exception as exc:  # noqa: BLE001 - reported per page, the batch goes on
         raise PublishError(f"{job.label}: {error_message(exc, executed)}") from None
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-        _socket_dirs.discard(sockets)
+    if not publish:
+        if not data_file.exists():
+            raise PublishError(f"{job.label}: the notebook wrote no data file")
+        return used
+    return publish_job(
+        job,
+        publish_dir,
+        build_dir,
+        used,
+        fingerprint=fingerprint,
+        fingerprint_parts=fingerprint_parts,
+        phases=phases,
+    )
+
+
+def publish_job(
+    job: PageJob,
+    publish_dir: Path,
+    build_dir: Path,
+    renderer: str,
+    *,
+    fingerprint: str | None = None,
+    fingerprint_parts: dict[str, str] | None = None,
+    phases: dict[str, float] | None = None,
+):
+    """Move an executed and rendered page (``page.html`` and ``page.json`` of its build
+    folder) into the publish directory, each by an atomic rename; returns its
+    :class:`~rfa.publish.site.PageRecord` (``renderer``: the one that rendered it)."""
+    from rfa.publish.site import PageRecord, atomic_copy
+
+    started = time.perf_counter()
+    work = paths.page_path(build_dir, job.label)
+    data_file, html = work / "page.json", work / "page.html"
+    parameters = job.parameters(data_file)
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
     meta = json.loads(data_file.read_text())["meta"]
+    target = paths.page_path(publish_dir, job.page)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_copy(data_file, target.with_suffix(".json"))
+    atomic_copy(html, target)
+    if phases is not None:
+        phases["publish"] = time.perf_counter() - started
     window = meta["window"]
     return PageRecord(
         account_slug=job.account_slug,
@@ -368,7 +382,7 @@ def build_job(
         timezone=job.timezone,
         data_time=meta["data_time"],
         rendered_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
-        renderer=used,
+        renderer=renderer,
         page=job.page,
         data_file=str(Path(job.page).with_suffix(".json").as_posix()),
         status="ok",

@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -226,6 +227,130 @@ def render_quarto(
     finally:
         produced.unlink(missing_ok=True)
     return out_html
+
+
+# ---------------------------------------------------------------------------------------------
+# Quarto: many pages with one invocation (a Quarto project)
+# ---------------------------------------------------------------------------------------------
+
+QUARTO_PROJECT_FILE = "_quarto.yml"
+
+
+def retitled_notebook(executed: Path, title: str | None) -> str:
+    """``executed`` (JSON text) with ``title`` in its front matter.
+
+    In a project render one ``-M title:…`` would apply to every document, so each
+    document carries its own title in its raw front-matter cell instead (a YAML dump:
+    any title stays one plain string). ``None`` keeps the notebook as it is."""
+    text = Path(executed).read_text(encoding="utf-8")
+    if title is None:
+        return text
+    nb = json.loads(text)
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "raw":
+            continue
+        source = cell.get("source", "")
+        front = parse_front_matter("".join(source) if isinstance(source, list) else source)
+        if front is not None:
+            front["title"] = str(title)
+            dumped = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+            cell["source"] = f"---\n{dumped}---"
+            return json.dumps(nb, ensure_ascii=False)
+        break
+    front_cell = {"cell_type": "raw", "metadata": {}, "source": ""}
+    front_cell["source"] = "---\n" + yaml.safe_dump({"title": str(title)}, allow_unicode=True)
+    front_cell["source"] += "---"
+    nb["cells"] = [front_cell, *nb.get("cells", [])]
+    return json.dumps(nb, ensure_ascii=False)
+
+
+def quarto_project_command(project: Path, quarto: str = "quarto") -> list[str]:
+    """``quarto render PROJECT --no-execute``: every document the project lists, rendered
+    by one Quarto process (its start-up paid once), never executed."""
+    return [quarto, "render", str(project), "--no-execute"]
+
+
+def render_quarto_project(
+    items: list[tuple[Path, Path, str | None]],
+    workdir: Path,
+    *,
+    quarto: str | None = None,
+    timeout: float = QUARTO_TIMEOUT_S,
+) -> dict[Path, str | None]:
+    """Render many executed notebooks with ONE ``quarto render`` of a Quarto project.
+
+    ``items`` are ``(executed notebook, page path, title)``. A project is Quarto's
+    documented way to render several documents with one command
+    (https://quarto.org/docs/projects/quarto-projects.html): a folder with a
+    ``_quarto.yml`` whose ``project: render:`` lists the files
+    (https://quarto.org/docs/reference/projects/options.html). Here it is a temporary
+    folder in ``workdir`` holding a copy of each notebook under a neutral name, its title
+    in its front matter (:func:`retitled_notebook`); each document's own front matter
+    still selects its format (``embed-resources: true``: one self-contained file each).
+    Each page written is moved into place atomically, as with :func:`render_quarto`.
+
+    When the project render fails (or times out, or misses a page), the pages it did
+    not produce are rendered one by one with :func:`render_quarto`, so one bad page fails
+    alone and every failure names its own cause.
+
+    Returns:
+        ``{page path: None if rendered, else the error message}``.
+
+    Raises:
+        RenderError: Quarto is not on PATH.
+    """
+    exe = quarto or quarto_available()
+    if not exe:
+        raise RenderError("quarto is not on PATH; install Quarto or use the nbconvert renderer")
+    results: dict[Path, str | None] = {}
+    project = Path(workdir) / f".quarto-project-{uuid.uuid4().hex[:12]}"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    try:
+        names: list[str] = []
+        try:
+            for n, (executed, _, title) in enumerate(items):
+                names.append(f"page-{n:04d}.ipynb")
+                (project / names[-1]).write_text(
+                    retitled_notebook(executed, title), encoding="utf-8"
+                )
+            config = {"project": {"type": "default", "render": names}}
+            (project / QUARTO_PROJECT_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
+            env = dict(os.environ)
+            env.setdefault("QUARTO_PYTHON", sys.executable)
+            log.info("rendering %d pages with one %s project render", len(items), exe)
+            proc = subprocess.run(
+                quarto_project_command(project, exe),
+                cwd=project,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+            rendered = proc.returncode == 0
+            if not rendered:
+                log.info("the project render failed: %s", _tail(proc.stderr, 3))
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.info("the project render failed: %s", exc)
+            rendered = False
+        for (_, out_html, _), name in zip(items, names, strict=False):
+            produced = project / f"{Path(name).stem}.html"
+            if rendered and produced.is_file() and produced.stat().st_size:
+                atomic_copy(produced, Path(out_html))
+                results[Path(out_html)] = None
+        for executed, out_html, title in items:  # not produced: one by one
+            if Path(out_html) not in results:
+                try:
+                    render_quarto(executed, out_html, title, quarto=exe, timeout=timeout)
+                    results[Path(out_html)] = None
+                except RenderError as exc:
+                    results[Path(out_html)] = str(exc)
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+    return results
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,10 +736,12 @@ def template_root() -> Path:
     return path
 
 
-def dashboard_exporter(title: str | None = None) -> HTMLExporter:
+def dashboard_exporter(
+    title: str | None = None, *, preprocessor: DashboardPreprocessor | None = None
+) -> HTMLExporter:
     """An ``HTMLExporter`` for stakeholder pages: inputs and prompts hidden, images
     embedded, anchor links off, the ``rfa_dashboard`` template and
-    :class:`DashboardPreprocessor` (with ``title``) registered."""
+    :class:`DashboardPreprocessor` (with ``title``, or ``preprocessor``) registered."""
     exporter = HTMLExporter(
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(template_root())],
@@ -624,7 +751,25 @@ def dashboard_exporter(title: str | None = None) -> HTMLExporter:
         exclude_anchor_links=True,
         embed_images=True,
     )
-    exporter.register_preprocessor(DashboardPreprocessor(title=title), enabled=True)
+    exporter.register_preprocessor(preprocessor or DashboardPreprocessor(title=title), enabled=True)
+    return exporter
+
+
+_shared: dict[str, tuple[HTMLExporter, DashboardPreprocessor]] = {}
+
+
+def _shared_exporter(title: str | None) -> HTMLExporter:
+    """This process's one :func:`dashboard_exporter`, re-titled for each page.
+
+    A new exporter parses and compiles its ~10 Jinja templates on first use (0.2-1 s);
+    a batch worker renders many pages, so it keeps one (per template folder) and only
+    sets the page title on its :class:`DashboardPreprocessor`."""
+    root = str(template_root())
+    if root not in _shared:
+        pre = DashboardPreprocessor()
+        _shared[root] = (dashboard_exporter(preprocessor=pre), pre)
+    exporter, pre = _shared[root]
+    pre.title = title
     return exporter
 
 
@@ -648,7 +793,7 @@ def render_nbconvert(executed: Path, out_html: Path, title: str | None) -> Path:
         nb = nbformat.read(executed, as_version=4)
     except (OSError, ValueError, nbformat.ValidationError) as exc:
         raise RenderError(f"cannot read executed notebook {executed}: {exc}") from exc
-    exporter = dashboard_exporter(title)
+    exporter = _shared_exporter(title)
     resources = {"metadata": {"name": executed.stem, "path": str(executed.parent)}}
     try:
         body, _ = exporter.from_notebook_node(nb, resources=resources)
