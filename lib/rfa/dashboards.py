@@ -238,13 +238,19 @@ def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Scr
     (previous sessions, previous ratings))``. Only this window's rows are screened into
     ``check`` (the page's findings); the previous window's into a throwaway screening."""
     both = _both(window)
-    sessions = session_queries.sessions_frame(conn, info.id, both)
-    ratings = rating_queries.ratings_frame(conn, info.id, both)
-    rated = rating_queries.rated_sessions_frame(conn, info.id, both)
+    sessions = session_queries.bulk_sessions_frame(conn, info.id, both)
+    ratings = rating_queries.bulk_ratings_frame(conn, info.id, both)
+    # the rated sessions' engineers from the sessions just read (no second scan of them)
+    rated = rating_queries.rated_sessions_of(conn, info.id, both, ratings, sessions)
     engineers = rated.rename({"user_id": "engineer_id"})
+    # rated ⊆ the ratings' sessions; equal sizes: every rating's session is rated
+    none_orphan = rated.height == ratings["session_id"].drop_nulls().n_unique()
 
     def screened(part: pl.DataFrame, rates: pl.DataFrame, screen: Screening):
-        rates = screen(rates, "ratings", sessions=rated["session_id"])
+        # the orphan rule reads membership only: without orphans, this frame's own session
+        # ids answer as ``rated`` does, from a shorter list (half the time at 1M sessions)
+        ids = rates["session_id"].drop_nulls().unique() if none_orphan else rated["session_id"]
+        rates = screen(rates, "ratings", sessions=ids)
         return (
             screen(part, "sessions", users=users["user_id"]),
             rates.join(engineers, on="session_id", how="left"),
