@@ -149,29 +149,164 @@ def test_recent_comments_newest_ten_non_empty_and_anonymous():
 _NODE = st.one_of(
     st.text(max_size=4), st.integers(-5, 5), st.booleans(), st.none(), st.floats(0, 1)
 )
+_SCALAR = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=3),
+)
+_CHOICE = st.one_of(
+    _SCALAR,
+    st.lists(_SCALAR, max_size=2),
+    st.dictionaries(st.text(max_size=2), _SCALAR, max_size=2),
+)
 _STEP = st.one_of(
     st.fixed_dictionaries(
         {"node_id": _NODE}, optional={"choice": st.one_of(st.none(), st.text(max_size=3))}
     ),
+    st.fixed_dictionaries(
+        {"node_id": st.text(min_size=1, max_size=4)}, optional={"choice": _CHOICE}
+    ),
     st.fixed_dictionaries({"choice": st.text(max_size=3)}),
     st.integers(),
 )
+_KEY = st.sampled_from(["node_id", "choice", "other"])
+_ESCAPED = {"node_id": "node\\u005fid", "choice": "ch\\u006fice", "other": "\\u00e9"}
+
+
+@st.composite
+def _raw_steps(draw) -> str:
+    """Decisions written by hand: repeated, missing or escaped keys, any JSON value."""
+    steps = []
+    for _ in range(draw(st.integers(0, 3))):
+        pairs = []
+        for key in draw(st.lists(_KEY, max_size=4)):
+            name = _ESCAPED[key] if draw(st.booleans()) else key
+            value = draw(st.one_of(_NODE, _CHOICE))
+            pairs.append(f'"{name}": {json.dumps(value)}')
+        steps.append("{" + ", ".join(pairs) + "}")
+    return "[" + ", ".join(steps) + "]"
+
+
 _DECISIONS = st.one_of(
     st.none(),
     st.just("null"),
+    st.just(" null "),
     st.just("not json"),
     st.lists(_STEP, max_size=4).map(json.dumps),
     st.lists(st.fixed_dictionaries({"node_id": st.text(min_size=1, max_size=4)}), max_size=4).map(
         json.dumps
     ),
+    _raw_steps(),
 )
 
 
-@settings(max_examples=150, deadline=None)
+_TRICKY = [
+    '[{"node_id": "a", "choice": true}]',  # polars "true", Python "True"
+    '[{"node_id": "a", "choice": -0.0}]',  # polars "-0", Python "-0.0"
+    '[{"node_id": "a", "choice": {"x": [1, null]}}]',
+    '[{"node_id": "a", "node_id": "b"}]',  # polars keeps the first value, Python the last
+    '[{"node_id": "a", "choice": "x", "choice": "y"}]',
+    '[{"node_id": "a", "choice": "x"}, {"node\\u005fid": "b", "node_id": "c"}]',
+    '[{"node_id": "a", "ch\\u006fice": "y", "choice": "x"}]',
+    '[{"node_id": "caf\\u00e9", "choice": "\\u00e9"}]',
+    '[{"node_id": true}]',
+    '[{"node_id": 0.5}]',
+    '[{"node_id": 1E5}]',
+    '[{"node_id": 7, "choice": 3}]',
+    " null ",
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY)
+def test_bulk_decoding_of_values_polars_reads_differently(text):
+    """Values polars' reader gives otherwise than json.loads + str (repeated and escaped
+    keys, non-string choices, odd node ids) are read as parse_decisions reads them, also
+    among many well-formed rows decoded in bulk."""
+    good = '[{"node_id": "r", "choice": "Yes"}]'
+    series = pl.Series("decisions", [good] * 5 + [text] + [good] * 5, dtype=pl.String)
+    decoded = m.decode_decisions(series).to_list()
+    assert decoded[5] == m.parse_decisions(text)
+    assert decoded[:5] == decoded[6:] == [[{"node_id": "r", "choice": "Yes"}]] * 5
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(_DECISIONS, max_size=12))
 def test_bulk_decoding_equals_the_row_by_row_parser(texts):
     """decode_decisions (polars' JSON reader in chunks) reads every row exactly as
-    parse_decisions does, malformed, boolean, empty and null ones included."""
+    parse_decisions does: malformed, boolean, empty and null ones, non-string choices,
+    repeated and escaped keys included."""
     series = pl.Series("decisions", texts, dtype=pl.String)
     expected = [m.parse_decisions(t) for t in texts]
-    assert m.decode_decisions(series).to_list() == expected
+    decoded = m.decode_decisions(series)
+    assert decoded.name == "decisions" and decoded.dtype == m.DECISIONS_DTYPE
+    assert decoded.to_list() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_DECISIONS, max_size=40))
+def test_bulk_decoding_in_many_slices_equals_the_row_by_row_parser(texts):
+    """Several slices decoded in parallel, slices polars refuses split down to row by
+    row: still row for row what parse_decisions reads."""
+    series = pl.Series("decisions", texts, dtype=pl.String)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(m, "DECODE_CHUNK", 8)
+        patch.setattr(m, "DECODE_SPLIT", 2)
+        patch.setattr(m, "DECODE_ROWS", 2)
+        decoded = m.decode_decisions(series)
+    assert decoded.to_list() == [m.parse_decisions(t) for t in texts]
+
+
+def test_a_malformed_row_sends_only_a_small_slice_to_the_row_parser(monkeypatch):
+    """One row polars refuses among 2,000 good ones: the row parser reads a slice of at
+    most DECODE_ROWS rows, not the whole chunk."""
+    good = json.dumps([{"node_id": "r", "choice": "Yes"}, {"node_id": "n1"}])
+    texts = [good] * 2_000
+    texts[1_234] = '{"oops":'
+    parsed, parse = [], m.parse_decisions
+
+    def spy(text):
+        parsed.append(text)
+        return parse(text)
+
+    monkeypatch.setattr(m, "parse_decisions", spy)
+    decoded = m.decode_decisions(pl.Series("decisions", texts, dtype=pl.String)).to_list()
+    assert decoded[1_234] is None and decoded[0] == decoded[-1] == [
+        {"node_id": "r", "choice": "Yes"},
+        {"node_id": "n1", "choice": None},
+    ]
+    assert 1 <= len(parsed) <= m.DECODE_ROWS
+
+
+def test_step_table_reads_the_decoded_column_when_present():
+    """A frame carrying the decoded column (with_decoded) gives the same table, and the
+    decoded column is read instead of the JSON text."""
+    expected = m.step_table(DECISIONS, THUMBS, TREE)
+    decoded = m.with_decoded(DECISIONS)
+    assert decoded[m.DECODED].dtype == m.DECISIONS_DTYPE
+    assert m.step_table(decoded, THUMBS, TREE) == expected
+    assert m.step_table(decoded.drop("decisions"), THUMBS, TREE) == expected
+
+
+def test_repeated_decisions_are_decoded_once_and_weighted_by_their_sessions(monkeypatch):
+    """Texts that repeat (here each 40 times, completed or not) are grouped and decoded
+    once per distinct text: same table as decoding every row."""
+    many = pl.concat(
+        DECISIONS.with_columns(pl.col("session_id") + f"#{i}") for i in range(40)
+    ).sample(fraction=1.0, shuffle=True, seed=3)
+    decoded = []
+    decode = m.decode_decisions
+
+    def spy(texts):
+        decoded.append(texts.len())
+        return decode(texts)
+
+    monkeypatch.setattr(m, "decode_decisions", spy)
+    grouped = m.step_table(many, THUMBS, TREE)
+    assert decoded == [DECISIONS.height]
+    monkeypatch.setattr(m, "REPEATS_SHARE", 0.0)  # decode every row
+    assert m.step_table(many, THUMBS, TREE) == grouped and decoded[-1] == many.height
+    rows = {r.node_id: r for r in grouped}
+    assert (rows["r"].visit_count, rows["r"].dropoff_count) == (5 * 40, 1 * 40)
+    assert (rows["n1"].visit_count, rows["n1"].dropoff_count) == (2 * 40, 1 * 40)

@@ -17,6 +17,8 @@ import uuid
 import pandera.polars as pa
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rfa.dashboards as d
 from demo_db import ANCHOR
@@ -30,6 +32,7 @@ from rfa.metrics import flow as flow_metrics
 from rfa.metrics import flowpilot as fp
 from rfa.metrics import knowledge_gaps as kg
 from rfa.metrics import sessions as session_metrics
+from rfa.queries.gaps import OPTION_SESSION_SCHEMA
 from rfa.validation import KINDS, FrameSchemaError, Screening, flow_nodes, schema, screen
 from rfa.window import make_window
 
@@ -232,6 +235,73 @@ def test_malformed_decisions_are_nulled_and_the_step_table_does_not_crash():
     assert flow_metrics.step_table(frame, thumbs([]), TREE) == flow_metrics.step_table(
         out, thumbs([]), TREE
     )  # unscreened malformed JSON does not crash the metric either
+
+
+def test_decisions_are_decoded_once_per_screening_or_not_at_all_when_decoded(monkeypatch):
+    """The screening decodes the JSON once for both decisions rules, and not at all when
+    the frame carries the decoded column (with_decoded, as the flow page does): same
+    findings, same exclusions; the decoded column is kept only when it came in."""
+    frame = pl.concat(
+        [
+            decisions([("ok", None, ["r", "n1"]), ("ghost", None, ["r", "zz"])]),
+            decisions([("bad", None, []), ("null", None, [])]).with_columns(
+                pl.Series("decisions", ['[{"node_id": true}]', None], dtype=pl.String)
+            ),
+        ]
+    )
+    carried = flow_metrics.with_decoded(frame)
+    calls = []
+    decode = flow_metrics.decode_decisions
+    monkeypatch.setattr(
+        "rfa.validation.decode_decisions", lambda s: calls.append(s.len()) or decode(s)
+    )
+    nodes = set(flow_metrics.node_titles(TREE))
+    out, findings = screen(frame, "decisions", nodes=nodes)
+    assert calls == [4] and out.columns == frame.columns
+    assert found(findings) == {"decisions_malformed": 1, "decision_unknown_node": 1}
+    again, same = screen(carried, "decisions", nodes=nodes)
+    assert calls == [4] and same == findings
+    assert again.drop(flow_metrics.DECODED).equals(out)
+    assert again[flow_metrics.DECODED].to_list()[2:] == [None, None]
+    assert flow_metrics.step_table(again, thumbs([]), TREE) == flow_metrics.step_table(
+        out, thumbs([]), TREE
+    )
+    with pytest.raises(FrameSchemaError, match=flow_metrics.DECODED):
+        screen(frame.with_columns(pl.lit("x").alias(flow_metrics.DECODED)), "decisions")
+
+
+_OPTION_ROW = st.tuples(
+    st.sampled_from(["t1", "t2", "t3", None]),
+    st.one_of(
+        st.lists(st.sampled_from(["a", "b", "q", "zz", 3]), max_size=3).map(
+            lambda ns: json.dumps([{"node_id": n, "choice": "x"} for n in ns])
+        ),
+        st.sampled_from([None, "null", '{"oops":', '[{"choice": "x"}]']),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_OPTION_ROW, max_size=10))
+def test_option_unknown_nodes_are_the_rows_visiting_a_node_outside_their_flow(rows):
+    """decision_unknown_node on option sessions (vectorised on the decoded column) counts
+    exactly the rows whose well-formed decisions visit a node their flow does not have;
+    flows without a readable structure (t3) are not checked."""
+    structures = {"t1": {"a", "q"}, "t2": {"b", "3"}}
+    frame = pl.DataFrame(
+        [(f"s{i}", tree, None, None, text) for i, (tree, text) in enumerate(rows)],
+        schema=OPTION_SESSION_SCHEMA,
+        orient="row",
+    )
+    expected = 0
+    for tree, text in rows:
+        steps = flow_metrics.parse_decisions(text)
+        nodes = structures.get(tree)
+        expected += bool(
+            steps and nodes is not None and any(d["node_id"] not in nodes for d in steps)
+        )
+    _, findings = screen(frame, "option_sessions", structures=structures)
+    assert found(findings).get("decision_unknown_node", 0) == expected
 
 
 def test_option_sessions_with_malformed_decisions_take_no_option():

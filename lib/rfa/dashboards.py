@@ -453,8 +453,10 @@ def flow_page(
             "flow_trees",
         )  # the structure as text: a malformed one is reported, not raised
         structure = parse_structure(trees["tree_structure"].first()) or {}
-        decisions = check(
-            session_queries.decisions_frame(conn, info.id, window, entity.id),
+        decisions = check(  # decoded once, for the screening and the step table
+            flow_metrics.with_decoded(
+                session_queries.decisions_frame(conn, info.id, window, entity.id)
+            ),
             "decisions",
             nodes=set(flow_metrics.node_titles(structure)) or None,
         )

@@ -83,6 +83,12 @@ or node ids the loader has) and is skipped without it:
   structure (flows without one are not checked);
 * ``flows`` — tree ids of the account's flows.
 
+The ``decisions`` and ``option_sessions`` rules read the decoded decisions
+(:data:`rfa.metrics.flow.DECODED`, :func:`rfa.metrics.flow.decode_decisions`): a frame
+that carries that column (:func:`rfa.metrics.flow.with_decoded`, as the flow page
+does, so the step table reuses it) is not decoded again and keeps it; otherwise it is
+decoded once per screening and left out of the screened frame.
+
 Orphans that the queries already make impossible are not re-checked: step
 ratings and PSA posts are read through their sessions (inner joins), and the
 personal page reads ratings through the engineer's sessions. A session dropped
@@ -109,7 +115,13 @@ import polars as pl
 from pandera.config import ValidationDepth, config_context
 from pandera.errors import SchemaErrors
 
-from rfa.metrics.flow import decode_decisions, node_titles, parse_decisions
+from rfa.metrics.flow import (
+    DECISIONS_DTYPE,
+    DECODED,
+    decode_decisions,
+    node_titles,
+    parse_decisions,
+)
 from rfa.metrics.flowpilot import (
     AI_ORIGINS,
     AI_STATUSES,
@@ -162,13 +174,18 @@ class Rule:
 @dataclass(frozen=True)
 class Kind:
     """A frame kind: the query's column schema, optional extra columns, the row key
-    (to count a row found in two frames once) and the row rules, in order."""
+    (to count a row found in two frames once) and the row rules, in order.
+
+    ``derived`` columns (each also in ``optional``) are read by the rules and computed
+    from the frame by their function when the frame does not carry them; they are then
+    left out of the screened frame."""
 
     name: str
     columns: Mapping[str, pl.DataType]
     rules: tuple[Rule, ...] = ()
     key: str | None = None
     optional: Mapping[str, pl.DataType] = field(default_factory=dict)
+    derived: Mapping[str, Callable[[pl.DataFrame], pl.Series]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ helpers
@@ -208,43 +225,54 @@ def decisions_well_formed(text: str | None) -> bool:
 
 
 def _decisions_well_formed() -> pl.Expr:
-    """:func:`decisions_well_formed` of every row, decoded in bulk
-    (:func:`rfa.metrics.flow.decode_decisions` reads each row as ``parse_decisions``)."""
-    return pl.col("decisions").map_batches(
-        lambda s: s.is_null() | decode_decisions(s).is_not_null(), return_dtype=pl.Boolean
-    )
+    """:func:`decisions_well_formed` of every row, read from the decoded column
+    :data:`~rfa.metrics.flow.DECODED` (:func:`rfa.metrics.flow.decode_decisions` reads
+    each row as ``parse_decisions``: null exactly when the text is null or malformed)."""
+    return pl.col("decisions").is_null() | pl.col(DECODED).is_not_null()
 
 
 def _decision_nodes_known(nodes: Collection[str]) -> pl.Expr:
-    """True unless a well-formed decisions list visits a node outside ``nodes`` (bulk form
-    of :func:`_nodes_known`)."""
-    known = list(nodes)
-
-    def test(s: pl.Series) -> pl.Series:
-        decoded = decode_decisions(s)
-        inside = decoded.list.eval(pl.element().struct.field("node_id").is_in(known)).list.all()
-        return inside.fill_null(True)
-
-    return pl.col("decisions").map_batches(test, return_dtype=pl.Boolean)
+    """True unless a well-formed decisions list visits a node outside ``nodes`` (null and
+    malformed decisions pass), read from the decoded column
+    :data:`~rfa.metrics.flow.DECODED`."""
+    known = pl.lit(pl.Series(sorted(nodes), dtype=pl.String).implode())
+    node = pl.element().struct.field("node_id")
+    return pl.col(DECODED).list.eval(node.is_in(known)).list.all().fill_null(True)
 
 
-def _nodes_known(nodes: Collection[str]) -> Callable[[str | None], bool]:
-    def test(text: str | None) -> bool:
-        parsed = parse_decisions(text)
-        return parsed is None or all(d["node_id"] in nodes for d in parsed)
-
-    return test
+def _decoded(frame: pl.DataFrame) -> pl.Series:
+    """The :data:`~rfa.metrics.flow.DECODED` column of a frame that lacks it."""
+    return decode_decisions(frame["decisions"])
 
 
 def _option_nodes_known(structures: Mapping[str, Collection[str]]) -> pl.Expr:
-    def test(row: dict) -> bool:
-        nodes = structures.get(row["tree_id"])
-        return nodes is None or _nodes_known(nodes)(row["decisions"])
-
-    return pl.struct("tree_id", "decisions").map_batches(
-        lambda s: pl.Series([test(v) for v in s.to_list()], dtype=pl.Boolean),
-        return_dtype=pl.Boolean,
+    """True unless a well-formed decisions list visits a node outside its flow's nodes
+    (``structures``: ``{tree_id: node ids}``; flows not in it are not checked), read from
+    the decoded column :data:`~rfa.metrics.flow.DECODED`."""
+    known = pl.DataFrame(
+        [(tree, node) for tree, nodes in structures.items() for node in nodes],
+        schema={"tree_id": pl.String, "node_id": pl.String},
+        orient="row",
     )
+    checked = pl.Series(list(structures), dtype=pl.String).implode()
+
+    def test(rows: pl.Series) -> pl.Series:
+        steps = (
+            rows.struct.unnest()
+            .with_row_index("row")
+            .filter(pl.col("tree_id").is_in(checked))
+            .select(
+                "row",
+                "tree_id",
+                pl.col(DECODED).list.eval(pl.element().struct.field("node_id")).alias("node_id"),
+            )
+            .explode("node_id")
+            .drop_nulls("node_id")
+        )
+        unknown = steps.join(known, on=["tree_id", "node_id"], how="anti")["row"].implode()
+        return ~pl.int_range(rows.len(), dtype=pl.UInt32, eager=True).is_in(unknown)
+
+    return pl.struct("tree_id", DECODED).map_batches(test, return_dtype=pl.Boolean)
 
 
 def parse_structure(text: str | None) -> dict | None:
@@ -329,6 +357,8 @@ KINDS: dict[str, Kind] = {
             "decisions",
             DECISIONS_SCHEMA,
             key="session_id",
+            optional={DECODED: DECISIONS_DTYPE},
+            derived={DECODED: _decoded},
             rules=(
                 Rule(
                     "decisions_malformed",
@@ -351,6 +381,8 @@ KINDS: dict[str, Kind] = {
             "option_sessions",
             OPTION_SESSION_SCHEMA,
             key="session_id",
+            optional={DECODED: DECISIONS_DTYPE},
+            derived={DECODED: _decoded},
             rules=(
                 Rule(
                     "decisions_malformed",
@@ -682,7 +714,14 @@ def _failures(
 def screen_rows(
     frame: pl.DataFrame, kind: str, *, contract_only: bool = False, **context: Any
 ) -> Result:
-    """:func:`screen` with the failing row positions of each rule (for :class:`Screening`)."""
+    """:func:`screen` with the failing row positions of each rule (for :class:`Screening`).
+
+    A derived column of the kind (:class:`Kind`) that ``frame`` lacks is computed once
+    for all rules and left out of the result; one that ``frame`` carries is kept."""
+    derived = {} if contract_only else KINDS[kind].derived if kind in KINDS else {}
+    added = [name for name in derived if name not in frame.columns]
+    if added:
+        frame = frame.with_columns(derived[name](frame).alias(name) for name in added)
     rules, failing = _failures(frame, kind, context, contract_only)
     dropped: set[int] = set()
     failures: list[tuple[Rule, list[int]]] = []
@@ -706,7 +745,7 @@ def screen_rows(
         )
     if dropped:
         out = out.filter(pl.Series([i not in dropped for i in range(frame.height)]))
-    return Result(out, failures)
+    return Result(out.drop(added), failures)
 
 
 def screen(

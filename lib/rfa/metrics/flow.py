@@ -6,12 +6,14 @@ decisions frame of :data:`rfa.queries.sessions.DECISIONS_SCHEMA`, step thumbs of
 Frames are screened by :mod:`rfa.validation` first: ratings are 1–5 and one per
 session, faulty rows are reported there (``data_quality``), not here. Decisions
 are decoded defensively all the same (:func:`parse_decisions`): unreadable JSON
-never raises.
+never raises. A page decodes them once (:func:`with_decoded`): the screening and
+:func:`step_table` both read the decoded column :data:`DECODED`.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -54,52 +56,110 @@ def parse_decisions(text: str | None) -> list[dict[str, str | None]] | None:
 
 
 DECODE_CHUNK = 50_000
-"""Rows decoded per bulk ``str.json_decode`` call; a chunk holding a malformed row is
-decoded row by row (:func:`parse_decisions`), the others stay in bulk."""
-_ODD_NODE = r'"node_id"\s*:\s*(true|false|-?[0-9]+[.eE])'
+"""Rows per slice given to one ``str.json_decode`` call; the slices are decoded in
+parallel (as many threads as polars has). A slice holding a row polars refuses (not JSON, not a list
+of objects) is split in :data:`DECODE_SPLIT` parts, recursively, and slices of at most
+:data:`DECODE_ROWS` rows are read row by row (:func:`parse_decisions`); the others stay
+in bulk."""
+DECODE_SPLIT = 16
+DECODE_ROWS = 256
+DECODED = "decoded_decisions"
+"""Optional column of a decisions frame: :func:`decode_decisions` of its ``decisions``
+(:data:`DECISIONS_DTYPE`), added by :func:`with_decoded` so that a page decodes the JSON
+once (:mod:`rfa.validation` and :func:`step_table` read it when present)."""
+# Values the bulk decoder reads differently from parse_decisions (str() of the Python
+# value): a boolean or fractional node id (polars gives "true", "0.5"; parse_decisions
+# refuses the row) and a choice that is neither a string nor null (polars gives "true",
+# "-0"; Python "True", "-0.0").
+_ODD_VALUE = r'"node_id"\s*:\s*(true|false|-?[0-9]+[.eE])|"choice"\s*:\s*[^"\sn]'
+# A key written with an escape (it may be either key, unseen by the checks above); only
+# looked for in the rows holding an escape.
+_ESCAPED_KEY = r'\\u[0-9a-fA-F]{4}[^"]*"\s*:'
 
 
-def _decode_chunk(texts: pl.Series) -> pl.Series:
-    try:
-        fast = texts.str.json_decode(DECISIONS_DTYPE)
-    except pl.exceptions.PolarsError:  # a row is not JSON or not a list of objects
-        return pl.Series(
-            texts.name, [parse_decisions(t) for t in texts.to_list()], dtype=DECISIONS_DTYPE
-        )
+def _bulk(texts: pl.LazyFrame) -> pl.LazyFrame:
+    """Columns ``text``, ``fast`` (polars' reading of ``text``) and ``suspicious`` (rows
+    polars may read differently from :func:`parse_decisions`) of a ``text`` frame."""
+    text, fast = pl.col("text"), pl.col("fast")
     node = pl.element().struct.field("node_id")
-    # Rows the bulk decoder reads differently from parse_decisions: a step without a
-    # usable node id, a boolean or fractional node id (decoded as "true", "0.5"), and
-    # the JSON text null.
+    steps = fast.list.len()
     suspicious = (
-        fast.list.eval(node.is_null() | (node == "")).list.any().fill_null(False)
-        | texts.str.contains(_ODD_NODE).fill_null(False)
-        | (texts.str.strip_chars() == "null").fill_null(False)
+        (fast.is_null() & text.is_not_null())  # JSON null (an empty list for the parser)
+        | fast.list.eval(node.is_null() | (node == "")).list.any()  # a step without node id
+        | text.str.contains(_ODD_VALUE)
+        # a key given twice in one step: polars keeps the first value, Python the last
+        | (text.str.count_matches('"node_id"', literal=True) > steps)
+        | (text.str.count_matches('"choice"', literal=True) > steps)
     )
-    if not suspicious.any():
-        return fast.rename(texts.name)
+    return texts.with_columns(text.str.json_decode(DECISIONS_DTYPE).alias("fast")).select(
+        "text",
+        "fast",
+        suspicious.fill_null(False).alias("suspicious"),
+        text.str.contains("\\u", literal=True).fill_null(False).alias("escaped"),
+    )
+
+
+def _settle(part: pl.DataFrame) -> pl.Series:
+    """The ``fast`` column of a :func:`_bulk` result, its suspicious rows read by
+    :func:`parse_decisions`."""
+    odd, escaped = part["suspicious"], part["escaped"]
+    if escaped.any():
+        rows = escaped.arg_true()
+        keyed = part["text"].gather(rows).str.contains(_ESCAPED_KEY)
+        odd = odd.scatter(rows.filter(keyed), True)
+    if not odd.any():
+        return part["fast"]
     slow = pl.Series(
-        texts.name,
-        [parse_decisions(t) if odd else None for t, odd in zip(texts, suspicious, strict=True)],
-        dtype=DECISIONS_DTYPE,
+        [parse_decisions(t) for t in part["text"].filter(odd).to_list()], dtype=DECISIONS_DTYPE
     )
-    return pl.select(pl.when(suspicious).then(slow).otherwise(fast)).to_series().rename(texts.name)
+    fixed = slow.gather((odd.cum_sum() - 1).clip(lower_bound=0))
+    return pl.select(pl.when(odd).then(fixed).otherwise(part["fast"])).to_series()
+
+
+def _decode_slice(texts: pl.Series) -> pl.Series:
+    """Decode one slice in bulk; when polars refuses it, decode its parts (row by row
+    from :data:`DECODE_ROWS` rows down)."""
+    try:
+        return _settle(_bulk(texts.to_frame("text").lazy()).collect())
+    except pl.exceptions.PolarsError:  # a row is not JSON or not a list of objects
+        if texts.len() <= DECODE_ROWS:
+            return pl.Series([parse_decisions(t) for t in texts.to_list()], dtype=DECISIONS_DTYPE)
+        size = max(DECODE_ROWS, -(-texts.len() // DECODE_SPLIT))
+        return pl.concat(
+            [_decode_slice(texts.slice(start, size)) for start in range(0, texts.len(), size)]
+        )
 
 
 def decode_decisions(texts: pl.Series) -> pl.Series:
     """Decode a String series of decisions JSON into :data:`DECISIONS_DTYPE`, in bulk.
 
-    Same result as :func:`parse_decisions` on every row — null or malformed values
-    become null, JSON ``null`` an empty list — but decoded by polars' JSON reader in
-    chunks of :data:`DECODE_CHUNK`; only a chunk with a malformed row, and only the
-    rows the bulk reader could read differently, go through the row-by-row parser.
+    Input: the ``decisions`` column of a decisions frame (JSON text, nulls allowed).
+    Output: a series of the same name and length, row for row what
+    :func:`parse_decisions` returns — null for SQL NULL and malformed values, an empty
+    list for JSON ``null`` — but read by polars' JSON reader in slices of
+    :data:`DECODE_CHUNK` rows decoded in parallel threads; only the rows the bulk reader could
+    read differently (non-string choices, boolean or fractional node ids, repeated keys,
+    JSON ``null``) and the rows of small slices it refuses go through the row parser.
+    Never raises for bad data.
     """
     if texts.len() == 0:
         return pl.Series(texts.name, [], dtype=DECISIONS_DTYPE)
-    parts = [
-        _decode_chunk(texts.slice(start, DECODE_CHUNK))
-        for start in range(0, texts.len(), DECODE_CHUNK)
-    ]
-    return pl.concat(parts) if len(parts) > 1 else parts[0]
+    slices = [texts.slice(start, DECODE_CHUNK) for start in range(0, texts.len(), DECODE_CHUNK)]
+    if len(slices) == 1:
+        return _decode_slice(slices[0]).rename(texts.name)
+    # polars releases the GIL while it decodes: one thread per slice at a time, each
+    # slice falling back on its own when polars refuses it
+    with ThreadPoolExecutor(max_workers=pl.thread_pool_size()) as pool:
+        parts = list(pool.map(_decode_slice, slices))
+    return pl.concat(parts).rename(texts.name)
+
+
+def with_decoded(decisions: pl.DataFrame) -> pl.DataFrame:
+    """``decisions`` (a frame with a ``decisions`` JSON text column, e.g. of
+    :data:`rfa.queries.sessions.DECISIONS_SCHEMA`) with column :data:`DECODED` added:
+    :func:`decode_decisions` of ``decisions``, so that screening (:mod:`rfa.validation`)
+    and :func:`step_table` read the decoded steps instead of decoding the JSON again."""
+    return decisions.with_columns(decode_decisions(decisions["decisions"]).alias(DECODED))
 
 
 def csat(ratings: pl.DataFrame) -> CSAT:
@@ -135,22 +195,67 @@ def node_titles(tree_structure: dict) -> dict[str, str]:
     return titles
 
 
-def _visits(decisions: pl.DataFrame) -> pl.DataFrame:
-    """One row per decision: ``session_id, completed_at, position, last, node_id``.
+REPEATS_SHARE = 0.5
+""":func:`step_table` on JSON text decodes each distinct text once, weighted by its
+sessions, when the distinct texts (HyperLogLog estimate) are at most this share of the
+rows; otherwise it decodes every row (grouping would cost more than it saves)."""
 
-    Null or malformed decisions give no row (:func:`decode_decisions`)."""
-    return (
-        decisions.with_columns(decode_decisions(decisions["decisions"]))
-        .with_columns(pl.col("decisions").list.len().alias("n"))
-        .explode("decisions")
-        .filter(pl.col("decisions").is_not_null())
-        .with_columns(
-            pl.col("decisions").struct.field("node_id").alias("node_id"),
-            pl.int_range(pl.len()).over("session_id").alias("position"),
+
+def _sessions(decisions: pl.DataFrame) -> pl.DataFrame:
+    """``decoded`` (:data:`DECISIONS_DTYPE`), ``sessions`` (sessions with these decisions)
+    and ``open`` (those not completed), both Int64, of a decisions frame: one row per
+    session, or one per distinct decisions text when the texts repeat a lot."""
+    open_ = decisions["completed_at"].is_null().cast(pl.Int64).alias("open")
+    one = pl.lit(1, pl.Int64).alias("sessions")
+    if DECODED in decisions.columns:
+        return pl.DataFrame([decisions[DECODED].alias("decoded"), open_]).with_columns(one)
+    texts = decisions["decisions"].alias("text")
+    if texts.len() and texts.approx_n_unique() <= REPEATS_SHARE * texts.len():
+        groups = (
+            pl.DataFrame([texts, open_])
+            .group_by("text")
+            .agg(pl.len().cast(pl.Int64).alias("sessions"), pl.col("open").sum())
         )
-        .with_columns((pl.col("position") == pl.col("n") - 1).alias("last"))
-        .filter(pl.col("node_id").is_not_null() & (pl.col("node_id") != ""))
-        .select("session_id", "completed_at", "position", "last", "node_id")
+    else:
+        groups = pl.DataFrame([texts, open_]).with_columns(one)
+    return groups.select(decode_decisions(groups["text"]).alias("decoded"), "sessions", "open")
+
+
+def _node_counts(decisions: pl.DataFrame) -> pl.DataFrame:
+    """``node_id, visit_count, dropoff_count`` (Int64) of every node with a visit.
+
+    Visits are the decisions at the node; drop-offs the sessions not completed whose
+    last decision is the node. Null or malformed decisions give no visit
+    (:func:`decode_decisions`); the decoded column :data:`DECODED` is used when present.
+    """
+    usable = pl.col("node_id").is_not_null() & (pl.col("node_id") != "")
+    steps = (
+        _sessions(decisions)
+        .lazy()
+        .select(
+            pl.col("decoded").list.eval(pl.element().struct.field("node_id")).alias("nodes"),
+            "sessions",
+            "open",
+        )
+    )
+    visits = (
+        steps.select(pl.col("nodes").alias("node_id"), "sessions")
+        .explode("node_id")
+        .filter(usable)
+        .group_by("node_id")
+        .agg(pl.col("sessions").sum().alias("visit_count"))
+    )
+    dropoffs = (
+        steps.filter(pl.col("open") > 0)
+        .select(pl.col("nodes").list.last().alias("node_id"), "open")
+        .filter(usable)
+        .group_by("node_id")
+        .agg(pl.col("open").sum().alias("dropoff_count"))
+    )
+    return (
+        visits.join(dropoffs, on="node_id", how="left")
+        .with_columns(pl.col("dropoff_count").fill_null(0))
+        .collect()
     )
 
 
@@ -170,14 +275,16 @@ def step_table(
     :mod:`rfa.validation` as ``decision_unknown_node``); sessions whose decisions
     are null or malformed add no visit. Sorted by dropoff_rate then visits
     (descending), then title.
+
+    ``decisions`` has one row per session with ``completed_at`` (Datetime) and either
+    ``decisions`` (JSON text, :data:`rfa.queries.sessions.DECISIONS_SCHEMA`) or the
+    decoded column :data:`DECODED` (:data:`DECISIONS_DTYPE`, from :func:`with_decoded`),
+    which is read instead of decoding the JSON again when present. ``step_ratings`` has
+    ``step_id`` (String) and ``was_helpful`` (Boolean, null ignored).
     """
-    visits = _visits(decisions)
-    if visits.height == 0:
+    per_node = _node_counts(decisions)
+    if per_node.height == 0:
         return []
-    per_node = visits.group_by("node_id").agg(
-        pl.len().alias("visit_count"),
-        (pl.col("last") & pl.col("completed_at").is_null()).sum().alias("dropoff_count"),
-    )
     thumbs = (
         step_ratings.filter(pl.col("was_helpful").is_not_null())
         .group_by("step_id")
