@@ -145,6 +145,25 @@ def _tail(text: str, lines: int = _STDERR_TAIL_LINES) -> str:
     return "\n".join(kept[-lines:])
 
 
+def _run_quarto(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run a ``quarto`` command in ``cwd`` (no stdin, output captured as text, its Python
+    the one running this code unless ``QUARTO_PYTHON`` says otherwise). Raises
+    ``subprocess.TimeoutExpired`` after ``timeout`` seconds and ``OSError``."""
+    env = dict(os.environ)
+    env.setdefault("QUARTO_PYTHON", sys.executable)
+    return subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
 def render_quarto(
     executed: Path,
     out_html: Path,
@@ -187,21 +206,9 @@ def render_quarto(
     produced = executed.parent / output_name
     produced.unlink(missing_ok=True)
     cmd = quarto_command(executed, output_name, title, metadata, quarto=exe)
-    env = dict(os.environ)
-    env.setdefault("QUARTO_PYTHON", sys.executable)
     log.info("rendering %s with %s", executed.name, exe)
     try:
-        proc = subprocess.run(
-            cmd,
-            cwd=executed.parent,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        proc = _run_quarto(cmd, executed.parent, timeout)
     except subprocess.TimeoutExpired as exc:
         produced.unlink(missing_ok=True)
         raise RenderError(
@@ -316,20 +323,8 @@ def render_quarto_project(
                 )
             config = {"project": {"type": "default", "render": names}}
             (project / QUARTO_PROJECT_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
-            env = dict(os.environ)
-            env.setdefault("QUARTO_PYTHON", sys.executable)
             log.info("rendering %d pages with one %s project render", len(items), exe)
-            proc = subprocess.run(
-                quarto_project_command(project, exe),
-                cwd=project,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                check=False,
-            )
+            proc = _run_quarto(quarto_project_command(project, exe), project, timeout)
             rendered = proc.returncode == 0
             if not rendered:
                 log.info("the project render failed: %s", _tail(proc.stderr, 3))
