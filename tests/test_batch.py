@@ -512,3 +512,33 @@ def test_a_page_built_by_a_worker_is_published_only_by_the_batch(
     target = publish_dir / record.page
     assert target.read_text().rstrip().endswith("</html>")
     assert json.loads(target.with_suffix(".json").read_text())["meta"]
+
+
+def test_with_quarto_a_batch_renders_its_executed_pages_in_one_project(
+    tmp_path, demo_sqlite_url, monkeypatch
+):
+    """With ``quarto`` on PATH, workers only execute; the batch renders the executed pages
+    with one Quarto project render, then publishes and records each as rendered by Quarto."""
+    from test_render import install_fake_project_quarto
+
+    calls = install_fake_project_quarto(tmp_path, monkeypatch, keep_path=True)
+    monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
+    base = {
+        "account_slug": "kiwi-tech",
+        "account_name": "Kiwi Tech Support",
+        "timezone": "Pacific/Auckland",
+        "period": "30d",
+        "as_of": AS_OF,
+    }
+    jobs = [PageJob(dashboard=d, **base) for d in ("escalations", "flowpilot")]
+    publish_dir = tmp_path / "published"
+    result = run_batch(jobs, workers=1, publish_dir=publish_dir, build_dir=tmp_path / "build")
+    assert [o.status for o in result.outcomes] == ["rendered"] * 2, result.outcomes
+    argv = [json.loads(line)["argv"] for line in calls.read_text().splitlines()]
+    assert len(argv) == 1 and argv[0][0] == "render" and argv[0][2:] == ["--no-execute"]
+    manifest = json.loads((publish_dir / "manifest.json").read_text())
+    assert {r["renderer"] for r in manifest} == {"quarto"}
+    for job in jobs:
+        page = (publish_dir / job.page).read_text()
+        assert page == f"<html><title>{job.title}</title></html>"
+        assert json.loads((publish_dir / job.page).with_suffix(".json").read_text())["meta"]

@@ -695,8 +695,15 @@ else:  # quarto render NOTEBOOK --no-execute --output NAME -M title:"..."
 
 
 def install_fake_project_quarto(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail_project=False, bad=None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    fail_project=False,
+    bad=None,
+    keep_path=False,
 ) -> Path:
+    """A fake ``quarto`` that records its calls (returned: the JSON-lines file) and writes
+    each page with its title; alone on PATH, or first on it with ``keep_path``."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     record = tmp_path / "quarto-calls.jsonl"
@@ -707,7 +714,9 @@ def install_fake_project_quarto(
         )
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", str(bindir))
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([str(bindir)] + ([os.environ["PATH"]] if keep_path else []))
+    )
     return record
 
 

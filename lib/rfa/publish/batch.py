@@ -743,7 +743,9 @@ QUARTO_PROJECT_PAGES = 8
 
 def _quarto_renders(renderer: str) -> bool:
     """Whether ``renderer`` means Quarto here (``auto`` with ``quarto`` on PATH)."""
-    return renderer in ("auto", "quarto") and shutil.which("quarto") is not None
+    from rfa.publish.render import quarto_available
+
+    return renderer in ("auto", "quarto") and quarto_available() is not None
 
 
 def _render_executed(
@@ -751,10 +753,11 @@ def _render_executed(
     args: tuple,
     finish: Callable[..., None],
 ) -> None:
-    """Render executed pages with one Quarto project render, publish each, report each."""
+    """Render executed pages with one Quarto project render; ``finish`` publishes and
+    reports each (a rendered page is handed over with its renderer, ``"quarto"``)."""
     from rfa.publish.render import RenderError, render_quarto_project
 
-    publish_dir, build_dir = Path(args[0]), Path(args[1])
+    build_dir = Path(args[1])
     items = []
     for d, _, _ in executed:
         work = page_path(build_dir, d.job.label)
@@ -772,24 +775,8 @@ def _render_executed(
         if problem is not None:
             message = error_message(RenderError(problem), notebook)
             finish(d.job.page, None, f"{d.job.label}: {message}", seconds, phases)
-            continue
-        try:
-            record = publish_job(
-                d.job,
-                publish_dir,
-                build_dir,
-                "quarto",
-                fingerprint=d.fingerprint,
-                fingerprint_parts=d.parts,
-                phases=phases,
-            )
-        except PublishError as exc:
-            finish(d.job.page, None, str(exc), seconds, phases)
-            continue
-        except (OSError, ValueError, KeyError) as exc:
-            finish(d.job.page, None, f"{d.job.label}: {error_message(exc)}", seconds, phases)
-            continue
-        finish(d.job.page, record, None, seconds + phases.get("publish", 0.0), phases)
+        else:
+            finish(d.job.page, "quarto", None, seconds, phases)
 
 
 def _render_all(
