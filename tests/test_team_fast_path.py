@@ -1,6 +1,7 @@
 """The team page's fast read path (issue 6) gives exactly what the plain queries give.
 
-* :func:`rfa.queries.sessions.bulk_sessions_frame` equals ``sessions_frame`` and
+* :func:`rfa.queries.sessions.sessions_frame` (unsorted read, sorted in memory) equals
+  the rows of ``sessions_query`` as the database orders them, and
   :func:`rfa.queries.ratings.bulk_ratings_frame` equals ``ratings_frame`` — columns,
   dtypes, values and row order — on SQLite and PostgreSQL (Arrow and row paths), with
   data, for an empty window and for another account.
@@ -57,6 +58,11 @@ def url(request, backend) -> str:
     return request.getfixturevalue("demo_sqlite_url" if backend == "sqlite" else "demo_pg_url")
 
 
+def _ordered_sessions(conn, account_id: str, window) -> pl.DataFrame:
+    """The reference: ``sessions_query`` (ordered by the database) read as it is."""
+    return _fetch.fetch(conn, sq.sessions_query(account_id, window), sq.SESSION_SCHEMA)
+
+
 def _account(conn, slug: str = "kiwi-tech") -> str:
     return aq.resolve_account(conn, slug).id
 
@@ -88,8 +94,8 @@ def test_ids_from_bytes_gives_the_canonical_text_and_keeps_nulls():
 def test_bulk_frames_equal_the_plain_frames(backend, url, label, window, other):
     with db.connect(url) as conn:
         account_id = OTHER_ACCOUNT if other else _account(conn)
-        plain = sq.sessions_frame(conn, account_id, window)
-        bulk = sq.bulk_sessions_frame(conn, account_id, window)
+        plain = _ordered_sessions(conn, account_id, window)
+        bulk = sq.sessions_frame(conn, account_id, window)
         plain_ratings = rq.ratings_frame(conn, account_id, window)
         bulk_ratings = rq.bulk_ratings_frame(conn, account_id, window)
         assert (db.arrow_connection(conn) is not None) == (backend == "arrow")
@@ -106,7 +112,7 @@ def test_bulk_frames_equal_the_plain_frames(backend, url, label, window, other):
 
 def test_bulk_frames_sort_what_the_database_returns_unordered(demo_sqlite_url):
     """The database is not asked to sort: the frame is sorted in memory, by the same keys
-    (a result the database returns reversed comes out in the order of sessions_frame)."""
+    (a result the database returns reversed comes out in the order of sessions_query)."""
     real_fetch = sq.fetch
 
     def reversed_fetch(conn, stmt, schema):
@@ -115,13 +121,13 @@ def test_bulk_frames_sort_what_the_database_returns_unordered(demo_sqlite_url):
 
     with db.connect(demo_sqlite_url) as conn:
         account_id = _account(conn)
-        plain = sq.sessions_frame(conn, account_id, BOTH)
+        plain = _ordered_sessions(conn, account_id, BOTH)
         plain_ratings = rq.ratings_frame(conn, account_id, BOTH)
         with (
             mock.patch.object(sq, "fetch", reversed_fetch),
             mock.patch.object(rq, "fetch", reversed_fetch),
         ):
-            bulk = sq.bulk_sessions_frame(conn, account_id, BOTH)
+            bulk = sq.sessions_frame(conn, account_id, BOTH)
             bulk_ratings = rq.bulk_ratings_frame(conn, account_id, BOTH)
     assert_frame_equal(bulk, plain, check_exact=True)
     assert_frame_equal(bulk_ratings, plain_ratings, check_exact=True)
@@ -182,7 +188,7 @@ def test_rated_sessions_of_equals_the_join_query(url, case):
     with db.connect(url) as conn:
         account_id = _account(conn)
         expected = rq.rated_sessions_frame(conn, account_id, BOTH)
-        sessions = sq.bulk_sessions_frame(conn, account_id, BOTH)
+        sessions = sq.sessions_frame(conn, account_id, BOTH)
         patches: dict = {}
         if case != "same-window":
             # only this window's sessions read: the previous window's rated ones are looked up
@@ -208,7 +214,7 @@ def test_orphan_ratings_are_not_rated_sessions(demo_sqlite_url):
     looked-up id is not found."""
     with db.connect(demo_sqlite_url) as conn:
         account_id = _account(conn)
-        sessions = sq.bulk_sessions_frame(conn, account_id, BOTH)
+        sessions = sq.sessions_frame(conn, account_id, BOTH)
         ratings = rq.bulk_ratings_frame(conn, account_id, BOTH)
         ghost = str(uuid.uuid4())
         fake = pl.concat([ratings, ratings.head(1).with_columns(session_id=pl.lit(ghost))])

@@ -238,7 +238,7 @@ def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Scr
     (previous sessions, previous ratings))``. Only this window's rows are screened into
     ``check`` (the page's findings); the previous window's into a throwaway screening."""
     both = _both(window)
-    sessions = session_queries.bulk_sessions_frame(conn, info.id, both)
+    sessions = session_queries.sessions_frame(conn, info.id, both)
     ratings = rating_queries.bulk_ratings_frame(conn, info.id, both)
     # the rated sessions' engineers from the sessions just read (no second scan of them)
     rated = rating_queries.rated_sessions_of(conn, info.id, both, ratings, sessions)

@@ -53,29 +53,45 @@ def _scoped(account_id: str, window: Window, tree_id: str | None, user_id: str |
     return sessions.join(trees, s.tree_id == t.id), conds
 
 
-def sessions_query(
-    account_id: str, window: Window, *, tree_id: str | None = None, user_id: str | None = None
+def _sessions_select(
+    account_id: str,
+    window: Window,
+    tree_id: str | None,
+    user_id: str | None,
+    *,
+    ids_as_bytes: bool = False,
 ) -> sa.Select:
-    """Base set of METRICS.md §3: the account's sessions started in the window.
-
-    Optional ``tree_id`` (flow dashboard) and ``user_id`` (personal dashboard)
-    narrow it further. Returns the columns of :data:`SESSION_SCHEMA`.
-    """
+    """The rows of :func:`sessions_query`, **unordered**. With ``ids_as_bytes``
+    (PostgreSQL only: ``uuid_send``) ``tree_id`` and ``user_id`` are their 16 bytes
+    (``Binary``) instead of text — a cast to text per row is the costliest part of reading
+    a million sessions."""
     s = sessions.c
     source, conds = _scoped(account_id, window, tree_id, user_id)
     return (
         sa.select(
             s.id.label("session_id"),
-            s.tree_id,
-            s.user_id,
+            id_column(s.tree_id, "tree_id", ids_as_bytes),
+            id_column(s.user_id, "user_id", ids_as_bytes),
             s.started_at,
             s.completed_at,
             s.outcome,
         )
         .select_from(source)
         .where(*conds)
-        .order_by(s.started_at, s.id)
     )
+
+
+def sessions_query(
+    account_id: str, window: Window, *, tree_id: str | None = None, user_id: str | None = None
+) -> sa.Select:
+    """Base set of METRICS.md §3: the account's sessions started in the window, ordered
+    by ``started_at`` then id.
+
+    Optional ``tree_id`` (flow dashboard) and ``user_id`` (personal dashboard)
+    narrow it further. Returns the columns of :data:`SESSION_SCHEMA`.
+    """
+    s = sessions.c
+    return _sessions_select(account_id, window, tree_id, user_id).order_by(s.started_at, s.id)
 
 
 def sessions_frame(
@@ -86,10 +102,26 @@ def sessions_frame(
     tree_id: str | None = None,
     user_id: str | None = None,
 ) -> pl.DataFrame:
-    """Run :func:`sessions_query`; a frame of :data:`SESSION_SCHEMA`."""
-    return fetch(
-        conn, sessions_query(account_id, window, tree_id=tree_id, user_id=user_id), SESSION_SCHEMA
-    )
+    """The rows of :func:`sessions_query`: a frame of :data:`SESSION_SCHEMA` in its order
+    (``started_at``, then ``session_id``).
+
+    Source: ``sessions`` joined to ``trees`` (scoped by ``trees.account_id``). Read for
+    large windows (the team page reads two, up to millions of rows): the database does
+    not sort (PostgreSQL spilled the sort of millions of rows to disk) — the frame is
+    sorted here by the same keys (a uuid orders as its canonical text) — and on
+    PostgreSQL ``tree_id`` and ``user_id`` are read as bytes and converted once per
+    distinct value (:func:`ids_from_bytes`). Errors: those of
+    :func:`rfa.queries._fetch.fetch`.
+    """
+    as_bytes = conn.dialect.name == "postgresql"
+    schema = dict(SESSION_SCHEMA)
+    if as_bytes:
+        schema |= {"tree_id": pl.Binary, "user_id": pl.Binary}
+    stmt = _sessions_select(account_id, window, tree_id, user_id, ids_as_bytes=as_bytes)
+    frame = fetch(conn, stmt, schema)
+    if as_bytes:
+        frame = ids_from_bytes(frame, ("tree_id", "user_id"))
+    return frame.sort("started_at", "session_id")
 
 
 def id_column(column: sa.ColumnElement, label: str, as_bytes: bool) -> sa.ColumnElement:
@@ -115,55 +147,6 @@ def ids_from_bytes(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFram
             else pl.col(column).cast(pl.String)
         )
     return frame
-
-
-def _bulk_sessions_query(
-    account_id: str, window: Window, *, ids_as_bytes: bool = False
-) -> sa.Select:
-    """The rows of :func:`sessions_query` (no flow or engineer filter) **unordered**, for a
-    page that reads a large window and sorts in memory (:func:`bulk_sessions_frame`).
-
-    With ``ids_as_bytes`` (PostgreSQL only: ``uuid_send``) ``tree_id`` and ``user_id``
-    are their 16 bytes (``Binary``) instead of text — a cast to text per row is the
-    costliest part of reading a million sessions. Columns: those of
-    :data:`SESSION_SCHEMA` (``tree_id``/``user_id`` as bytes when asked).
-    """
-    s = sessions.c
-    source, conds = _scoped(account_id, window, None, None)
-    return (
-        sa.select(
-            s.id.label("session_id"),
-            id_column(s.tree_id, "tree_id", ids_as_bytes),
-            id_column(s.user_id, "user_id", ids_as_bytes),
-            s.started_at,
-            s.completed_at,
-            s.outcome,
-        )
-        .select_from(source)
-        .where(*conds)
-    )
-
-
-def bulk_sessions_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
-    """The account's sessions started in ``window``: the same frame as
-    :func:`sessions_frame` ``(conn, account_id, window)`` — :data:`SESSION_SCHEMA`, same
-    rows, values and order (``started_at``, then ``session_id``) — read faster for large
-    windows (the team page reads two windows, up to millions of rows).
-
-    Source: ``sessions`` joined to ``trees`` (scoped by ``trees.account_id``), one scan.
-    The database does not sort (PostgreSQL spilled the sort of millions of rows to
-    disk): the frame is sorted here, by the same keys (a uuid orders as its canonical
-    text). On PostgreSQL ``tree_id`` and ``user_id`` are read as bytes and converted
-    per distinct value (:func:`ids_from_bytes`). Errors: as :func:`sessions_frame`.
-    """
-    as_bytes = conn.dialect.name == "postgresql"
-    schema = dict(SESSION_SCHEMA)
-    if as_bytes:
-        schema |= {"tree_id": pl.Binary, "user_id": pl.Binary}
-    frame = fetch(conn, _bulk_sessions_query(account_id, window, ids_as_bytes=as_bytes), schema)
-    if as_bytes:
-        frame = ids_from_bytes(frame, ("tree_id", "user_id"))
-    return frame.sort("started_at", "session_id")
 
 
 BUSIEST_SCHEMA: dict[str, pl.DataType] = {"id": pl.String, "sessions": pl.Int64}
