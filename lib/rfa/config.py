@@ -31,9 +31,10 @@ Environment variables:
     Connections a PostgreSQL engine keeps open / may open beyond that, per
     process (every page renders in its own process). Defaults: 2 and 2.
 ``RFA_ARROW_FETCH``
-    On PostgreSQL, read query results through an Arrow-native connection (ADBC,
-    ``adbc-driver-postgresql``) instead of row by row: ``1`` (default) or ``0``
-    to read every result through the SQLAlchemy connection.
+    Read query results a column at a time instead of row by row: on PostgreSQL
+    through an Arrow-native connection (ADBC, ``adbc-driver-postgresql``), on SQLite
+    from the driver's raw values converted by polars. ``1`` (default) or ``0`` to
+    read every result row by row through SQLAlchemy's result processing.
 
 Every variable may also be set in a ``.env`` file (``KEY=value`` lines) in the
 project root or in the current directory (the latter wins); real environment

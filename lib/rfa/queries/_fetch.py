@@ -8,8 +8,15 @@ Two read paths, one result:
   the context's ADBC connection (:func:`rfa.db.arrow_connection`: read-only, same
   timeouts), and its result read as an Arrow table — columnar, no Python object per
   value. ``uuid`` and JSON columns are cast to text in SQL, as the row path returns them.
-* **Rows** (SQLite, any other connection, ``RFA_ARROW_FETCH=0``, ADBC not installed, or
-  a parameter value Arrow cannot carry): the statement runs on the SQLAlchemy connection
+* **Columns** (SQLite): the statement runs on the SQLAlchemy connection as usual (its
+  compilation, bound parameters and error handling), but the driver's raw values are
+  read straight from the DBAPI cursor and converted a column at a time by polars —
+  ``CHAR(32)`` uuid hex to the canonical text, ``DATETIME`` text to aware UTC — instead of
+  one Python object per value through SQLAlchemy's result processors (which made reading
+  a million SQLite sessions take minutes). A column of any other type with a result
+  processor, or a value that does not parse strictly, sends the statement to the row path.
+* **Rows** (any other connection, ``RFA_ARROW_FETCH=0``, ADBC not installed, or a
+  parameter value Arrow cannot carry): the statement runs on the SQLAlchemy connection
   and the frame is built from its rows.
 
 Both end with the frame cast to the caller's ``schema``, so dtypes, values and row order
@@ -28,7 +35,8 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rfa.db import arrow_connection, discard_arrow_connection
+from rfa.config import get_settings
+from rfa.db import UTCDateTime, arrow_connection, discard_arrow_connection
 
 UTC_TS = pl.Datetime("us", "UTC")
 """Dtype of every timestamp column the queries return (aware UTC, microseconds)."""
@@ -54,6 +62,13 @@ def fetch(conn: Connection, stmt: sa.Select, schema: Mapping[str, pl.DataType]) 
                 pass
             else:
                 return _fetch_arrow(conn, arrow, sql, params, schema)
+        elif conn.dialect.name == "sqlite" and get_settings().arrow_fetch:
+            kinds = _sqlite_kinds(stmt, conn.dialect)
+            if kinds is not None:
+                try:
+                    return _fetch_sqlite(conn, stmt, schema, kinds)
+                except _NotColumnar:
+                    pass
     return _fetch_rows(conn, stmt, schema)
 
 
@@ -66,6 +81,95 @@ def _fetch_rows(conn: Connection, stmt, schema: Mapping[str, pl.DataType]) -> pl
     result = conn.execute(stmt)
     _check_columns(list(result.keys()), schema)
     return pl.DataFrame(result.all(), schema=dict(schema), orient="row")
+
+
+# ---------------------------------------------------------------- the column path (SQLite)
+
+
+class _NotColumnar(Exception):
+    """A column or value the column path does not convert: use the row path."""
+
+
+_SQLITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
+"""How SQLAlchemy's SQLite dialect stores a ``DATETIME`` (fraction optional)."""
+
+
+def _sqlite_kinds(stmt: sa.Select, dialect: sa.engine.Dialect) -> dict[str, str] | None:
+    """How each selected column of ``stmt`` is converted on the column path: ``"uuid"``
+    (``CHAR(32)`` hex → canonical text), ``"utc"`` (:class:`rfa.db.UTCDateTime` text →
+    aware UTC), ``"raw"`` (no result processor: the driver's value is the row path's
+    value; booleans are 0/1 and cast by the schema); ``None`` when a column has any other
+    result processor (the row path reads the statement)."""
+    kinds: dict[str, str] = {}
+    for key, column in stmt.selected_columns.items():
+        type_ = column.type
+        if isinstance(type_, UTCDateTime):
+            kinds[key] = "utc"
+        elif isinstance(type_, sa.Uuid) and not type_.as_uuid:
+            kinds[key] = "uuid"
+        elif isinstance(type_, sa.Boolean):
+            kinds[key] = "raw"
+        elif type_.dialect_impl(dialect).result_processor(dialect, None) is None:
+            kinds[key] = "raw"
+        else:
+            return None
+    return kinds
+
+
+def _fetch_sqlite(
+    conn: Connection, stmt: sa.Select, schema: Mapping[str, pl.DataType], kinds: dict[str, str]
+) -> pl.DataFrame:
+    result = conn.execute(stmt)
+    try:
+        columns = list(result.keys())
+        _check_columns(columns, schema)
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            rows = result.cursor.fetchall()
+        except dbapi.Error as exc:  # sqlite3 runs the query while rows are fetched
+            raise sa.exc.DBAPIError.instance(
+                str(stmt), None, exc, dbapi.Error, dialect=conn.dialect
+            ) from exc
+    finally:
+        result.close()
+    raw = {
+        name: pl.String if kinds[name] != "raw" else _raw_dtype(schema[name]) for name in columns
+    }
+    frame = pl.DataFrame(rows, schema=raw, orient="row")
+    converted = []
+    for name in columns:
+        if kinds[name] == "uuid":
+            converted.append(_uuid_text(frame[name]))
+        elif kinds[name] == "utc":
+            converted.append(_utc_timestamps(frame[name]))
+    return frame.with_columns(converted).cast(dict(schema))
+
+
+def _raw_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The dtype the driver's raw values are read as for a target ``dtype``: SQLite
+    booleans are integers."""
+    return pl.Int64() if dtype == pl.Boolean else dtype
+
+
+def _uuid_text(values: pl.Series) -> pl.Series:
+    """``CHAR(32)`` uuid hex (or any text ``uuid.UUID`` accepts as 32 hex digits with
+    optional hyphens) → lowercase canonical text, as the row path's ``uuid.UUID`` gives.
+    Raises :class:`_NotColumnar` for anything else (the row path then raises as before)."""
+    hexes = values.str.replace_all("-", "", literal=True).str.to_lowercase()
+    if not hexes.drop_nulls().str.contains(r"^[0-9a-f]{32}$").all():
+        raise _NotColumnar(values.name)
+    parts = [hexes.str.slice(a, b - a) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20))]
+    pieces = [*parts, hexes.str.slice(20)]
+    return pl.select(pl.concat_str(pieces, separator="-").alias(values.name)).to_series()
+
+
+def _utc_timestamps(values: pl.Series) -> pl.Series:
+    """SQLite ``DATETIME`` text (naive, UTC by :class:`rfa.db.UTCDateTime`'s contract) →
+    ``Datetime("us", "UTC")``; :class:`_NotColumnar` when a value does not parse."""
+    try:
+        return values.str.to_datetime(_SQLITE_TS_FORMAT, time_unit="us", time_zone="UTC")
+    except pl.exceptions.PolarsError as exc:
+        raise _NotColumnar(values.name) from exc
 
 
 # ---------------------------------------------------------------- the Arrow path

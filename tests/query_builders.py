@@ -1,0 +1,124 @@
+"""Every query builder of :mod:`rfa.queries`, the schema its frame is fetched with, and
+the calls that compare two read paths of :func:`rfa.queries.fetch` (the Arrow path on
+PostgreSQL in ``test_fetch_arrow.py``, the column path on SQLite in
+``test_fetch_sqlite.py``) against the row path."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import typing
+from collections.abc import Callable, Iterator
+
+import polars as pl
+import sqlalchemy as sa
+
+import rfa.queries
+from demo_db import ANCHOR
+from rfa import db
+from rfa.queries import accounts as aq
+from rfa.queries import ai_sessions as aiq
+from rfa.queries import gaps as gq
+from rfa.queries import handoffs as hq
+from rfa.queries import proposals as pq
+from rfa.queries import psa as psaq
+from rfa.queries import ratings as rq
+from rfa.queries import sessions as sq
+from rfa.window import Window, make_window
+
+WINDOW = make_window("90d", ANCHOR, "UTC")
+EMPTY_WINDOW = make_window("30d", "2001-01-01", "UTC")
+OTHER_ACCOUNT = "00000000-0000-4000-8000-00000000abcd"
+
+
+def _builders() -> dict[str, Callable[..., sa.Select]]:
+    """Every public ``*_query`` function defined in a module of :mod:`rfa.queries`."""
+    found = {}
+    for info in pkgutil.iter_modules(rfa.queries.__path__):
+        module = importlib.import_module(f"rfa.queries.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.endswith("_query") and not name.startswith("_"):
+                if fn.__module__ == module.__name__:
+                    found[name] = fn
+    return found
+
+
+BUILDERS = _builders()
+
+SCHEMAS: dict[str, Callable[[dict], dict[str, pl.DataType]]] = {
+    "accounts_query": lambda kw: aq.ACCOUNT_SCHEMA,
+    "flows_query": lambda kw: aq.FLOW_SCHEMA,
+    "users_query": lambda kw: aq.USER_SCHEMA,
+    "ai_sessions_query": lambda kw: aiq.AI_SESSION_SCHEMA,
+    "flow_trees_query": lambda kw: gq.FLOW_TREE_SCHEMA,
+    "option_sessions_query": lambda kw: gq.OPTION_SESSION_SCHEMA,
+    "pending_proposals_query": lambda kw: gq.PENDING_PROPOSAL_SCHEMA,
+    "claimed_handoffs_query": lambda kw: hq.HANDOFF_SCHEMA,
+    "unclaimed_count_query": lambda kw: hq.UNCLAIMED_SCHEMA,
+    "proposals_query": lambda kw: pq.PROPOSAL_SCHEMA,
+    "psa_posts_query": lambda kw: psaq.PSA_POST_SCHEMA,
+    "session_psa_posts_query": lambda kw: psaq.PSA_POST_SCHEMA,
+    "flow_raters_query": lambda kw: rq.RATER_COUNT_SCHEMA,
+    "step_raters_query": lambda kw: rq.STEP_RATER_SCHEMA,
+    "step_ratings_query": lambda kw: rq.STEP_RATING_SCHEMA,
+    "rated_sessions_query": lambda kw: rq.RATED_SESSION_SCHEMA,
+    "ratings_query": lambda kw: (
+        rq.RATING_WITH_ENGINEER_SCHEMA if kw.get("with_engineer") else rq.RATING_SCHEMA
+    ),
+    "decisions_query": lambda kw: sq.DECISIONS_SCHEMA,
+    "sessions_query": lambda kw: sq.SESSION_SCHEMA,
+    "busiest_query": lambda kw: sq.BUSIEST_SCHEMA,
+}
+"""The frame schema each builder's ``*_frame`` function fetches it with."""
+
+
+def calls(name: str, ids: dict[str, str]) -> Iterator[tuple[str, dict]]:
+    """``(label, kwargs)`` of the calls compared for one builder: with data (required
+    arguments only, and every optional one set), an empty window, another account."""
+    fn = BUILDERS[name]
+    hints = typing.get_type_hints(fn)
+    params = inspect.signature(fn).parameters
+    values = {
+        "account_id": ids["account_id"],
+        "tree_id": ids["tree_id"],
+        "user_id": ids["user_id"],
+        "engineer_id": ids["user_id"],
+        "with_engineer": True,
+        "by": "user_id",
+        "n": 3,
+    }
+    required, everything = {}, {}
+    for pname, param in params.items():
+        value = WINDOW if hints.get(pname) is Window else values[pname]
+        everything[pname] = value
+        if param.default is inspect.Parameter.empty:
+            required[pname] = value
+    yield "data", required
+    if everything != required:
+        yield "data-all-options", everything
+        if "tree_id" in everything:
+            yield "data-flow", {**required, "tree_id": ids["tree_id"]}
+    if "window" in params:
+        yield "empty-window", {**required, "window": EMPTY_WINDOW}
+    if "account_id" in params:
+        yield "other-account", {**everything, "account_id": OTHER_ACCOUNT}
+
+
+def demo_ids(url: str) -> dict[str, str]:
+    """kiwi-tech's id, its busiest flow and its busiest engineer in WINDOW."""
+    s, t = db.sessions.c, db.trees.c
+    with db.connect(url) as conn:
+        account_id = aq.resolve_account(conn, "kiwi-tech").id
+        scoped = (
+            sa.select(sa.func.count())
+            .select_from(db.sessions.join(db.trees, s.tree_id == t.id))
+            .where(t.account_id == account_id, s.started_at >= WINDOW.start)
+        )
+        tree_id = conn.execute(
+            scoped.add_columns(s.tree_id).group_by(s.tree_id).order_by(sa.func.count().desc())
+        ).first()[1]
+        user_id = conn.execute(
+            scoped.add_columns(s.user_id).group_by(s.user_id).order_by(sa.func.count().desc())
+        ).first()[1]
+    return {"account_id": account_id, "tree_id": tree_id, "user_id": user_id}
