@@ -111,11 +111,60 @@ def test_small_samples_are_few_and_never_a_change():
 def test_value_box_marks_only_significant_changes():
     big = kpi.rate_kpi("r", "R", 900, 1000, 500, 1000, period_label=PERIOD)
     same = kpi.rate_kpi("r", "R", 500, 1000, 505, 1000, period_label=PERIOD)
-    assert present.kpi_box(big, icon="x")["value"].endswith("▲")
-    assert "± " in present.kpi_box(big, icon="x")["value"]
-    assert not present.kpi_box(same, icon="x")["value"].endswith(("▲", "▼"))
+    up = present.kpi_box(big, icon="x")["value"]
+    assert up == "90% ± 2.0 pts (n=1,000) ▲"
+    assert "no clear change" not in up
+    flat = present.kpi_box(same, icon="x")["value"]
     assert same.change.label == "no clear change"
+    assert flat == "50% ± 3.1 pts (n=1,000) · no clear change"
+    assert not any(arrow in flat for arrow in ("▲", "▼"))
+    first = kpi.rate_kpi("r", "R", 500, 1000, 0, 0, period_label=PERIOD)
+    assert present.kpi_box(first, icon="x")["value"].endswith("(n=1,000) · no previous data")
+    median = kpi.quantile_kpi(
+        "m", "M", [float(v) for v in range(1, 1235)], [], 0.5, unit="minutes", period_label=PERIOD
+    )
+    assert "(n=1,234)" in present.kpi_box(median, icon="x")["value"]
+    count = kpi.count_kpi("c", "C", 1234, 1200, period_label=PERIOD)
+    assert present.kpi_box(count, icon="x")["value"] == "1,234 ± 71 · no clear change"
     assert present.kpi_box(None, icon="x")["value"] == "withheld"
+
+
+def test_top_tables_carry_median_and_csat_intervals_within_the_possible_range():
+    rows = _sessions(30, 25, tree="t1")
+    names = pl.DataFrame({"id": ["t1"], "name": ["Flow one"]})
+    ratings = f.ratings([(f"t1-s{i}", "t1", v, "", "2026-11-01 12:00") for i, v in
+                         enumerate([5, 5, 4])])  # fmt: skip
+    (row,) = session_metrics.ranked(f.sessions(rows), ratings, names, "tree_id", min_n=20)
+    minutes = session_metrics.durations(f.sessions(rows)).to_numpy()
+    from rfa.metrics import uncertainty as u
+
+    ref = u.quantile(minutes, 0.5, bootstrap_max_n=u.TABLE_BOOTSTRAP_MAX_N)
+    assert (row.median_low, row.median_high) == (ref.low, ref.high)
+    assert row.median_low <= row.median_duration_minutes <= row.median_high
+    assert row.csat_high == 5.0 and 1.0 <= row.csat_low < row.avg_csat  # t cut at 5
+    shown = present.ranked_table([row], "Flow").iloc[0]
+    assert shown["Median duration"].count("min") == 3  # value (low – high)
+    assert shown["Avg CSAT"].endswith(", n=3)") and " – 5.0" in shown["Avg CSAT"]
+
+
+def test_secondary_tables_flag_rows_below_min_n():
+    rows = [fa.ai(f"a{i}", "resolved", domain="net", tree="t1") for i in range(25)]
+    rows += [fa.ai(f"b{i}", "escalated", domain="mail", tree="t2") for i in range(3)]
+    frame = fa.ai_sessions(rows)
+    flags = {r.domain: r.few for r in fp.sessions_by_domain(frame, min_n=20)}
+    assert flags == {"net": False, "mail": True}
+    cover = {r.domain: r.few for r in fp.coverage_by_domain(frame, min_n=20).domains}
+    assert cover == {"net": False, "mail": True}
+    flows = fa.flows([("t1", "One", "manual", "manual"), ("t2", "Two", "manual", "manual")])
+    quality = {r.flow_id: r.few for r in fp.flow_quality(frame, flows, min_n=20).flows}
+    assert quality == {"t1": False, "t2": True}
+    assert {r.domain: r.few for r in fp.sessions_by_domain(frame, min_n=3)} == {
+        "net": False,
+        "mail": False,
+    }
+    html = present.html_table(present.domain_table(fp.sessions_by_domain(frame, min_n=20)))
+    muted = [row for row in html.split("<tr")[2:] if "rfa-few" in row]
+    assert len(muted) == 1 and "mail" in muted[0] and "few sessions" in muted[0]
 
 
 def test_withheld_csat_leaves_no_csat_kpi():
@@ -179,6 +228,11 @@ def test_step_table_rates_carry_intervals_and_privacy_withholds_them():
     )
     thumbs = f.thumbs([("a", "s1", True), ("a", "s2", False), ("b", "s1", True)])
     steps = flow_metrics.step_table(decisions, thumbs, {"id": "a", "children": [{"id": "b"}]})
+    assert all(step.few for step in steps)  # 3 and 2 visits, below the default min_n
+    few = flow_metrics.step_table(
+        decisions, thumbs, {"id": "a", "children": [{"id": "b"}]}, min_n=3
+    )
+    assert {s.node_id: s.few for s in few} == {"a": False, "b": True}
     for step in steps:
         assert step.dropoff_low <= step.dropoff_rate <= step.dropoff_high
         assert step.helpful_low <= step.helpful_rate <= step.helpful_high

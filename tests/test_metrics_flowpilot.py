@@ -536,6 +536,8 @@ def test_flowpilot_metrics_bundles_every_row_and_serialises_to_json():
         "date": "2026-11-11",
         "resolved_sessions": 0,
         "mttr_minutes": None,
+        "mttr_low": None,  # no interval without resolutions
+        "mttr_high": None,
     }
     assert data["flow_quality"]["formula"] == m.QUALITY_SCORE_FORMULA
     assert "data_quality" not in data  # findings come from rfa.validation, on the page

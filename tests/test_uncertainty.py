@@ -140,6 +140,16 @@ def test_mean_edge_cases():
         u.mean(np.ones((2, 2)))
 
 
+def test_mean_interval_is_cut_to_the_possible_range():
+    free = u.mean([5, 5, 4])
+    assert free.high > 5.0  # the symmetric t interval passes the top of the scale
+    cut = u.mean([5, 5, 4], bounds=u.CSAT_BOUNDS)
+    assert (cut.value, cut.low, cut.high) == (free.value, free.low, 5.0)
+    minutes = u.mean([1.0, 2.0, 90.0], bounds=u.DURATION_BOUNDS)
+    assert u.mean([1.0, 2.0, 90.0]).low < 0.0 and minutes.low == 0.0
+    assert minutes.high == u.mean([1.0, 2.0, 90.0]).high
+
+
 @FAST
 @given(st.lists(st.floats(-1e4, 1e4) | st.none(), max_size=60), st.integers(0, 40))
 def test_mean_interval_contains_value_and_few_iff_small(values, min_n):

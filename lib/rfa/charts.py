@@ -209,8 +209,9 @@ TIER_COLORS = {"guided": "#2a9d8f", "exploring": "#e9c46a", "discovery": "#e76f5
 
 
 def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
-    """MTTR per local resolution day (line, gaps on days without resolutions) over bars of
-    resolved AI sessions. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`."""
+    """MTTR per local resolution day (line, gaps on days without resolutions) with its 95%
+    t interval as a shaded band (days with 2+ resolutions), over bars of resolved AI
+    sessions. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`."""
     fig, ax = plt.subplots(figsize=WIDE)
     if not any(p.resolved_sessions for p in points):
         return _empty(fig, ax, "No resolved AI sessions in this window")
@@ -222,6 +223,14 @@ def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
     values = [float("nan") if p.mttr_minutes is None else p.mttr_minutes for p in points]
+    nan = float("nan")
+    lows = [nan if getattr(p, "mttr_low", None) is None else max(p.mttr_low, 0.0) for p in points]
+    highs = [nan if getattr(p, "mttr_high", None) is None else p.mttr_high for p in points]
+    if any(h == h for h in highs):  # NaN-free somewhere: draw the band
+        ax.fill_between(
+            days, lows, highs, color=ACCENT, alpha=0.15, linewidth=0, label="95% interval"
+        )
+        ax.legend(loc="upper left", fontsize="small", frameon=False)
     ax.plot(days, values, marker="o", markersize=3, color=ACCENT, linewidth=1.6)
     ax.set_ylabel("MTTR (minutes)")
     ax.set_ylim(bottom=0)
@@ -232,7 +241,9 @@ def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
 
 
 def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
-    """Horizontal stacked bars per problem domain: resolved, escalated, other.
+    """Horizontal stacked bars per problem domain: resolved, escalated, other. The end of
+    the resolved part carries the 95% Wilson interval of the resolution rate as an error
+    bar (scaled to the domain's sessions) and the label says rate, interval and n.
     ``rows``: :class:`rfa.metrics.flowpilot.DomainBreakdownRow`."""
     rows = list(rows)
     fig, ax = plt.subplots(figsize=(WIDE[0] / 2, 0.42 * max(len(rows), 3) + 1.0))
@@ -251,9 +262,42 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
         color=OUTCOME_COLORS["not completed"],
         label="abandoned / active",
     )
+    ax.errorbar(
+        resolved,
+        ys,
+        xerr=_errors(
+            [
+                (
+                    r.resolved,
+                    None if r.resolution_low_pct is None else r.resolution_low_pct / 100 * r.total,
+                    None
+                    if r.resolution_high_pct is None
+                    else r.resolution_high_pct / 100 * r.total,
+                )
+                for r in rows
+            ]
+        ),
+        fmt="none",
+        ecolor="#444444",
+        capsize=2,
+        elinewidth=0.8,
+    )
     ax.set_yticks(ys, [r.domain for r in rows])
     for y, r in zip(ys, rows, strict=True):
-        ax.text(r.total, y, f" {r.resolution_rate_pct:.0f}%", va="center", fontsize=7)
+        ci = (
+            ""
+            if r.resolution_low_pct is None or r.resolution_high_pct is None
+            else f" ({r.resolution_low_pct:.0f}–{r.resolution_high_pct:.0f}%)"
+        )
+        ax.text(
+            r.total,
+            y,
+            f" {r.resolution_rate_pct:.0f}%{ci}, n={r.total:,}",
+            va="center",
+            fontsize=7,
+            color="#8a94a3" if getattr(r, "few", False) else "#222222",
+        )
+    ax.set_xlim(0, max(r.total for r in rows) * 1.45)
     ax.set_xlabel("AI sessions")
     ax.legend(loc="lower right", fontsize="small", frameon=False)
     if title:
@@ -293,9 +337,12 @@ def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
     return _done(fig)
 
 
-def psa_funnel(funnel, title: str | None = None) -> Figure:
+def psa_funnel(psa, title: str | None = None) -> Figure:
     """AI sessions → linked to a ticket → doc pushed → time entry logged (independent
-    counts, each a share of all AI sessions). ``funnel``: :class:`PsaFunnel`."""
+    counts, each a share of all AI sessions, with the share's 95% Wilson interval as an
+    error bar and in the label). ``psa``: :class:`PsaMetrics` (its ``funnel`` and the
+    intervals); a bare :class:`PsaFunnel` draws the counts without intervals."""
+    funnel = getattr(psa, "funnel", psa)
     fig, ax = plt.subplots(figsize=SQUARE)
     stages = [
         ("AI sessions", funnel.total_sessions),
@@ -305,12 +352,34 @@ def psa_funnel(funnel, title: str | None = None) -> Figure:
     ]
     if not funnel.total_sessions:
         return _empty(fig, ax, "No AI sessions in this window")
+    total = funnel.total_sessions
+    bounds = [(None, None)] + [
+        (getattr(psa, f"{name}_low_pct", None), getattr(psa, f"{name}_high_pct", None))
+        for name in ("ticket_link", "doc_pushed", "time_entry_logged")
+    ]
     ys = list(range(len(stages)))[::-1]
-    ax.barh(ys, [v for _, v in stages], color=[ACCENT, "#2a9d8f", "#8ab17d", "#e9c46a"])
+    ax.barh(
+        ys,
+        [v for _, v in stages],
+        color=[ACCENT, "#2a9d8f", "#8ab17d", "#e9c46a"],
+        xerr=_errors(
+            [
+                (
+                    v,
+                    None if lo is None else lo / 100 * total,
+                    None if hi is None else hi / 100 * total,
+                )
+                for (_, v), (lo, hi) in zip(stages, bounds, strict=True)
+            ]
+        ),
+        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
+    )
     ax.set_yticks(ys, [s for s, _ in stages])
-    for y, (_, v) in zip(ys, stages, strict=True):
-        ax.text(v, y, f" {v:,} ({v / funnel.total_sessions:.0%})", va="center", fontsize=8)
-    ax.set_xlim(0, funnel.total_sessions * 1.35)
+    for y, (_, v), (lo, hi) in zip(ys, stages, bounds, strict=True):
+        ci = "" if lo is None or hi is None else f", {lo:.0f}–{hi:.0f}%"
+        right = v if hi is None else max(v, hi / 100 * total)
+        ax.text(right, y, f" {v:,} ({v / total:.0%}{ci})", va="center", fontsize=8)
+    ax.set_xlim(0, total * 1.6)
     ax.set_xlabel("AI sessions")
     if title:
         ax.set_title(title)
@@ -339,12 +408,23 @@ def psa_daily(points: Sequence, title: str | None = None) -> Figure:
 
 
 def flow_quality_map(rows: Sequence, title: str | None = None) -> Figure:
-    """Each matched flow: uses (log x) against success rate, coloured by quality score;
-    flows that need attention are outlined in red. ``rows``: :class:`FlowQualityRow`."""
+    """Each matched flow: uses (log x) against success rate with its 95% Wilson interval
+    as a vertical error bar, coloured by quality score; flows that need attention are
+    outlined in red. ``rows``: :class:`FlowQualityRow`."""
     rows = list(rows)
     fig, ax = plt.subplots(figsize=WIDE)
     if not rows:
         return _empty(fig, ax, "No flow matched by AI sessions in this window")
+    ax.errorbar(
+        [r.usage_count for r in rows],
+        [r.success_rate_pct for r in rows],
+        yerr=_errors([(r.success_rate_pct, r.success_low_pct, r.success_high_pct) for r in rows]),
+        fmt="none",
+        ecolor="#9aa5b1",
+        elinewidth=0.8,
+        capsize=2,
+        zorder=1,
+    )
     points = ax.scatter(
         [r.usage_count for r in rows],
         [r.success_rate_pct for r in rows],
@@ -355,6 +435,7 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Figure:
         s=46,
         edgecolors=["#c0392b" if r.needs_attention else "white" for r in rows],
         linewidths=1.4,
+        zorder=2,
     )
     ax.set_xscale("log")
     ax.set_xlabel("AI sessions matched (log scale)")

@@ -496,7 +496,7 @@ def flow_page(
     csat, comments, steps, privacy = protect_flow(
         flow_metrics.csat(ratings),
         flow_metrics.recent_comments(ratings),
-        flow_metrics.step_table(decisions, thumbs, structure),
+        flow_metrics.step_table(decisions, thumbs, structure, min_n=min_n),
         raters,
         step_raters,
         min_group_size,
@@ -563,7 +563,9 @@ class CoveragePage(BaseModel):
     data_quality: list[DataQualityFinding]
 
 
-def _flowpilot_metrics(conn: Connection, info: AccountInfo, window: Window, check, flows):
+def _flowpilot_metrics(
+    conn: Connection, info: AccountInfo, window: Window, check, flows, min_n: int = MIN_N
+):
     """Screened FlowPilot frames of ``window`` → (every §4 metric, the AI sessions)."""
     sessions = check(
         ai_queries.ai_sessions_frame(conn, info.id, window), "ai_sessions", flows=flows["tree_id"]
@@ -571,11 +573,12 @@ def _flowpilot_metrics(conn: Connection, info: AccountInfo, window: Window, chec
     proposals = check(proposal_queries.proposals_frame(conn, info.id, window), "proposals")
     posts = check(psa_queries.psa_posts_frame(conn, info.id, window), "psa_posts")
     funnel = check(psa_queries.session_psa_posts_frame(conn, info.id, window), "psa_funnel_posts")
-    return fp.flowpilot_metrics(sessions, flows, proposals, posts, funnel, window), sessions
+    metrics = fp.flowpilot_metrics(sessions, flows, proposals, posts, funnel, window, min_n=min_n)
+    return metrics, sessions
 
 
 @transient_retry
-def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
+def _flowpilot(account: str, period: str, as_of: str | None, url: str | None, min_n: int = MIN_N):
     """Load the FlowPilot frames of an account for the window and the previous one,
     screen them and compute every §4 metric once per window; also returns the findings
     of this window's screening and the KPI inputs of both windows."""
@@ -583,9 +586,9 @@ def _flowpilot(account: str, period: str, as_of: str | None, url: str | None):
     with connect(url) as conn:
         info, window = _open(conn, account, period, as_of)
         flows = check(account_queries.list_flows(conn, info.id), "flows")
-        metrics, sessions = _flowpilot_metrics(conn, info, window, check, flows)
+        metrics, sessions = _flowpilot_metrics(conn, info, window, check, flows, min_n)
         before, before_sessions = _flowpilot_metrics(
-            conn, info, window.previous(), Screening(), flows
+            conn, info, window.previous(), Screening(), flows, min_n
         )
     inputs = (fp.kpi_inputs(sessions), fp.kpi_inputs(before_sessions))
     return info, window, _latest(sessions, "created_at"), metrics, before, inputs, check.findings
@@ -603,7 +606,9 @@ def flowpilot_page(
     confidence tiers, knowledge coverage, PSA). Rates are percentages (``*_pct``); the
     KPIs (fractions) carry intervals and the comparison with the previous window."""
     _check_min_n(min_n)
-    info, window, data_time, m, _, (cur, prev), findings = _flowpilot(account, period, as_of, url)
+    info, window, data_time, m, _, (cur, prev), findings = _flowpilot(
+        account, period, as_of, url, min_n
+    )
     return FlowPilotPage(
         meta=_meta(
             "flowpilot",
@@ -668,7 +673,7 @@ def coverage_page(
     coverage by domain, flow quality with its documented quality score); its count KPIs
     compare with the previous window."""
     _check_min_n(min_n)
-    info, window, data_time, m, before, _, findings = _flowpilot(account, period, as_of, url)
+    info, window, data_time, m, before, _, findings = _flowpilot(account, period, as_of, url, min_n)
     previous = {key: value for key, (_, value) in _coverage_counts(before).items()}
     return CoveragePage(
         meta=_meta(
@@ -746,8 +751,10 @@ def knowledge_gaps_page(
         info, window = _open(conn, account, period, as_of)
         trees = check(gap_queries.flow_trees_frame(conn, info.id), "flow_trees")
         pending = check(gap_queries.pending_proposals_frame(conn, info.id), "pending_proposals")
-        report, ai_sessions = _gap_report(conn, info, window, check, trees, pending, th)
-        before, _ = _gap_report(conn, info, window.previous(), Screening(), trees, pending, th)
+        report, ai_sessions = _gap_report(conn, info, window, check, trees, pending, th, min_n)
+        before, _ = _gap_report(
+            conn, info, window.previous(), Screening(), trees, pending, th, min_n
+        )
     previous = {key: value for key, (_, value) in _gap_counts(before).items()}
     return KnowledgeGapsPage(
         meta=_meta(
@@ -767,7 +774,16 @@ def knowledge_gaps_page(
     )
 
 
-def _gap_report(conn: Connection, info: AccountInfo, window: Window, check, trees, pending, th):
+def _gap_report(
+    conn: Connection,
+    info: AccountInfo,
+    window: Window,
+    check,
+    trees,
+    pending,
+    th,
+    min_n: int = MIN_N,
+):
     """The knowledge-gap report of ``window`` and its screened AI sessions."""
     ai_sessions = check(
         ai_queries.ai_sessions_frame(conn, info.id, window), "ai_sessions", flows=trees["tree_id"]
@@ -777,7 +793,8 @@ def _gap_report(conn: Connection, info: AccountInfo, window: Window, check, tree
         "option_sessions",
         structures=flow_nodes(trees),
     )
-    return kg.knowledge_gap_report(ai_sessions, trees, pending, options, th), ai_sessions
+    report = kg.knowledge_gap_report(ai_sessions, trees, pending, options, th, min_n=min_n)
+    return report, ai_sessions
 
 
 def _gap_counts(report: kg.KnowledgeGapReport) -> dict[str, tuple[str, int]]:
@@ -822,7 +839,14 @@ def escalations_page(
             window,
             _latest(handoffs, "claimed_at"),
             None,
-            ("escalation_lag", "data_quality"),
+            (
+                "n_handoffs_claimed",
+                "action_conversion_rate",
+                "median_seconds_to_first_action",
+                "p95_seconds_to_first_action",
+                "escalation_lag",
+                "data_quality",
+            ),
             min_n,
         ),
         kpis=kpi_metrics.escalation_kpis(

@@ -10,7 +10,11 @@ from rfa.metrics import uncertainty as _u
 DEFINITIONS: dict[str, str] = {
     "total_sessions": "Troubleshooting sessions started in the window.",
     "completed_sessions": "Sessions of the window that reached an end (completed_at is set).",
-    "completion_rate": "Completed sessions ÷ sessions started (0% when there are none).",
+    "completion_rate": (
+        "Completed sessions ÷ sessions started. With no session there is no rate: the page "
+        "shows “—” and the KPI's value is null (the data file's summary keeps 0, as "
+        "METRICS.md requires)."
+    ),
     "median_duration_minutes": (
         "Median time from start to completion, in minutes, over completed sessions. "
         "Sessions recorded as completed before they started are excluded and listed "
@@ -25,13 +29,14 @@ DEFINITIONS: dict[str, str] = {
         "shown, with the outcome of those that completed."
     ),
     "top_flows": (
-        "The 10 flows with most sessions in the window, with their completion rate "
-        "(and its 95% interval), median duration and average CSAT of ratings given in the "
-        "window; listed by the lower end of the completion rate's interval."
+        "The 10 flows with most sessions in the window, with their completion rate, median "
+        "duration and average CSAT of ratings given in the window, each with its 95% "
+        "interval; listed by the lower end of the completion rate's interval."
     ),
     "top_engineers": (
-        "The 10 engineers with most sessions in the window, same columns; CSAT is "
-        "from ratings of their sessions."
+        "The 10 engineers with most sessions in the window, same columns (each with its "
+        "95% interval); CSAT is from ratings of their sessions; listed by the lower end of "
+        "the completion rate's interval."
     ),
     "p90_duration_minutes": (
         "90th percentile of the same durations: nine in ten completed sessions took at "
@@ -94,7 +99,11 @@ DEFINITIONS: dict[str, str] = {
         "FlowPilot (AI assistant) sessions created in the window; escalated counts "
         "escalated and requesting_escalation."
     ),
-    "resolution_rate_pct": "Resolved AI sessions ÷ AI sessions created in the window, in percent.",
+    "resolution_rate_pct": (
+        "Resolved AI sessions ÷ AI sessions created in the window. The KPI holds it as a "
+        "fraction (0–1) with its interval; the summary and the tables' *_pct fields hold "
+        "percent (0–100); pages show a percentage."
+    ),
     "avg_steps_to_resolution": "Mean number of steps of the resolved AI sessions.",
     "avg_rating": "Mean engineer rating (1–5) of AI sessions that were rated.",
     "mttr_minutes": (
@@ -117,8 +126,10 @@ DEFINITIONS: dict[str, str] = {
         "domain are counted apart. A domain with no matched flow is uncovered."
     ),
     "flow_quality": (
-        "Per flow matched by AI sessions: uses, success rate, last match, mean match "
-        "confidence and a 0–100 quality score (formula on the page)."
+        "Per flow matched by AI sessions: uses, success rate (with its 95% interval), last "
+        "match, mean match confidence and a 0–100 quality score (formula on the page). Top "
+        "performers are listed by the lower end of the success rate's interval, flows "
+        "needing attention by its upper end (most surely bad first)."
     ),
     "psa": (
         "PSA integration: share of AI sessions linked to a ticket; pushes to the PSA "
@@ -138,6 +149,23 @@ DEFINITIONS: dict[str, str] = {
         "claim, over hand-offs claimed in the window (unclaimed are excluded). It "
         "measures post-claim activity lag, not minutes recovered, and must not be "
         "presented as savings."
+    ),
+    "n_handoffs_claimed": (
+        "Escalation hand-offs claimed in the window (unclaimed ones are excluded and "
+        "reported as context); a count, with an exact Poisson interval."
+    ),
+    "action_conversion_rate": (
+        "Claimed hand-offs followed by an AI-session step after the claim ÷ hand-offs "
+        "claimed in the window (a fraction, shown as a percentage, with its Wilson interval)."
+    ),
+    "median_seconds_to_first_action": (
+        "Median seconds from claim to the first AI-session step, over claimed hand-offs "
+        "that were acted on (lags below 0 from clock drift count as 0); never-acted-on "
+        "hand-offs are excluded (they have no lag)."
+    ),
+    "p95_seconds_to_first_action": (
+        "95th percentile of the same lags: 19 in 20 acted-on hand-offs were acted on within "
+        "this time; with fewer than 20 lags it interpolates between the largest values."
     ),
 }
 

@@ -58,23 +58,59 @@ def valuebox(value: str, icon: str, color: str = "primary") -> dict[str, str]:
     return {"icon": icon, "color": color, "value": value}
 
 
+FEW = " · few sessions"
+"""Appended to the n of a table row below the page's ``min_n`` (the row is also muted)."""
+MUTED_ROW_STYLE = "color: #8a94a3;"
+"""Inline style of a muted table row (works in Quarto, nbconvert and Jupyter alike)."""
+
+
+def _few(flag: bool) -> str:
+    return FEW if flag else ""
+
+
+def _muted(frame: pd.DataFrame, flags: Sequence[bool]) -> pd.DataFrame:
+    """Mark the rows of ``frame`` to show muted (:func:`html_table` reads
+    ``frame.attrs["few"]``)."""
+    frame.attrs["few"] = [bool(x) for x in flags]
+    return frame
+
+
+def _with_interval(value, low, high, fmt) -> str:
+    """``"12 min (9.5 min – 15 min)"``: a value with its 95% interval, or just the value."""
+    if value is None or low is None or high is None:
+        return fmt(value)
+    return f"{fmt(value)} ({fmt(low)} – {fmt(high)})"
+
+
+def _csat_cell(value: float | None, low: float | None, high: float | None, n: int) -> str:
+    """``"4.2 / 5 (3.9 – 4.5, n=12)"``; ``"5.0 / 5 (n=1)"`` without an interval."""
+    if value is None:
+        return DASH
+    ci = "" if low is None or high is None else f"{low:.1f} – {high:.1f}, "
+    return f"{fmt_csat(value)} ({ci}n={n:,})"
+
+
 def ranked_table(rows: Sequence[RankedRow], label: str) -> pd.DataFrame:
     """Top flows / top engineers as display strings; ``label`` names the first column.
-    Rows below the page's ``min_n`` say "few sessions" beside the completion rate."""
-    return pd.DataFrame(
+    Rates, the median duration and the CSAT carry their 95% interval; rows below the
+    page's ``min_n`` say "few sessions" beside the completion rate and are muted."""
+    frame = pd.DataFrame(
         [
             {
                 label: r.name,
                 "Sessions": fmt_int(r.sessions),
-                "Completion": fmt_pct(r.completion_rate) + (" · few sessions" if r.few else ""),
+                "Completion": fmt_pct(r.completion_rate) + _few(r.few),
                 "95% interval": _range(r.completion_low, r.completion_high, fmt_pct),
-                "Median duration": fmt_minutes(r.median_duration_minutes),
-                "Avg CSAT": fmt_csat(r.avg_csat) + (f" (n={r.ratings})" if r.ratings else ""),
+                "Median duration": _with_interval(
+                    r.median_duration_minutes, r.median_low, r.median_high, fmt_minutes
+                ),
+                "Avg CSAT": _csat_cell(r.avg_csat, r.csat_low, r.csat_high, r.ratings),
             }
             for r in rows
         ],
         columns=[label, "Sessions", "Completion", "95% interval", "Median duration", "Avg CSAT"],
     )
+    return _muted(frame, [r.few for r in rows])
 
 
 def _with_range(percent: float | None, low: float | None, high: float | None) -> str:
@@ -91,12 +127,14 @@ def _range(low: float | None, high: float | None, fmt) -> str:
 
 def step_table(rows: Sequence[StepRow], limit: int = 15) -> pd.DataFrame:
     """The step table's first ``limit`` rows as display strings; rates with their 95%
-    Wilson interval in brackets."""
-    return pd.DataFrame(
+    Wilson interval in brackets; steps with fewer visits than ``min_n`` muted as
+    "few sessions"."""
+    shown = list(rows[:limit])
+    frame = pd.DataFrame(
         [
             {
                 "Step": r.node_title,
-                "Visits": fmt_int(r.visit_count),
+                "Visits": fmt_int(r.visit_count) + _few(r.few),
                 "Drop-offs": fmt_int(r.dropoff_count),
                 "Drop-off rate": fmt_pct(r.dropoff_rate, 1)
                 + f" ({_range(r.dropoff_low, r.dropoff_high, fmt_pct)})",
@@ -109,7 +147,7 @@ def step_table(rows: Sequence[StepRow], limit: int = 15) -> pd.DataFrame:
                     else ""
                 ),
             }
-            for r in rows[:limit]
+            for r in shown
         ],
         columns=[
             "Step",
@@ -121,6 +159,7 @@ def step_table(rows: Sequence[StepRow], limit: int = 15) -> pd.DataFrame:
             "Helpful",
         ],
     )
+    return _muted(frame, [r.few for r in shown])
 
 
 def comments_table(rows: Sequence[Comment], timezone: str) -> pd.DataFrame:
@@ -139,10 +178,23 @@ def comments_table(rows: Sequence[Comment], timezone: str) -> pd.DataFrame:
 
 
 def html_table(frame: pd.DataFrame, empty: str = "No data in this window.") -> str:
-    """Render a display frame as a compact HTML table (no index); ``empty`` text if no rows."""
+    """Render a display frame as a compact HTML table (no index); ``empty`` text if no rows.
+    Rows flagged in ``frame.attrs["few"]`` (set by the table functions here for rows below
+    the page's ``min_n``) are rendered muted: ``<tr class="rfa-few" style="…">``."""
     if frame.empty:
         return f"<p class='rfa-empty'>{empty}</p>"
-    return frame.to_html(index=False, border=0, classes="rfa-table", escape=True)
+    html = frame.to_html(index=False, border=0, classes="rfa-table", escape=True)
+    flags = frame.attrs.get("few") or []
+    if not any(flags):
+        return html
+    head, _, body = html.partition("<tbody>")
+    rows = body.split("<tr>")
+    for i, flag in enumerate(flags[: len(rows) - 1], start=1):
+        if flag:
+            rows[i] = f' class="rfa-few" style="{MUTED_ROW_STYLE}">' + rows[i]
+        else:
+            rows[i] = ">" + rows[i]
+    return head + "<tbody>" + rows[0] + "".join("<tr" + r for r in rows[1:])
 
 
 def data_quality_text(findings: Sequence[DataQualityFinding]) -> str:
@@ -185,12 +237,14 @@ def fmt_pct100(percent: float | None, digits: int = 0) -> str:
 
 
 def domain_table(rows: Sequence) -> pd.DataFrame:
-    """AI sessions per problem domain (:class:`DomainBreakdownRow`) as display strings."""
-    return pd.DataFrame(
+    """AI sessions per problem domain (:class:`DomainBreakdownRow`) as display strings;
+    domains with fewer sessions than ``min_n`` muted as "few sessions"."""
+    rows = list(rows)
+    frame = pd.DataFrame(
         [
             {
                 "Domain": r.domain,
-                "AI sessions": fmt_int(r.total),
+                "AI sessions": fmt_int(r.total) + _few(r.few),
                 "Resolved": fmt_int(r.resolved),
                 "Escalated": fmt_int(r.escalated),
                 "Resolution rate": fmt_pct100(r.resolution_rate_pct),
@@ -207,16 +261,20 @@ def domain_table(rows: Sequence) -> pd.DataFrame:
             "95% interval",
         ],
     )
+    return _muted(frame, [r.few for r in rows])
 
 
 def coverage_table(rows: Sequence) -> pd.DataFrame:
-    """Coverage by domain (:class:`DomainCoverageRow`); uncovered domains are flagged."""
-    return pd.DataFrame(
+    """Coverage by domain (:class:`DomainCoverageRow`); uncovered domains are flagged,
+    rates and mean minutes carry their 95% interval, domains with fewer sessions than
+    ``min_n`` are muted as "few sessions"."""
+    rows = list(rows)
+    frame = pd.DataFrame(
         [
             {
                 "Domain": r.domain + (" ⚠ no flow" if r.uncovered else ""),
                 "Flows matched": fmt_int(r.flow_count),
-                "AI sessions": fmt_int(r.session_count),
+                "AI sessions": fmt_int(r.session_count) + _few(r.few),
                 "Resolution": _with_range(
                     r.resolution_rate_pct, r.resolution_low_pct, r.resolution_high_pct
                 ),
@@ -224,7 +282,12 @@ def coverage_table(rows: Sequence) -> pd.DataFrame:
                     r.escalation_rate_pct, r.escalation_low_pct, r.escalation_high_pct
                 ),
                 "Guided": _with_range(r.guided_rate_pct, r.guided_low_pct, r.guided_high_pct),
-                "Avg resolution": fmt_minutes(r.avg_resolution_minutes),
+                "Avg resolution": _with_interval(
+                    r.avg_resolution_minutes,
+                    r.avg_resolution_low,
+                    r.avg_resolution_high,
+                    fmt_minutes,
+                ),
             }
             for r in rows
         ],
@@ -238,16 +301,19 @@ def coverage_table(rows: Sequence) -> pd.DataFrame:
             "Avg resolution",
         ],
     )
+    return _muted(frame, [r.few for r in rows])
 
 
 def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
-    """Flow-quality rows (:class:`FlowQualityRow`) as display strings."""
-    return pd.DataFrame(
+    """Flow-quality rows (:class:`FlowQualityRow`) as display strings; flows with fewer
+    uses than ``min_n`` muted as "few sessions"."""
+    rows = list(rows)
+    frame = pd.DataFrame(
         [
             {
                 "Flow": r.name,
                 "Score": f"{r.quality_score:.0f}",
-                "Uses": fmt_int(r.usage_count),
+                "Uses": fmt_int(r.usage_count) + _few(r.few),
                 "Success": fmt_pct100(r.success_rate_pct)
                 + f" ({_range(r.success_low_pct, r.success_high_pct, fmt_pct100)})",
                 "Avg confidence": fmt_pct(r.avg_confidence),
@@ -257,24 +323,30 @@ def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
         ],
         columns=["Flow", "Score", "Uses", "Success", "Avg confidence", "Last matched"],
     )
+    return _muted(frame, [r.few for r in rows])
 
 
 def psa_types_table(rows: Sequence) -> pd.DataFrame:
-    """PSA pushes per post type (:class:`PsaPushTypeRow`) as display strings."""
-    return pd.DataFrame(
+    """PSA pushes per post type (:class:`PsaPushTypeRow`) as display strings: the success
+    rate with its 95% Wilson interval; types with fewer pushes than ``min_n`` muted."""
+    rows = list(rows)
+    frame = pd.DataFrame(
         [
             {
                 "Post type": r.post_type.replace("_", " "),
-                "Pushes": fmt_int(r.pushes),
+                "Pushes": fmt_int(r.pushes) + _few(r.few and r.pushes > 0),
                 "First try": fmt_int(r.first_try_successes),
                 "After retry": fmt_int(r.retry_successes),
                 "Failed": fmt_int(r.failed),
-                "Success rate": fmt_pct100(r.success_rate_pct),
+                "Success rate": _with_range(
+                    r.success_rate_pct, r.success_low_pct, r.success_high_pct
+                ),
             }
             for r in rows
         ],
         columns=["Post type", "Pushes", "First try", "After retry", "Failed", "Success rate"],
     )
+    return _muted(frame, [r.few for r in rows])
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -290,39 +362,28 @@ def fmt_seconds(seconds: float | None) -> str:
 
 
 def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
-    """Knowledge gaps (:class:`Gap`), most severe first, as display strings."""
-    return pd.DataFrame(
+    """Knowledge gaps (:class:`Gap`), most severe first, as display strings: the evidence
+    rate with its 95% Wilson interval (``rate_low`` / ``rate_high`` of the data file);
+    gaps on fewer sessions than ``min_n`` muted as "few sessions"."""
+    shown = list(gaps[:limit])
+    frame = pd.DataFrame(
         [
             {
                 "Severity": g.severity,
                 "Gap": g.kind.replace("_", " "),
                 "Where": g.subject,
-                "Evidence": f"{g.rate:.0%} of {g.evidence_sessions:,} sessions "
-                f"(95% interval {_gap_interval(g)}; threshold {g.threshold:.0%})"
+                "Evidence": f"{g.rate:.0%} of {g.evidence_sessions:,} sessions{_few(g.few)} "
+                f"(95% interval {_range(g.rate_low, g.rate_high, fmt_pct)}; "
+                f"threshold {g.threshold:.0%})"
                 if g.rate is not None
-                else f"{g.evidence_sessions:,} sessions",
+                else f"{g.evidence_sessions:,} sessions{_few(g.few)}",
                 "Suggested action": g.suggested_action,
             }
-            for g in gaps[:limit]
+            for g in shown
         ],
         columns=["Severity", "Gap", "Where", "Evidence", "Suggested action"],
     )
-
-
-def _rate_interval(fraction: float | None, n: int) -> str:
-    """The 95% Wilson interval of a rate given as a fraction of ``n`` (successes are
-    ``round(fraction × n)``), e.g. ``"55% – 69%"``; ``"—"`` without data."""
-    from rfa.metrics.uncertainty import rate
-
-    if fraction is None or not n:
-        return DASH
-    est = rate(round(fraction * n), n)
-    return _range(est.low, est.high, fmt_pct)
-
-
-def _gap_interval(gap) -> str:
-    """The 95% Wilson interval of a gap's evidence rate over its sessions."""
-    return _rate_interval(gap.rate, gap.evidence_sessions)
+    return _muted(frame, [g.few for g in shown])
 
 
 def thresholds_text(thresholds) -> str:
@@ -354,20 +415,22 @@ def coverage_text(coverage) -> str:
 
 
 def psa_html(psa) -> str:
-    """PSA summary (:class:`PsaMetrics`) as an HTML list followed by the pushes table."""
+    """PSA summary (:class:`PsaMetrics`) as an HTML list followed by the pushes table.
+    Every rate shows its n and the 95% Wilson interval carried by the data file."""
 
-    def ci(pct: float | None, n: int) -> str:
-        return f" (95% interval {_rate_interval(None if pct is None else pct / 100, n)})"
+    def ci(low: float | None, high: float | None) -> str:
+        return f" (95% interval {_range(low, high, fmt_pct100)})"
 
     sessions = psa.funnel.total_sessions
     items = [
         f"Linked to a PSA ticket: <b>{fmt_pct100(psa.ticket_link_rate_pct)}</b> of "
-        f"{fmt_int(sessions)} AI sessions{ci(psa.ticket_link_rate_pct, sessions)}",
+        f"n={fmt_int(sessions)} AI sessions"
+        f"{ci(psa.ticket_link_low_pct, psa.ticket_link_high_pct)}",
         f"Pushes succeeded at the first try: <b>{fmt_pct100(psa.push_success_first_try_pct)}</b>"
-        f"{ci(psa.push_success_first_try_pct, psa.total_pushes)},"
+        f"{ci(psa.push_success_first_try_low_pct, psa.push_success_first_try_high_pct)},"
         f" after retries: <b>{fmt_pct100(psa.push_success_after_retry_pct)}</b>"
-        f"{ci(psa.push_success_after_retry_pct, psa.total_pushes)}"
-        f" (of {fmt_int(psa.total_pushes)} pushes)",
+        f"{ci(psa.push_success_after_retry_low_pct, psa.push_success_after_retry_high_pct)}"
+        f" (of n={fmt_int(psa.total_pushes)} pushes)",
         f"Time entries logged: <b>{fmt_int(psa.time_entries)}</b>, "
         f"<b>{psa.hours_logged:,.1f} h</b> in all"
         + (
@@ -404,8 +467,32 @@ def gap_scope_text(report) -> str:
     )
 
 
-def escalation_text(metrics) -> str:
-    """Markdown: the escalation metric's definition and its counts (METRICS.md §5)."""
+def escalation_text(metrics, kpis=None) -> str:
+    """Markdown: the escalation metric's definition and its counts (METRICS.md §5); the
+    average with its 95% t interval, the median and p95 with their bootstrap intervals
+    when the page's KPIs (``kpis``: a list of KPIs or :func:`rfa.metrics.kpi.by_key`'s
+    dict) are given, and the n behind them."""
+    if kpis is not None and not isinstance(kpis, dict):
+        kpis = {k.key: k for k in kpis}
+    kpis = kpis or {}
+
+    def quantile(key: str, value: float | None) -> str:
+        kpi = kpis.get(key)
+        if kpi is None:
+            return f"**{fmt_seconds(value)}**"
+        est = kpi.estimate
+        return f"**{fmt_seconds(est.value)}**" + (
+            f" ({fmt_seconds(est.low)} – {fmt_seconds(est.high)})"
+            if est.low is not None and est.high is not None
+            else ""
+        )
+
+    average = f"**{fmt_seconds(metrics.avg_seconds_to_first_action)}**" + (
+        f" (95% interval {fmt_seconds(metrics.avg_seconds_low)} – "
+        f"{fmt_seconds(metrics.avg_seconds_high)})"
+        if metrics.avg_seconds_low is not None and metrics.avg_seconds_high is not None
+        else ""
+    )
     sample = (
         f" Only **{metrics.n_values}** values back the p95: read it as indicative."
         if metrics.small_sample and metrics.n_values
@@ -417,9 +504,11 @@ def escalation_text(metrics) -> str:
         f"**{metrics.n_handoffs_with_action:,}** followed by an AI-session step, "
         f"**{metrics.n_handoffs_without_action:,}** claimed but never acted on; "
         f"**{metrics.n_handoffs_unclaimed:,}** created in the window were never claimed.\n"
-        f"- Average **{fmt_seconds(metrics.avg_seconds_to_first_action)}**, median "
-        f"**{fmt_seconds(metrics.median_seconds_to_first_action)}**, p95 "
-        f"**{fmt_seconds(metrics.p95_seconds_to_first_action)}**.{sample}\n"
+        f"- Over n={metrics.n_values:,} acted-on hand-offs: average {average}, median "
+        f"{quantile('median_seconds_to_first_action', metrics.median_seconds_to_first_action)}"
+        f", p95 "
+        f"{quantile('p95_seconds_to_first_action', metrics.p95_seconds_to_first_action)}."
+        f"{sample}\n"
         f"- **{metrics.n_negative_floored}** lags below zero (clock drift) were counted as 0 s."
     )
 
@@ -492,10 +581,13 @@ def fmt_interval(kpi) -> str:
 def kpi_box(kpi, icon: str, color: str = "primary", *, withheld: str = "withheld") -> dict:
     """Quarto value-box content of a KPI (:class:`rfa.metrics.kpi.KPI`).
 
-    The value reads ``"62% ± 3 pts ▲"``: the arrow only when the change against the
-    previous window is significant. A figure behind fewer than ``min_n`` observations
-    reads ``"62% · few sessions (n=8)"`` in a muted colour; a missing KPI (withheld
-    for privacy) reads ``withheld``.
+    The value reads ``"62% ± 3 pts (n=1,234) ▲"``: the arrow only when the change
+    against the previous window is significant, otherwise the verdict in words —
+    ``"62% ± 3 pts (n=1,234) · no clear change"`` (or "no previous data" / "not enough
+    data" when there was nothing to compare with). A count is its own n, so its box shows
+    no separate ``(n=…)``. A figure behind fewer than ``min_n`` observations reads
+    ``"62% · few sessions (n=8)"`` in a muted colour; a missing KPI (withheld for
+    privacy) reads ``withheld``.
     """
     if kpi is None:
         return valuebox(withheld, icon, MUTED)
@@ -505,14 +597,20 @@ def kpi_box(kpi, icon: str, color: str = "primary", *, withheld: str = "withheld
         return valuebox(f"{value} · few sessions (n={est.n:,})", icon, MUTED)
     if est.value is None:
         return valuebox(f"{DASH} (n={est.n:,})", icon, MUTED)
-    parts = [value, fmt_margin(kpi), ARROWS[kpi.change.direction]]
+    n = "" if kpi.unit == "count" else f"(n={est.n:,})"
+    if kpi.change.significant and kpi.change.direction != "none":
+        verdict = ARROWS[kpi.change.direction]
+    else:
+        verdict = f"· {kpi.change.label}"
+    parts = [value, fmt_margin(kpi), n, verdict]
     return valuebox(" ".join(p for p in parts if p), icon, color)
 
 
 def kpi_table(kpis) -> pd.DataFrame:
     """Every KPI of a page with n, 95% interval, the previous window's value and the
-    verdict of the comparison (display strings)."""
-    return pd.DataFrame(
+    verdict of the comparison (display strings); rows below ``min_n`` muted."""
+    kpis = list(kpis)
+    frame = pd.DataFrame(
         [
             {
                 "Figure": k.label,
@@ -529,6 +627,7 @@ def kpi_table(kpis) -> pd.DataFrame:
         ],
         columns=["Figure", "Value", "95% interval", "n", "Previous window", "Change", "Test"],
     )
+    return _muted(frame, [k.estimate.few for k in kpis])
 
 
 def kpi_html(page) -> str:

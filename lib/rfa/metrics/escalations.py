@@ -87,6 +87,10 @@ class EscalationMetrics(Result):
     """Lags below 0 (first step dated before the claim: clock drift) counted as 0 s."""
     histogram: list[HistogramBin]
     """Distribution of the lags (after flooring); every bin present, zero-filled."""
+    avg_seconds_low: float | None = None
+    avg_seconds_high: float | None = None
+    """95% Student t interval of ``avg_seconds_to_first_action`` (None with fewer than 2
+    lags); the median's and p95's bootstrap intervals are in the page's KPIs."""
 
 
 def _fmt(seconds: float) -> str:
@@ -177,7 +181,8 @@ def escalation_metrics(
     returns them). Per claimed hand-off with a ``first_action_at`` the lag is
     ``first_action_at − claimed_at`` in seconds; a negative lag (clock drift) is
     floored at 0 and counted in ``n_negative_floored``. Over the lags:
-    mean, median and p95 with linear interpolation (None when there is none);
+    mean (with its 95% t interval), median and p95 with linear interpolation (None when
+    there is none);
     ``small_sample`` when fewer than :data:`SMALL_SAMPLE` lags. ``n_unclaimed``
     is reported as context only. Never raises on an empty frame; a frame without
     ``claimed_at``/``first_action_at`` raises ``polars.exceptions.ColumnNotFoundError``,
@@ -188,7 +193,12 @@ def escalation_metrics(
     n_negative = int((lags < 0).sum())
     floored = lags.clip(lower_bound=0.0)
     n_claimed, n_action = claimed.height, floored.len()
+    from rfa.metrics import uncertainty as u
+
+    average = u.mean(floored, bounds=u.DURATION_BOUNDS)
     return EscalationMetrics(
+        avg_seconds_low=average.low,
+        avg_seconds_high=average.high,
         n_handoffs_claimed=n_claimed,
         n_handoffs_with_action=n_action,
         n_handoffs_without_action=n_claimed - n_action,

@@ -260,7 +260,11 @@ def _node_counts(decisions: pl.DataFrame) -> pl.DataFrame:
 
 
 def step_table(
-    decisions: pl.DataFrame, step_ratings: pl.DataFrame, tree_structure: dict
+    decisions: pl.DataFrame,
+    step_ratings: pl.DataFrame,
+    tree_structure: dict,
+    *,
+    min_n: int | None = None,
 ) -> list[StepRow]:
     """One row per node visited (METRICS.md §3 step table).
 
@@ -270,7 +274,9 @@ def step_table(
     * ``helpful_yes`` / ``helpful_no`` — thumbs in ``step_ratings`` with
       ``step_id`` = the node, on the flow's sessions in the window;
       ``helpful_rate`` = yes / (yes + no), None without thumbs;
-    * ``*_low`` / ``*_high`` — 95% Wilson intervals of both rates (issue 7).
+    * ``*_low`` / ``*_high`` — 95% Wilson intervals of both rates (issue 7);
+    * ``few`` — fewer visits than ``min_n`` (default
+      :data:`rfa.metrics.uncertainty.MIN_N`): the page shows the row muted.
     Nodes missing from the tree are titled ``"Unknown step"`` (reported by
     :mod:`rfa.validation` as ``decision_unknown_node``); sessions whose decisions
     are null or malformed add no visit. Sorted by dropoff_rate then visits
@@ -315,7 +321,8 @@ def step_table(
     from rfa.metrics import uncertainty as u
 
     rows = []
-    base = [f for f in StepRow.model_fields if not f.endswith(("_low", "_high"))]
+    base = [f for f in StepRow.model_fields if not f.endswith(("_low", "_high")) and f != "few"]
+    floor = u.MIN_N if min_n is None else min_n
     for row in table.select(base).iter_rows(named=True):
         drop = u.rate(row["dropoff_count"], row["visit_count"])
         judged = row["helpful_yes"] + row["helpful_no"]
@@ -327,6 +334,7 @@ def step_table(
                 dropoff_high=drop.high,
                 helpful_low=helpful.low if helpful else None,
                 helpful_high=helpful.high if helpful else None,
+                few=row["visit_count"] < floor,
             )
         )
     return rows

@@ -124,6 +124,15 @@ def _pct(part: int | float, whole: int | float) -> float | None:
     return part / whole * 100 if whole else None
 
 
+def _pct_interval(part: int, whole: int) -> tuple[float | None, float | None]:
+    """The 95% Wilson interval of ``part / whole`` in percent (:func:`rfa.metrics.
+    uncertainty.rate`); ``(None, None)`` when ``whole`` is 0."""
+    est = u.rate(part, whole)
+    if est.low is None or est.high is None:
+        return None, None
+    return est.low * 100, est.high * 100
+
+
 def _mean(values: pl.Series) -> float | None:
     value = values.drop_nulls().mean()
     return None if value is None else float(value)
@@ -181,6 +190,9 @@ class MTTRPoint(Result):
     duration is valid (the n behind ``mttr_minutes``); 0 on days without any."""
     mttr_minutes: float | None
     """Mean time to resolution (minutes) of those sessions; None — not 0 — without any."""
+    mttr_low: float | None = None
+    mttr_high: float | None = None
+    """95% Student t interval of ``mttr_minutes`` (None with fewer than 2 resolutions)."""
 
 
 class DomainBreakdownRow(Result):
@@ -196,6 +208,8 @@ class DomainBreakdownRow(Result):
     resolution_low_pct: float | None = None
     resolution_high_pct: float | None = None
     """95% Wilson interval of ``resolution_rate_pct`` (percent)."""
+    few: bool = False
+    """Fewer AI sessions than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class ConfidenceTierRow(Result):
@@ -211,6 +225,8 @@ class ConfidenceTierRow(Result):
     resolution_low_pct: float | None = None
     resolution_high_pct: float | None = None
     """95% Wilson interval of ``resolution_rate_pct`` (percent)."""
+    few: bool = False
+    """Fewer ended sessions than the page's ``min_n``."""
 
 
 class KnowledgeCoverage(Result):
@@ -254,6 +270,11 @@ class DomainCoverageRow(Result):
     guided_low_pct: float | None = None
     guided_high_pct: float | None = None
     """95% Wilson intervals of the three rates (percent)."""
+    avg_resolution_low: float | None = None
+    avg_resolution_high: float | None = None
+    """95% Student t interval of ``avg_resolution_minutes`` (None with fewer than 2)."""
+    few: bool = False
+    """Fewer AI sessions than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class DomainCoverage(Result):
@@ -296,6 +317,8 @@ class FlowQualityRow(Result):
     success_high_pct: float | None = None
     """95% Wilson interval of ``success_rate_pct`` (percent). Top performers are ranked by
     its lower end, needs-attention by its upper end (issue 7)."""
+    few: bool = False
+    """Fewer uses than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class FlowQuality(Result):
@@ -333,6 +356,11 @@ class PsaPushTypeRow(Result):
     """Pushes whose status is not success."""
     success_rate_pct: float | None
     """(first_try_successes + retry_successes) / pushes × 100 (percent); None without pushes."""
+    success_low_pct: float | None = None
+    success_high_pct: float | None = None
+    """95% Wilson interval of ``success_rate_pct`` (percent); None without pushes."""
+    few: bool = False
+    """Fewer pushes than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class PsaFunnel(Result):
@@ -374,6 +402,23 @@ class PsaMetrics(Result):
     """success with retry_count > 0 / total_pushes × 100 (percent); None without pushes."""
     push_success_overall_pct: float | None
     """success / total_pushes × 100 — the sum of the two above; None without pushes."""
+    ticket_link_low_pct: float | None = None
+    ticket_link_high_pct: float | None = None
+    push_success_first_try_low_pct: float | None = None
+    push_success_first_try_high_pct: float | None = None
+    push_success_after_retry_low_pct: float | None = None
+    push_success_after_retry_high_pct: float | None = None
+    push_success_overall_low_pct: float | None = None
+    push_success_overall_high_pct: float | None = None
+    """95% Wilson intervals of the four rates above (percent, from the counts; None
+    without a denominator) — in the data file, not only on the page (issue 7)."""
+    doc_pushed_low_pct: float | None = None
+    doc_pushed_high_pct: float | None = None
+    time_entry_logged_low_pct: float | None = None
+    time_entry_logged_high_pct: float | None = None
+    """95% Wilson intervals of the funnel's last two stages as a share of its
+    ``total_sessions`` (percent; the linked stage's is ``ticket_link_*``); None
+    without sessions."""
     pushes_by_type: list[PsaPushTypeRow]
     """ticket_note, doc, time_entry (always all three, zero-filled)."""
     time_entries: int
@@ -462,7 +507,8 @@ def mttr_trend(sessions: pl.DataFrame, window: Window) -> list[MTTRPoint]:
     the :class:`~rfa.window.Window` (its ``timezone`` buckets days). Output: one
     :class:`MTTRPoint` per :meth:`~rfa.window.Window.local_days` in date order:
     ``resolved_sessions`` (count, 0 on empty days) and ``mttr_minutes`` (mean
-    minutes, **None** — not 0 — on days without resolved sessions). Only valid
+    minutes, **None** — not 0 — on days without resolved sessions) with its 95% t
+    interval (``mttr_low`` / ``mttr_high``, None below 2 resolutions). Only valid
     resolutions count (as in :func:`summary`); a resolution dated after the
     window's last local day is in the summary's MTTR but on no point.
     """
@@ -470,7 +516,11 @@ def mttr_trend(sessions: pl.DataFrame, window: Window) -> list[MTTRPoint]:
         sessions.with_columns(_VALID_MTTR.alias("minutes"), _local_day("resolved_at", window))
         .filter(pl.col("minutes").is_not_null())
         .group_by("date")
-        .agg(pl.len().alias("resolved_sessions"), pl.col("minutes").mean().alias("mttr_minutes"))
+        .agg(
+            pl.len().alias("resolved_sessions"),
+            pl.col("minutes").mean().alias("mttr_minutes"),
+            pl.col("minutes").alias("values"),
+        )
     )
     filled = (
         _days(window)
@@ -478,16 +528,21 @@ def mttr_trend(sessions: pl.DataFrame, window: Window) -> list[MTTRPoint]:
         .with_columns(pl.col("resolved_sessions").fill_null(0))
         .sort("date")
     )
-    return [MTTRPoint(**row) for row in filled.iter_rows(named=True)]
+    points = []
+    for row in filled.iter_rows(named=True):
+        est = u.mean(row.pop("values") or [], bounds=u.DURATION_BOUNDS)
+        points.append(MTTRPoint(**row, mttr_low=est.low, mttr_high=est.high))
+    return points
 
 
-def sessions_by_domain(sessions: pl.DataFrame) -> list[DomainBreakdownRow]:
+def sessions_by_domain(sessions: pl.DataFrame, *, min_n: int = u.MIN_N) -> list[DomainBreakdownRow]:
     """Sessions per problem domain (METRICS.md §4 sessions_by_domain).
 
     Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (problem_domain, status). Output:
     one :class:`DomainBreakdownRow` per non-null domain — total, resolved,
     escalated (escalated or requesting_escalation), resolution_rate_pct
-    (percent) — ordered by total descending, then domain (stable for ties).
+    (percent) with its 95% Wilson interval, ``few`` when total < ``min_n`` — ordered by
+    total descending, then domain (stable for ties).
     Sessions without a domain are left out (see :func:`coverage_by_domain`,
     ``unmapped_session_count``).
     """
@@ -503,11 +558,15 @@ def sessions_by_domain(sessions: pl.DataFrame) -> list[DomainBreakdownRow]:
         .rename({"problem_domain": "domain"})
         .sort(["total", "domain"], descending=[True, False])
     )
-    table = u.wilson_columns(table, "resolved", "total", "resolution")
+    table = u.wilson_columns(table, "resolved", "total", "resolution").with_columns(
+        (pl.col("total") < min_n).alias("few")
+    )
     return [DomainBreakdownRow(**row) for row in table.iter_rows(named=True)]
 
 
-def confidence_breakdown(sessions: pl.DataFrame) -> list[ConfidenceTierRow]:
+def confidence_breakdown(
+    sessions: pl.DataFrame, *, min_n: int = u.MIN_N
+) -> list[ConfidenceTierRow]:
     """Sessions and resolution rate per confidence tier (METRICS.md §4 confidence_breakdown).
 
     Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (confidence_tier, status). Only
@@ -528,7 +587,9 @@ def confidence_breakdown(sessions: pl.DataFrame) -> list[ConfidenceTierRow]:
     for tier in CONFIDENCE_TIERS:
         n, r = counts.get(tier, (0, 0))
         rows.append(
-            ConfidenceTierRow(tier=tier, sessions=n, resolved=r, resolution_rate_pct=_pct(r, n))
+            ConfidenceTierRow(
+                tier=tier, sessions=n, resolved=r, resolution_rate_pct=_pct(r, n), few=n < min_n
+            )
         )
     bounds = u.wilson_columns(
         pl.DataFrame({"k": [x.resolved for x in rows], "n": [x.sessions for x in rows]}),
@@ -569,7 +630,10 @@ def knowledge_coverage(
     )
 
 
-def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
+_COVERAGE_COMPUTED_FIELDS = ("avg_resolution_low", "avg_resolution_high", "few")
+
+
+def coverage_by_domain(sessions: pl.DataFrame, *, min_n: int = u.MIN_N) -> DomainCoverage:
     """Coverage of each problem domain by flows (METRICS.md §4 coverage by domain).
 
     Input: ``sessions`` of ``AI_SESSION_SCHEMA`` (problem_domain, tree_id, status,
@@ -580,7 +644,9 @@ def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
     valid resolutions, None without any); rows by session_count descending, then
     domain. Also ``unmapped_session_count`` (sessions with no domain) and the
     ``uncovered_domains`` whose flow_count is 0 — no flow of the account matched
-    any of their sessions in the window.
+    any of their sessions in the window. Each rate carries its 95% Wilson interval, the
+    mean minutes their t interval; ``few`` marks domains with fewer than ``min_n``
+    sessions.
     """
     n = pl.col("session_count")
     table = (
@@ -593,6 +659,7 @@ def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
             _ESCALATED.sum().alias("escalated"),
             (pl.col("confidence_tier") == "guided").sum().alias("guided"),
             _VALID_MTTR.mean().alias("avg_resolution_minutes"),
+            _VALID_MTTR.drop_nulls().alias("resolution_minutes"),
         )
         .with_columns(
             (pl.col("resolved") / n * 100).alias("resolution_rate_pct"),
@@ -609,10 +676,18 @@ def coverage_by_domain(sessions: pl.DataFrame) -> DomainCoverage:
         ("guided", "guided"),
     ):
         table = u.wilson_columns(table, succ, "session_count", name)
-    rows = [
-        DomainCoverageRow(**row)
-        for row in table.select(list(DomainCoverageRow.model_fields)).iter_rows(named=True)
-    ]
+    fields = [f for f in DomainCoverageRow.model_fields if f not in _COVERAGE_COMPUTED_FIELDS]
+    rows = []
+    for row in table.select(*fields, "resolution_minutes").iter_rows(named=True):
+        est = u.mean(row.pop("resolution_minutes") or [], bounds=u.DURATION_BOUNDS)
+        rows.append(
+            DomainCoverageRow(
+                **row,
+                avg_resolution_low=est.low,
+                avg_resolution_high=est.high,
+                few=row["session_count"] < min_n,
+            )
+        )
     return DomainCoverage(
         domains=rows,
         unmapped_session_count=sessions.filter(pl.col("problem_domain").is_null()).height,
@@ -633,6 +708,7 @@ def flow_quality(
     limit: int = FLOW_LIST_LIMIT,
     attention_success_pct: float = ATTENTION_SUCCESS_PCT,
     attention_score: float = ATTENTION_SCORE,
+    min_n: int = u.MIN_N,
 ) -> FlowQuality:
     """Quality of every flow matched by AI sessions of the window (METRICS.md §4 flow quality).
 
@@ -659,7 +735,8 @@ def flow_quality(
     lower end of that interval first (then best score), so a flow with 2 of 2 resolved
     does not top the list (issue 7); both cut to ``limit`` (5) rows. Ties: usage,
     then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` is
-    named ``"Unknown flow"`` (reported by :mod:`rfa.validation`).
+    named ``"Unknown flow"`` (reported by :mod:`rfa.validation`). ``few`` marks flows
+    with fewer than ``min_n`` uses (shown muted; the lists still follow ``min_usage``).
 
     Raises ``ValueError`` when ``prior_sessions`` < 1 or ``min_usage`` / ``limit`` < 0.
     """
@@ -718,7 +795,7 @@ def flow_quality(
     base = [
         f
         for f in FlowQualityRow.model_fields
-        if not f.startswith("success_") or f == "success_rate_pct"
+        if (not f.startswith("success_") or f == "success_rate_pct") and f != "few"
     ]
     rows = []
     for row in table.select(base).iter_rows(named=True):
@@ -728,6 +805,7 @@ def flow_quality(
                 **row,
                 success_low_pct=None if interval.low is None else interval.low * 100,
                 success_high_pct=None if interval.high is None else interval.high * 100,
+                few=row["usage_count"] < min_n,
             )
         )
     attention = sorted(
@@ -773,6 +851,8 @@ def psa_metrics(
     posts: pl.DataFrame,
     session_posts: pl.DataFrame,
     window: Window,
+    *,
+    min_n: int = u.MIN_N,
 ) -> PsaMetrics:
     """PSA integration metrics (METRICS.md §4 PSA).
 
@@ -795,6 +875,9 @@ def psa_metrics(
     :class:`PsaFunnel`); a daily trend of entries and hours per local posted
     day, zero-filled. A null retry_count counts as 0 (the column's default);
     null or negative hours count as 0; both are reported (reported by :mod:`rfa.validation`).
+    Every rate and funnel share carries its 95% Wilson interval from the counts
+    (``*_low_pct`` / ``*_high_pct``); a post type with fewer than ``min_n`` pushes is
+    ``few``.
     """
     total = sessions.height
     linked = sessions.filter(_LINKED).height
@@ -814,6 +897,7 @@ def psa_metrics(
     by_type = []
     for post_type in POST_TYPES:
         n_t, first_t, retry_t = successes(pushes.filter(pl.col("post_type") == post_type))
+        low_t, high_t = _pct_interval(first_t + retry_t, n_t)
         by_type.append(
             PsaPushTypeRow(
                 post_type=post_type,
@@ -822,6 +906,9 @@ def psa_metrics(
                 retry_successes=retry_t,
                 failed=n_t - first_t - retry_t,
                 success_rate_pct=_pct(first_t + retry_t, n_t),
+                success_low_pct=low_t,
+                success_high_pct=high_t,
+                few=n_t < min_n,
             )
         )
 
@@ -846,8 +933,23 @@ def psa_metrics(
         .with_columns(pl.col("entries").fill_null(0), pl.col("hours").fill_null(0.0))
         .sort("date")
     )
+    doc, time_entry = reached("doc"), reached("time_entry")
+    link_low, link_high = _pct_interval(linked, total)
+    first_low, first_high = _pct_interval(first, n_push)
+    retry_low, retry_high = _pct_interval(retry, n_push)
+    all_low, all_high = _pct_interval(first + retry, n_push)
+    doc_low, doc_high = _pct_interval(doc, total)
+    entry_low, entry_high = _pct_interval(time_entry, total)
     return PsaMetrics(
         ticket_link_rate_pct=_pct(linked, total),
+        ticket_link_low_pct=link_low,
+        ticket_link_high_pct=link_high,
+        push_success_first_try_low_pct=first_low,
+        push_success_first_try_high_pct=first_high,
+        push_success_after_retry_low_pct=retry_low,
+        push_success_after_retry_high_pct=retry_high,
+        push_success_overall_low_pct=all_low,
+        push_success_overall_high_pct=all_high,
         total_pushes=n_push,
         push_success_first_try_pct=_pct(first, n_push),
         push_success_after_retry_pct=_pct(retry, n_push),
@@ -860,9 +962,13 @@ def psa_metrics(
         funnel=PsaFunnel(
             total_sessions=total,
             linked_to_ticket=linked,
-            doc_pushed=reached("doc"),
-            time_entry_logged=reached("time_entry"),
+            doc_pushed=doc,
+            time_entry_logged=time_entry,
         ),
+        doc_pushed_low_pct=doc_low,
+        doc_pushed_high_pct=doc_high,
+        time_entry_logged_low_pct=entry_low,
+        time_entry_logged_high_pct=entry_high,
         daily_trend=[PsaDailyPoint(**row) for row in trend.iter_rows(named=True)],
     )
 
@@ -881,6 +987,7 @@ def flowpilot_metrics(
     prior_sessions: int = QUALITY_PRIOR_SESSIONS,
     min_usage: int = MIN_USAGE,
     limit: int = FLOW_LIST_LIMIT,
+    min_n: int = u.MIN_N,
 ) -> FlowPilotMetrics:
     """Every METRICS.md §4 row this module implements, for one account and window.
 
@@ -889,18 +996,24 @@ def flowpilot_metrics(
     :func:`rfa.queries.proposals.proposals_frame`,
     :func:`rfa.queries.psa.psa_posts_frame` and
     :func:`~rfa.queries.psa.session_psa_posts_frame` for the same account and
-    ``window``. Flow-quality parameters are passed to :func:`flow_quality`.
+    ``window``. Flow-quality parameters are passed to :func:`flow_quality`; ``min_n``
+    (rows below it are ``few``) to every table.
     Returns a :class:`FlowPilotMetrics` (``model_dump(mode="json")`` is the data file).
     """
     return FlowPilotMetrics(
         summary=summary(sessions),
         mttr_trend=mttr_trend(sessions, window),
-        sessions_by_domain=sessions_by_domain(sessions),
-        confidence_breakdown=confidence_breakdown(sessions),
+        sessions_by_domain=sessions_by_domain(sessions, min_n=min_n),
+        confidence_breakdown=confidence_breakdown(sessions, min_n=min_n),
         knowledge_coverage=knowledge_coverage(flows, proposals, window),
-        coverage_by_domain=coverage_by_domain(sessions),
+        coverage_by_domain=coverage_by_domain(sessions, min_n=min_n),
         flow_quality=flow_quality(
-            sessions, flows, prior_sessions=prior_sessions, min_usage=min_usage, limit=limit
+            sessions,
+            flows,
+            prior_sessions=prior_sessions,
+            min_usage=min_usage,
+            limit=limit,
+            min_n=min_n,
         ),
-        psa=psa_metrics(sessions, posts, session_posts, window),
+        psa=psa_metrics(sessions, posts, session_posts, window, min_n=min_n),
     )

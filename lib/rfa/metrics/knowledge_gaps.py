@@ -67,6 +67,8 @@ from pydantic import Field
 
 from rfa.metrics.flow import decode_decisions, node_titles
 from rfa.metrics.models import OUTCOMES, Result
+from rfa.metrics.uncertainty import MIN_N
+from rfa.metrics.uncertainty import rate as rate_estimate
 
 GapKind = Literal[
     "domain_without_flows",
@@ -176,6 +178,12 @@ class Gap(Result):
     """How far past the threshold, 0–1 (see :func:`severity`)."""
     evidence_sessions: int
     """Sessions behind the rate (its denominator), compared with the minimum."""
+    rate_low: float | None = None
+    rate_high: float | None = None
+    """95% Wilson interval of ``rate`` (fractions) from its counts over
+    ``evidence_sessions`` (:func:`rfa.metrics.uncertainty.rate`)."""
+    few: bool = False
+    """``evidence_sessions`` below the page's ``min_n``: shown muted as "few sessions"."""
     evidence: GapEvidence
     action: Action
     suggested_action: str
@@ -424,7 +432,22 @@ def _domain_action(d: DomainStats, reason: str) -> tuple[Action, str]:
     return "write_flow", f"Write a flow for {d.domain}: {reason}"
 
 
-def _domain_gaps(stats: list[DomainStats], th: GapThresholds) -> list[Gap]:
+def _interval(successes: int, n: int, min_n: int) -> dict:
+    """``rate_low`` / ``rate_high`` (95% Wilson, fractions) and ``few`` of a gap's rate."""
+    est = rate_estimate(successes, n, min_n=min_n)
+    return {"rate_low": est.low, "rate_high": est.high, "few": est.few}
+
+
+_DOMAIN_COUNT = {
+    "matched_share": "matched_sessions",
+    "escalation_rate": "escalated",
+    "guided_rate": "guided",
+    "discovery_share": "discovery",
+}
+"""The DomainStats count behind each domain gap's rate (its numerator)."""
+
+
+def _domain_gaps(stats: list[DomainStats], th: GapThresholds, min_n: int = MIN_N) -> list[Gap]:
     gaps = []
     for d in stats:
         if d.sessions < th.min_sessions:
@@ -498,6 +521,7 @@ def _domain_gaps(stats: list[DomainStats], th: GapThresholds) -> list[Gap]:
                     direction=direction,
                     margin=m,
                     evidence_sessions=d.sessions,
+                    **_interval(getattr(d, _DOMAIN_COUNT[metric]), d.sessions, min_n),
                     evidence=evidence,
                     action=action,
                     suggested_action=text,
@@ -506,7 +530,9 @@ def _domain_gaps(stats: list[DomainStats], th: GapThresholds) -> list[Gap]:
     return gaps
 
 
-def _flow_gaps(ai_sessions: pl.DataFrame, flows: pl.DataFrame, th: GapThresholds) -> list[Gap]:
+def _flow_gaps(
+    ai_sessions: pl.DataFrame, flows: pl.DataFrame, th: GapThresholds, min_n: int = MIN_N
+) -> list[Gap]:
     per_flow = (
         ai_sessions.filter(pl.col("tree_id").is_not_null())
         .group_by("tree_id")
@@ -539,6 +565,7 @@ def _flow_gaps(ai_sessions: pl.DataFrame, flows: pl.DataFrame, th: GapThresholds
                 direction="at_least",
                 margin=m,
                 evidence_sessions=n,
+                **_interval(esc, n, min_n),
                 evidence=GapEvidence(
                     sessions=n,
                     escalated=esc,
@@ -553,7 +580,7 @@ def _flow_gaps(ai_sessions: pl.DataFrame, flows: pl.DataFrame, th: GapThresholds
     return gaps
 
 
-def _option_gaps(options: list[OptionStats], th: GapThresholds) -> list[Gap]:
+def _option_gaps(options: list[OptionStats], th: GapThresholds, min_n: int = MIN_N) -> list[Gap]:
     gaps = []
     for o in options:
         rate = o.bad_outcome_rate
@@ -582,6 +609,7 @@ def _option_gaps(options: list[OptionStats], th: GapThresholds) -> list[Gap]:
                 direction="at_least",
                 margin=m,
                 evidence_sessions=o.ended,
+                **_interval(o.bad_outcomes, o.ended, min_n),
                 evidence=GapEvidence(
                     sessions=o.sessions,
                     escalated=o.escalated,
@@ -621,6 +649,8 @@ def knowledge_gaps(
     pending_proposals: pl.DataFrame,
     option_sessions: pl.DataFrame,
     thresholds: GapThresholds | None = None,
+    *,
+    min_n: int = MIN_N,
 ) -> list[Gap]:
     """The knowledge gaps of one account and window (METRICS.md §4 "knowledge gaps").
 
@@ -635,7 +665,7 @@ def knowledge_gaps(
     :mod:`rfa.validation` reports both.
     """
     return knowledge_gap_report(
-        ai_sessions, flows, pending_proposals, option_sessions, thresholds
+        ai_sessions, flows, pending_proposals, option_sessions, thresholds, min_n=min_n
     ).gaps
 
 
@@ -645,12 +675,16 @@ def knowledge_gap_report(
     pending_proposals: pl.DataFrame,
     option_sessions: pl.DataFrame,
     thresholds: GapThresholds | None = None,
+    *,
+    min_n: int = MIN_N,
 ) -> KnowledgeGapReport:
     """:func:`knowledge_gaps` with the thresholds used and what could be assessed.
 
     Adds the number of domains with / without enough sessions, the AI sessions
     without a domain and the flow options with enough ended sessions, so a page
-    can say how much of the window was judged.
+    can say how much of the window was judged. Every gap carries the 95% Wilson
+    interval of its rate (``rate_low`` / ``rate_high``) and ``few`` when fewer than
+    ``min_n`` sessions stand behind it (a gap still needs its own minimum sessions).
     """
     th = thresholds or GapThresholds()
     domains = domain_stats(ai_sessions, pending_proposals)
@@ -662,9 +696,9 @@ def knowledge_gap_report(
     return KnowledgeGapReport(
         thresholds=th,
         gaps=sort_gaps(
-            _domain_gaps(domains, th)
-            + _flow_gaps(ai_sessions, flows, th)
-            + _option_gaps(options, th)
+            _domain_gaps(domains, th, min_n)
+            + _flow_gaps(ai_sessions, flows, th, min_n)
+            + _option_gaps(options, th, min_n)
         ),
         domains_assessed=assessed,
         domains_below_min_sessions=len(domains) - assessed,

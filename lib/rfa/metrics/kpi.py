@@ -127,14 +127,16 @@ def mean_kpi(
     period_label: str,
     min_n: int = MIN_N,
 ) -> KPI:
-    """A mean (CSAT, MTTR, steps…): Student t interval, Welch t-test."""
+    """A mean (CSAT, MTTR, steps…): Student t interval, cut to the possible range (1–5
+    for CSAT, ≥ 0 otherwise), Welch t-test."""
     cur, prev = _values(values), _values(previous_values)
+    bounds = u.CSAT_BOUNDS if unit == "csat" else u.DURATION_BOUNDS
     return KPI(
         key=key,
         label=label,
         unit=unit,
-        estimate=u.mean(cur, min_n=min_n),
-        previous=u.mean(prev, min_n=min_n),
+        estimate=u.mean(cur, min_n=min_n, bounds=bounds),
+        previous=u.mean(prev, min_n=min_n, bounds=bounds),
         change=u.compare_means(cur, prev, period_label=period_label, min_n=min_n),
     )
 

@@ -74,6 +74,11 @@ class RankedRow(Result):
     csat_low: float | None = None
     csat_high: float | None = None
     """95% Student t interval of ``avg_csat`` (None with fewer than 2 ratings)."""
+    median_low: float | None = None
+    median_high: float | None = None
+    """95% interval of ``median_duration_minutes`` (minutes): seeded bootstrap up to
+    :data:`rfa.metrics.uncertainty.TABLE_BOOTSTRAP_MAX_N` durations, order-statistic
+    interval above; None with fewer than 2 durations."""
     few: bool = False
     """Fewer sessions than the page's ``min_n``: shown muted as "few sessions"."""
 
@@ -108,6 +113,8 @@ class StepRow(Result):
     helpful_low: float | None = None
     helpful_high: float | None = None
     """95% Wilson interval of ``helpful_rate``; None when it is None."""
+    few: bool = False
+    """Fewer visits than the page's ``min_n``: shown muted as "few sessions"."""
 
 
 class Comment(Result):

@@ -113,11 +113,12 @@ def ranked(
     ``engineer_id`` for engineers). Per row: sessions, completed, completion_rate (fraction),
     median_duration_minutes, avg_csat (None without ratings) and ratings count.
     The ``limit`` rows with most sessions are selected (METRICS.md §3); each carries
-    the 95% Wilson interval of its completion rate and the t interval of its CSAT
-    (:mod:`rfa.metrics.uncertainty`) and ``few`` when it has fewer than ``min_n``
-    sessions. Without ``min_n`` they are ordered by sessions descending; with it (the
-    pages), by the interval's lower bound (issue 7: a flow with 2 of 2 completed does
-    not top the list), then sessions. Ties by name then id, so the order is stable.
+    the 95% Wilson interval of its completion rate, the t interval of its CSAT and a
+    seeded bootstrap interval of its median duration (:mod:`rfa.metrics.uncertainty`),
+    and ``few`` when it has fewer than ``min_n`` sessions. Without ``min_n`` they are
+    ordered by sessions descending; with it (the pages), by the interval's lower bound
+    (issue 7: a flow with 2 of 2 completed does not top the list), then sessions.
+    Ties by name then id, so the order is stable.
     """
     from rfa.metrics import uncertainty as u
 
@@ -148,11 +149,22 @@ def ranked(
         .head(limit)
         .rename({by: "id"})
     )
+    # the shown rows' durations only (not every group's: a million sessions at 1M),
+    # sorted: the seeded bootstrap then depends on the values, not on the row order the
+    # database returned them in (PostgreSQL and SQLite give the same interval)
+    shown = (
+        sessions.filter(pl.col(by).is_in(table["id"].implode()))
+        .group_by(by)
+        .agg(_VALID_DURATION.drop_nulls().sort().alias("minutes"))
+    )
+    durations = dict(zip(shown[by].to_list(), shown["minutes"], strict=True))
     rows = []
     for row in table.iter_rows(named=True):
         values = row.pop("rating_values") or []
+        minutes = durations[row["id"]].to_numpy()
         interval = u.rate(row["completed_sessions"], row["sessions"], min_n=min_n or 1)
-        mean = u.mean(values)
+        mean = u.mean(values, bounds=u.CSAT_BOUNDS)
+        median = u.quantile(minutes, 0.5, bootstrap_max_n=u.TABLE_BOOTSTRAP_MAX_N)
         rows.append(
             RankedRow(
                 **row,
@@ -160,6 +172,8 @@ def ranked(
                 completion_high=interval.high,
                 csat_low=mean.low,
                 csat_high=mean.high,
+                median_low=median.low,
+                median_high=median.high,
                 few=min_n is not None and row["sessions"] < min_n,
             )
         )
