@@ -181,3 +181,19 @@ def test_an_error_while_sqlite_runs_the_query_is_a_sqlalchemy_error(demo_sqlite_
     assert db.is_transient(info.value) is db.is_transient(
         sa.exc.OperationalError("x", None, sqlite3.OperationalError("interrupted"))
     )
+
+
+@pytest.mark.parametrize("batch", [1, 7, "height", 100_000])
+def test_batches_of_any_size_give_the_same_frame(demo_sqlite_url, demo_ids, monkeypatch, batch):
+    """The cursor is read in batches (memory holds one batch of Python values); a batch
+    of one row, a last partial batch, a result that is an exact multiple of the batch
+    and a single batch all give the row path's frame."""
+    _, rows, _ = _sessions(demo_sqlite_url, demo_ids)
+    monkeypatch.setattr(_fetch, "SQLITE_BATCH_ROWS", rows.height if batch == "height" else batch)
+    frame, rows, fell_back = _sessions(demo_sqlite_url, demo_ids)
+    assert not fell_back
+    assert_frame_equal(frame, rows, check_exact=True)
+    stmt = sq.sessions_query(demo_ids["account_id"], WINDOW).where(sa.false())
+    with db.connect(demo_sqlite_url) as conn:
+        empty = fetch(conn, stmt, sq.SESSION_SCHEMA)
+    assert empty.height == 0 and empty.schema == pl.Schema(sq.SESSION_SCHEMA)

@@ -116,6 +116,12 @@ def _sqlite_kinds(stmt: sa.Select, dialect: sa.engine.Dialect) -> dict[str, str]
     return kinds
 
 
+SQLITE_BATCH_ROWS = 100_000
+"""Rows taken from the SQLite cursor at a time: each batch becomes a typed frame before
+the next is fetched, so memory holds one batch of Python values, not the whole result
+(10M rows as Python tuples took 11 GB)."""
+
+
 def _fetch_sqlite(
     conn: Connection, stmt: sa.Select, schema: Mapping[str, pl.DataType], kinds: dict[str, str]
 ) -> pl.DataFrame:
@@ -123,21 +129,35 @@ def _fetch_sqlite(
     try:
         columns = list(result.keys())
         _check_columns(columns, schema)
+        raw = {
+            name: pl.String if kinds[name] != "raw" else _raw_dtype(schema[name])
+            for name in columns
+        }
         dbapi = conn.dialect.loaded_dbapi
-        try:
-            rows = result.cursor.fetchall()
-        except dbapi.Error as exc:  # sqlite3 runs the query while rows are fetched
-            raise sa.exc.DBAPIError.instance(
-                str(stmt), None, exc, dbapi.Error, dialect=conn.dialect
-            ) from exc
+        frames = []
+        while True:
+            try:
+                rows = result.cursor.fetchmany(SQLITE_BATCH_ROWS)
+            except dbapi.Error as exc:  # sqlite3 runs the query while rows are fetched
+                raise sa.exc.DBAPIError.instance(
+                    str(stmt), None, exc, dbapi.Error, dialect=conn.dialect
+                ) from exc
+            if not rows and frames:
+                break
+            frames.append(_typed(pl.DataFrame(rows, schema=raw, orient="row"), kinds, schema))
+            if len(rows) < SQLITE_BATCH_ROWS:
+                break
     finally:
         result.close()
-    raw = {
-        name: pl.String if kinds[name] != "raw" else _raw_dtype(schema[name]) for name in columns
-    }
-    frame = pl.DataFrame(rows, schema=raw, orient="row")
+    return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=True)
+
+
+def _typed(
+    frame: pl.DataFrame, kinds: dict[str, str], schema: Mapping[str, pl.DataType]
+) -> pl.DataFrame:
+    """A batch of raw SQLite values converted column by column and cast to ``schema``."""
     converted = []
-    for name in columns:
+    for name in frame.columns:
         if kinds[name] == "uuid":
             converted.append(_uuid_text(frame[name]))
         elif kinds[name] == "utc":
