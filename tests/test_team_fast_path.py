@@ -2,9 +2,10 @@
 
 * :func:`rfa.queries.sessions.sessions_frame` (unsorted read, sorted in memory) equals
   the rows of ``sessions_query`` as the database orders them, and
-  :func:`rfa.queries.ratings.bulk_ratings_frame` equals ``ratings_frame`` — columns,
-  dtypes, values and row order — on SQLite and PostgreSQL (Arrow and row paths), with
-  data, for an empty window and for another account.
+  :func:`rfa.queries.ratings.ratings_frame` (the same way, with every filter) equals the
+  rows of ``ratings_query`` — columns, dtypes, values and row order — on SQLite and
+  PostgreSQL (Arrow and row paths), with data, for an empty window and for another
+  account.
 * :func:`rfa.queries.ratings.rated_sessions_of` has the rows of ``rated_sessions_frame``
   when every rated session is in the frame, when some must be looked up by id (also in
   chunks), and above the lookup limit (the join query runs instead).
@@ -63,6 +64,12 @@ def _ordered_sessions(conn, account_id: str, window) -> pl.DataFrame:
     return _fetch.fetch(conn, sq.sessions_query(account_id, window), sq.SESSION_SCHEMA)
 
 
+def _ordered_ratings(conn, account_id: str, window, **kwargs) -> pl.DataFrame:
+    """The reference: ``ratings_query`` (ordered by the database) read as it is."""
+    schema = rq.RATING_WITH_ENGINEER_SCHEMA if kwargs.get("with_engineer") else rq.RATING_SCHEMA
+    return _fetch.fetch(conn, rq.ratings_query(account_id, window, **kwargs), schema)
+
+
 def _account(conn, slug: str = "kiwi-tech") -> str:
     return aq.resolve_account(conn, slug).id
 
@@ -96,8 +103,8 @@ def test_bulk_frames_equal_the_plain_frames(backend, url, label, window, other):
         account_id = OTHER_ACCOUNT if other else _account(conn)
         plain = _ordered_sessions(conn, account_id, window)
         bulk = sq.sessions_frame(conn, account_id, window)
-        plain_ratings = rq.ratings_frame(conn, account_id, window)
-        bulk_ratings = rq.bulk_ratings_frame(conn, account_id, window)
+        plain_ratings = _ordered_ratings(conn, account_id, window)
+        bulk_ratings = rq.ratings_frame(conn, account_id, window)
         assert (db.arrow_connection(conn) is not None) == (backend == "arrow")
     assert bulk.schema == sq.SESSION_SCHEMA
     assert_frame_equal(bulk, plain, check_exact=True)
@@ -108,6 +115,32 @@ def test_bulk_frames_equal_the_plain_frames(backend, url, label, window, other):
         assert bulk["tree_id"].n_unique() > 1 and bulk["user_id"].n_unique() > 1
     else:
         assert bulk.height == 0 and bulk_ratings.height == 0, label
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"with_engineer": True},
+        {"tree_id": "busiest"},
+        {"engineer_id": "busiest"},
+        {"tree_id": "busiest", "with_engineer": True},
+    ],
+    ids=["with-engineer", "flow", "engineer", "flow-with-engineer"],
+)
+def test_ratings_frame_with_filters_equals_the_query(backend, url, filters):
+    with db.connect(url) as conn:
+        account_id = _account(conn)
+        sessions = sq.sessions_frame(conn, account_id, BOTH)
+        busiest = {
+            "tree_id": sessions["tree_id"].mode().sort()[0],
+            "engineer_id": sessions["user_id"].mode().sort()[0],
+        }
+        kwargs = {k: busiest[k] if v == "busiest" else v for k, v in filters.items()}
+        frame = rq.ratings_frame(conn, account_id, BOTH, **kwargs)
+        plain = _ordered_ratings(conn, account_id, BOTH, **kwargs)
+    assert frame.height > 3
+    assert frame.schema == plain.schema
+    assert_frame_equal(frame, plain, check_exact=True)
 
 
 def test_bulk_frames_sort_what_the_database_returns_unordered(demo_sqlite_url):
@@ -122,13 +155,13 @@ def test_bulk_frames_sort_what_the_database_returns_unordered(demo_sqlite_url):
     with db.connect(demo_sqlite_url) as conn:
         account_id = _account(conn)
         plain = _ordered_sessions(conn, account_id, BOTH)
-        plain_ratings = rq.ratings_frame(conn, account_id, BOTH)
+        plain_ratings = _ordered_ratings(conn, account_id, BOTH)
         with (
             mock.patch.object(sq, "fetch", reversed_fetch),
             mock.patch.object(rq, "fetch", reversed_fetch),
         ):
             bulk = sq.sessions_frame(conn, account_id, BOTH)
-            bulk_ratings = rq.bulk_ratings_frame(conn, account_id, BOTH)
+            bulk_ratings = rq.ratings_frame(conn, account_id, BOTH)
     assert_frame_equal(bulk, plain, check_exact=True)
     assert_frame_equal(bulk_ratings, plain_ratings, check_exact=True)
 
@@ -138,7 +171,7 @@ def test_ratings_ties_keep_the_query_order(demo_sqlite_url):
     returns them (the duplicate rule keeps the later row of that order)."""
     with db.connect(demo_sqlite_url) as conn:
         account_id = _account(conn)
-        plain = rq.ratings_frame(conn, account_id, BOTH)
+        plain = _ordered_ratings(conn, account_id, BOTH)
     stamp = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
     def tied_fetch(c, stmt, schema):
@@ -147,7 +180,7 @@ def test_ratings_ties_keep_the_query_order(demo_sqlite_url):
         )
 
     with db.connect(demo_sqlite_url) as conn, mock.patch.object(rq, "fetch", tied_fetch):
-        bulk = rq.bulk_ratings_frame(conn, account_id, BOTH)
+        bulk = rq.ratings_frame(conn, account_id, BOTH)
     # every rating tied: the order is the rating id's, not the created_at order
     ids = _rating_ids(demo_sqlite_url, account_id)
     assert bulk["session_id"].to_list() == [sid for _, sid in sorted(ids)]
@@ -176,7 +209,7 @@ def _rating_ids(url: str, account_id: str) -> list[tuple[str, str]]:
 
 
 def _rated(conn, account_id, sessions, **patches) -> pl.DataFrame:
-    ratings = rq.bulk_ratings_frame(conn, account_id, BOTH)
+    ratings = rq.ratings_frame(conn, account_id, BOTH)
     with mock.patch.multiple(rq, **patches):
         return rq.rated_sessions_of(conn, account_id, BOTH, ratings, sessions).sort("session_id")
 
@@ -215,7 +248,7 @@ def test_orphan_ratings_are_not_rated_sessions(demo_sqlite_url):
     with db.connect(demo_sqlite_url) as conn:
         account_id = _account(conn)
         sessions = sq.sessions_frame(conn, account_id, BOTH)
-        ratings = rq.bulk_ratings_frame(conn, account_id, BOTH)
+        ratings = rq.ratings_frame(conn, account_id, BOTH)
         ghost = str(uuid.uuid4())
         fake = pl.concat([ratings, ratings.head(1).with_columns(session_id=pl.lit(ghost))])
         got = rq.rated_sessions_of(conn, account_id, BOTH, fake, sessions)
@@ -283,10 +316,7 @@ def test_team_page_with_orphan_ratings_equals_the_former_path(url):
 
         return wrapper
 
-    with (
-        mock.patch.object(rq, "ratings_frame", with_strays(rq.ratings_frame)),
-        mock.patch.object(rq, "bulk_ratings_frame", with_strays(rq.bulk_ratings_frame)),
-    ):
+    with mock.patch.object(rq, "ratings_frame", with_strays(rq.ratings_frame)):
         fast = dashboards.team_page("kiwi-tech", "90d", as_of, url=url)
         with mock.patch.object(dashboards, "_team_frames", _former_team_frames):
             former = dashboards.team_page("kiwi-tech", "90d", as_of, url=url)

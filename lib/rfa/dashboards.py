@@ -239,7 +239,7 @@ def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Scr
     ``check`` (the page's findings); the previous window's into a throwaway screening."""
     both = _both(window)
     sessions = session_queries.sessions_frame(conn, info.id, both)
-    ratings = rating_queries.bulk_ratings_frame(conn, info.id, both)
+    ratings = rating_queries.ratings_frame(conn, info.id, both)
     # the rated sessions' engineers from the sessions just read (no second scan of them)
     rated = rating_queries.rated_sessions_of(conn, info.id, both, ratings, sessions)
     engineers = rated.rename({"user_id": "engineer_id"})

@@ -37,25 +37,29 @@ STEP_RATING_SCHEMA: dict[str, pl.DataType] = {
 """Columns of :func:`step_ratings_frame`: ``step_id`` is the rated node id."""
 
 
-def ratings_query(
+def _ratings_select(
     account_id: str,
     window: Window,
+    tree_id: str | None,
+    engineer_id: str | None,
+    with_engineer: bool,
     *,
-    tree_id: str | None = None,
-    engineer_id: str | None = None,
-    with_engineer: bool = False,
+    ids_as_bytes: bool = False,
 ) -> sa.Select:
-    """CSAT ratings of the account with ``created_at`` in the window.
-
-    ``tree_id`` narrows to one flow; ``engineer_id`` to ratings of sessions that
-    engineer ran. ``with_engineer`` adds ``engineer_id`` (the session's user);
-    the flow page never asks for it, so no rater identity leaves the database.
-    Returns :data:`RATING_SCHEMA` (+ ``engineer_id``).
-    """
+    """The rows of :func:`ratings_query` **unordered**, with the rating's own id first as
+    ``rating_id`` (the order's tie-break). With ``ids_as_bytes`` (PostgreSQL only:
+    ``uuid_send``) ``rating_id``, ``tree_id`` and ``engineer_id`` are their 16 bytes."""
     r, s, t = session_ratings.c, sessions.c, trees.c
-    cols = [r.session_id, r.tree_id, r.rating, r.comment, r.created_at]
+    cols = [
+        id_column(r.id, "rating_id", ids_as_bytes),
+        r.session_id,
+        id_column(r.tree_id, "tree_id", ids_as_bytes),
+        r.rating,
+        r.comment,
+        r.created_at,
+    ]
     if with_engineer:
-        cols.append(s.user_id.label("engineer_id"))
+        cols.append(id_column(s.user_id, "engineer_id", ids_as_bytes))
     conds = [
         r.account_id == account_id,
         t.account_id == account_id,
@@ -69,7 +73,29 @@ def ratings_query(
     source = session_ratings.join(trees, r.tree_id == t.id)
     if with_engineer or engineer_id is not None:
         source = source.join(sessions, r.session_id == s.id)
-    return sa.select(*cols).select_from(source).where(*conds).order_by(r.created_at, r.id)
+    return sa.select(*cols).select_from(source).where(*conds)
+
+
+def ratings_query(
+    account_id: str,
+    window: Window,
+    *,
+    tree_id: str | None = None,
+    engineer_id: str | None = None,
+    with_engineer: bool = False,
+) -> sa.Select:
+    """CSAT ratings of the account with ``created_at`` in the window, ordered by
+    ``created_at`` then the rating's id.
+
+    ``tree_id`` narrows to one flow; ``engineer_id`` to ratings of sessions that
+    engineer ran. ``with_engineer`` adds ``engineer_id`` (the session's user);
+    the flow page never asks for it, so no rater identity leaves the database.
+    Returns :data:`RATING_SCHEMA` (+ ``engineer_id``).
+    """
+    r = session_ratings.c
+    stmt = _ratings_select(account_id, window, tree_id, engineer_id, with_engineer)
+    columns = list(stmt.selected_columns)[1:]  # without rating_id
+    return stmt.with_only_columns(*columns, maintain_column_froms=True).order_by(r.created_at, r.id)
 
 
 def ratings_frame(
@@ -81,61 +107,32 @@ def ratings_frame(
     engineer_id: str | None = None,
     with_engineer: bool = False,
 ) -> pl.DataFrame:
-    """Run :func:`ratings_query`; see its schemas."""
-    schema = RATING_WITH_ENGINEER_SCHEMA if with_engineer else RATING_SCHEMA
-    stmt = ratings_query(
-        account_id, window, tree_id=tree_id, engineer_id=engineer_id, with_engineer=with_engineer
-    )
-    return fetch(conn, stmt, schema)
+    """The rows of :func:`ratings_query`: :data:`RATING_SCHEMA` (+ ``engineer_id`` with
+    ``with_engineer``) in its order (``created_at``, then the rating's id).
 
-
-def _bulk_ratings_query(
-    account_id: str, window: Window, *, ids_as_bytes: bool = False
-) -> sa.Select:
-    """The rows of :func:`ratings_query` (no flow or engineer filter, no engineer)
-    **unordered**, with the rating's own id first as ``rating_id`` (the order's tie-break),
-    for :func:`bulk_ratings_frame`. With ``ids_as_bytes`` (PostgreSQL only:
-    ``uuid_send``) ``rating_id`` and ``tree_id`` are their 16 bytes instead of text."""
-    r, t = session_ratings.c, trees.c
-    return (
-        sa.select(
-            id_column(r.id, "rating_id", ids_as_bytes),
-            r.session_id,
-            id_column(r.tree_id, "tree_id", ids_as_bytes),
-            r.rating,
-            r.comment,
-            r.created_at,
-        )
-        .select_from(session_ratings.join(trees, r.tree_id == t.id))
-        .where(
-            r.account_id == account_id,
-            t.account_id == account_id,
-            r.created_at >= window.start,
-            r.created_at < window.end,
-        )
-    )
-
-
-def bulk_ratings_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
-    """The account's CSAT ratings created in ``window``: the same frame as
-    :func:`ratings_frame` ``(conn, account_id, window)`` — :data:`RATING_SCHEMA`, same
-    rows, values and order (``created_at``, then the rating's id) — read faster for large
-    windows (the team page reads two windows, hundreds of thousands of ratings).
-
-    Source: ``session_ratings`` joined to ``trees`` (scoped by both ``account_id``s).
-    The database does not sort (its ``ORDER BY`` made PostgreSQL walk the
-    ``created_at`` index row by row): the frame is sorted here by the same keys (a uuid
-    orders as its bytes and as its canonical text), then the id is dropped. On
-    PostgreSQL the rating id and ``tree_id`` are read as bytes
-    (:func:`rfa.queries.sessions.ids_from_bytes`). Errors: as :func:`ratings_frame`.
+    Source: ``session_ratings`` joined to ``trees`` (scoped by both ``account_id``s; and
+    to ``sessions`` for the engineer). Read for large windows (the team page reads two,
+    hundreds of thousands of ratings): the database does not sort (its ``ORDER BY`` made
+    PostgreSQL walk the ``created_at`` index row by row) — the frame is sorted here by the
+    same keys (a uuid orders as its bytes and as its canonical text), then the id is
+    dropped — and on PostgreSQL the ids are read as bytes
+    (:func:`rfa.queries.sessions.ids_from_bytes`). Errors: those of
+    :func:`rfa.queries._fetch.fetch`.
     """
     as_bytes = conn.dialect.name == "postgresql"
-    schema = {"rating_id": pl.String, **RATING_SCHEMA}
+    schema = {
+        "rating_id": pl.String,
+        **(RATING_WITH_ENGINEER_SCHEMA if with_engineer else RATING_SCHEMA),
+    }
+    ids = ("tree_id", "engineer_id") if with_engineer else ("tree_id",)
     if as_bytes:
-        schema |= {"rating_id": pl.Binary, "tree_id": pl.Binary}
-    frame = fetch(conn, _bulk_ratings_query(account_id, window, ids_as_bytes=as_bytes), schema)
+        schema |= {column: pl.Binary for column in ("rating_id", *ids)}
+    stmt = _ratings_select(
+        account_id, window, tree_id, engineer_id, with_engineer, ids_as_bytes=as_bytes
+    )
+    frame = fetch(conn, stmt, schema)
     if as_bytes:
-        frame = ids_from_bytes(frame, ("tree_id",))
+        frame = ids_from_bytes(frame, ids)
     return frame.sort("created_at", "rating_id").drop("rating_id")
 
 
@@ -162,7 +159,7 @@ def rated_sessions_of(
     ``sessions`` table is not joined again. Rows are in no particular order (sort by
     ``session_id`` to compare with :func:`rated_sessions_frame`).
 
-    ``ratings`` must be :func:`ratings_frame` (or :func:`bulk_ratings_frame`) of the same
+    ``ratings`` must be :func:`ratings_frame` of the same
     account and window, unscreened; ``sessions`` unscreened rows of
     :func:`rfa.queries.sessions.sessions_frame` of the account (any window, e.g. the one
     the page read). A rated session found in ``sessions`` takes its ``user_id`` from
