@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 import query_builders
 from demo_db import ANCHOR
-from query_builders import BUILDERS, SCHEMAS, WINDOW, calls
+from query_builders import BUILDERS, SCHEMAS, WINDOW
 from rfa import db
 from rfa.config import APPLICATION_NAME
 from rfa.errors import DatabaseUnavailable
@@ -73,23 +73,13 @@ def demo_ids(demo_pg_url) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def compared(demo_pg_url, demo_ids) -> dict[str, list[tuple[str, pl.DataFrame, pl.DataFrame]]]:
-    """For every builder and call: ``(label, Arrow frame, row frame)`` on the demo database.
-
-    Each Arrow frame is checked to come from the Arrow path (the row path is not entered)
-    and from the context's ADBC connection."""
-    results: dict[str, list[tuple[str, pl.DataFrame, pl.DataFrame]]] = {}
+def compared(demo_pg_url, demo_ids) -> query_builders.Compared:
+    """For every builder and call: ``(label, Arrow frame, row frame)`` on the demo
+    database; the Arrow frames come from the Arrow path (the row path is not entered)."""
     with db.connect(demo_pg_url) as conn:
-        for name in sorted(BUILDERS):
-            for label, kwargs in calls(name, demo_ids):
-                stmt = BUILDERS[name](**kwargs)
-                schema = SCHEMAS[name](kwargs)
-                with mock.patch.object(_fetch, "_fetch_rows", side_effect=AssertionError):
-                    arrow = fetch(conn, stmt, schema)
-                rows = _fetch._fetch_rows(conn, stmt, schema)
-                results.setdefault(name, []).append((label, arrow, rows))
-        assert db.arrow_connection(conn) is not None
-    return results
+        fetch(conn, sq.busiest_query(demo_ids["account_id"], WINDOW, "tree_id"), sq.BUSIEST_SCHEMA)
+        assert db.arrow_connection(conn) is not None  # the context has its Arrow connection
+    return query_builders.compare_with_rows(demo_pg_url, demo_ids)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -101,22 +91,7 @@ def test_arrow_and_row_paths_return_the_same_frame(compared, name):
 
 
 def test_the_comparison_covers_rows_nulls_and_empty_results(compared):
-    with_rows = {n for n, results in compared.items() for lbl, a, _ in results if a.height > 1}
-    # every builder that can return several rows does, on the demo data; kiwi-tech's
-    # domains with pending proposals depend on the demo's day (one on some days)
-    single_row = {"flow_raters_query", "unclaimed_count_query", "pending_proposals_query"}
-    assert with_rows >= set(SCHEMAS) - single_row, set(SCHEMAS) - single_row - with_rows
-    empty = {n for n, results in compared.items() for lbl, a, _ in results if a.height == 0}
-    assert len(empty) >= len(SCHEMAS) - 1 - len(single_row)  # accounts_query has no filter
-    nulls: set[str] = set()
-    for results in compared.values():
-        for _, arrow, _ in results:
-            for column in arrow.columns:
-                if arrow.height and arrow[column].null_count():
-                    nulls.add(str(arrow[column].dtype.base_type()))
-    assert {"String", "Datetime", "Int64", "Float64"} <= nulls, nulls
-    total = sum(a.height for results in compared.values() for _, a, _ in results)
-    assert total > 300
+    query_builders.assert_the_comparison_covers_enough(compared)
 
 
 # ---------------------------------------------------------------- parameters

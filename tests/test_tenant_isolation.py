@@ -16,10 +16,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-import importlib
 import inspect
 import json
-import pkgutil
 import re
 import tempfile
 import typing
@@ -33,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
-import rfa.queries
 from cli_helpers import run_rfa
 from demo_db import ANCHOR
+from query_builders import builders
 from rfa import dashboards
 from rfa.db import TABLES, ai_sessions, connect, init_db, session_ratings
 from rfa.demo import generate, load
@@ -60,19 +58,7 @@ WINDOW = make_window("30d", "2026-11-01", "UTC")
 # ------------------------------------------------------------------ builders
 
 
-def _builders() -> dict[str, typing.Callable]:
-    """Every public ``*_query`` function defined in a module of :mod:`rfa.queries`."""
-    found = {}
-    for info in pkgutil.iter_modules(rfa.queries.__path__):
-        module = importlib.import_module(f"rfa.queries.{info.name}")
-        for name, fn in inspect.getmembers(module, inspect.isfunction):
-            if name.endswith("_query") and not name.startswith("_"):
-                if fn.__module__ == module.__name__:
-                    found[f"{module.__name__}.{name}"] = fn
-    return found
-
-
-BUILDERS = _builders()
+BUILDERS = builders(qualified=True)
 SCOPED = {k: v for k, v in BUILDERS.items() if k not in ACCOUNT_INDEPENDENT}
 
 
