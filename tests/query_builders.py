@@ -149,6 +149,16 @@ def compare_with_rows(url: str, ids: dict[str, str]) -> Compared:
     return results
 
 
+def assert_same_frames(compared: Compared, name: str) -> None:
+    """Both paths gave ``name``'s builder the same frames: schema, values, NULLs, order."""
+    from polars.testing import assert_frame_equal
+
+    assert compared[name], name
+    for label, frame, rows in compared[name]:
+        assert frame.schema == rows.schema, label
+        assert_frame_equal(frame, rows, check_exact=True)
+
+
 def assert_the_comparison_covers_enough(compared: Compared) -> None:
     """Every builder that can return several rows does; nearly every one also returns an
     empty frame; NULLs of every main dtype are compared; some hundreds of rows in all."""

@@ -84,10 +84,7 @@ def compared(demo_pg_url, demo_ids) -> query_builders.Compared:
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_arrow_and_row_paths_return_the_same_frame(compared, name):
-    assert compared[name], name
-    for label, arrow, rows in compared[name]:
-        assert arrow.schema == rows.schema, label
-        assert_frame_equal(arrow, rows, check_exact=True), label
+    query_builders.assert_same_frames(compared, name)
 
 
 def test_the_comparison_covers_rows_nulls_and_empty_results(compared):

@@ -49,10 +49,7 @@ def compared(demo_sqlite_url, demo_ids) -> query_builders.Compared:
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_column_and_row_paths_return_the_same_frame(compared, name):
-    assert compared[name], name
-    for label, columns, rows in compared[name]:
-        assert columns.schema == rows.schema, label
-        assert_frame_equal(columns, rows, check_exact=True), label
+    query_builders.assert_same_frames(compared, name)
 
 
 def test_the_comparison_covers_ids_timestamps_nulls_and_empty_results(compared):
