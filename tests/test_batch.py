@@ -453,7 +453,24 @@ def test_pages_use_kernels_started_ahead_of_use_and_none_survives(
     assert not survivors(mark, 10.0)
 
 
-def test_a_signal_during_a_held_section_waits_for_its_end():
+@pytest.fixture
+def default_signal_handlers():
+    """SIGTERM / SIGINT / SIGHUP at their default handlers for the test, as in a shell's
+    foreground job (a background job of a non-interactive shell, e.g. CI started with
+    ``&``, ignores SIGINT, and the guard rightly leaves an ignored signal ignored)."""
+    import signal
+
+    from rfa.publish.batch import HANDLED_SIGNALS
+
+    saved = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_a_signal_during_a_held_section_waits_for_its_end(default_signal_handlers):
     """The main process publishes a page and records it in one held section: a signal
     arriving in between is raised only after both are done (never a page on disk that
     the manifest does not list)."""
