@@ -31,6 +31,16 @@ def copied_db(tmp_path, demo_sqlite_url):
     return f"sqlite:///{target}"
 
 
+KIWI_30D = {
+    "account_slug": "kiwi-tech",
+    "account_name": "Kiwi Tech Support",
+    "timezone": "Pacific/Auckland",
+    "period": "30d",
+    "as_of": AS_OF,
+}
+"""The demo pages the batch tests publish: kiwi-tech, 30 days to AS_OF."""
+
+
 def _publish(url, publish_dir, *extra, env=None):
     args = [
         "publish",
@@ -422,13 +432,7 @@ def test_pages_use_kernels_started_ahead_of_use_and_none_survives(
     monkeypatch.setenv(MARK_ENV, mark)
     monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
     monkeypatch.setattr(batch, "_cores", lambda: 8)  # a core to spare, as on most machines
-    base = {
-        "account_slug": "kiwi-tech",
-        "account_name": "Kiwi Tech Support",
-        "timezone": "Pacific/Auckland",
-        "period": "30d",
-        "as_of": AS_OF,
-    }
+    base = KIWI_30D
     jobs = [PageJob(dashboard=d, **base) for d in ("escalations", "team", "flowpilot")]
     build = tmp_path / "build"
     result = run_batch(jobs, workers=1, publish_dir=tmp_path / "published", build_dir=build)
@@ -540,13 +544,7 @@ def test_with_quarto_a_batch_renders_its_executed_pages_in_one_project(
 
     calls = install_fake_project_quarto(tmp_path, monkeypatch, keep_path=True)
     monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
-    base = {
-        "account_slug": "kiwi-tech",
-        "account_name": "Kiwi Tech Support",
-        "timezone": "Pacific/Auckland",
-        "period": "30d",
-        "as_of": AS_OF,
-    }
+    base = KIWI_30D
     jobs = [PageJob(dashboard=d, **base) for d in ("escalations", "flowpilot")]
     publish_dir = tmp_path / "published"
     result = run_batch(jobs, workers=1, publish_dir=publish_dir, build_dir=tmp_path / "build")

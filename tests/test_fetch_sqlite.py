@@ -173,3 +173,25 @@ def test_batches_of_any_size_give_the_same_frame(demo_sqlite_url, demo_ids, monk
     with db.connect(demo_sqlite_url) as conn:
         empty = fetch(conn, stmt, sq.SESSION_SCHEMA)
     assert empty.height == 0 and empty.schema == pl.Schema(sq.SESSION_SCHEMA)
+
+
+def test_the_read_path_is_decided_once_per_context(demo_sqlite_url, demo_ids, monkeypatch):
+    """Only a ``rfa.db.connect`` context's SQLite connection reads column-wise, as decided
+    when it opened (the settings are not read again per query); others read rows."""
+    stmt = sq.sessions_query(demo_ids["account_id"], WINDOW)
+    with db.connect(demo_sqlite_url) as conn:
+        assert db.column_reads(conn)
+        monkeypatch.setenv("RFA_ARROW_FETCH", "0")  # after opening: no effect on it
+        with mock.patch.object(_fetch, "_fetch_rows", side_effect=AssertionError):
+            fetch(conn, stmt, sq.SESSION_SCHEMA)
+    assert not db.column_reads(conn)
+    monkeypatch.delenv("RFA_ARROW_FETCH")
+    engine = sa.create_engine(demo_sqlite_url)
+    try:
+        with engine.connect() as plain:
+            assert not db.column_reads(plain)
+            with mock.patch.object(_fetch, "_fetch_rows", wraps=_fetch._fetch_rows) as rows:
+                fetch(plain, stmt, sq.SESSION_SCHEMA)
+            assert rows.called
+    finally:
+        engine.dispose()

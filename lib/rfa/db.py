@@ -504,6 +504,18 @@ def arrow_connection(conn: Connection):
     return slot.get() if slot is not None else None
 
 
+_COLUMN_READS: weakref.WeakSet[Connection] = weakref.WeakSet()
+"""The SQLite connections of open :func:`connect` contexts whose results
+:func:`rfa.queries.fetch` reads a column at a time (``RFA_ARROW_FETCH`` on when opened)."""
+
+
+def column_reads(conn: Connection) -> bool:
+    """Whether :func:`rfa.queries.fetch` reads ``conn``'s results a column at a time: a
+    SQLite connection of a :func:`connect` context opened while ``RFA_ARROW_FETCH`` was
+    on (decided once per context, like :func:`arrow_connection` on PostgreSQL)."""
+    return conn in _COLUMN_READS
+
+
 def discard_arrow_connection(conn: Connection) -> None:
     """Close ``conn``'s Arrow connection after an error; the next use opens a new one."""
     slot = _ARROW_SLOTS.get(conn)
@@ -658,11 +670,14 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     slot = None
     try:
         slot = _attach_arrow_slot(conn, engine, shown)
+        if engine.dialect.name == "sqlite" and get_settings().arrow_fetch:
+            _COLUMN_READS.add(conn)
         yield conn
     finally:
         if slot is not None:
             slot.close()
             _ARROW_SLOTS.pop(conn, None)
+        _COLUMN_READS.discard(conn)
         conn.close()
         if owned:
             engine.dispose()

@@ -8,7 +8,8 @@ Two read paths, one result:
   the context's ADBC connection (:func:`rfa.db.arrow_connection`: read-only, same
   timeouts), and its result read as an Arrow table — columnar, no Python object per
   value. ``uuid`` and JSON columns are cast to text in SQL, as the row path returns them.
-* **Columns** (SQLite): the statement runs on the SQLAlchemy connection as usual (its
+* **Columns** (SQLite, inside :func:`rfa.db.connect`: :func:`rfa.db.column_reads`): the
+  statement runs on the SQLAlchemy connection as usual (its
   compilation, bound parameters and error handling), but the driver's raw values are
   read straight from the DBAPI cursor and converted a column at a time by polars —
   ``CHAR(32)`` uuid hex to the canonical text, ``DATETIME`` text to aware UTC — instead of
@@ -35,8 +36,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from rfa.config import get_settings
-from rfa.db import UTCDateTime, arrow_connection, discard_arrow_connection
+from rfa.db import UTCDateTime, arrow_connection, column_reads, discard_arrow_connection
 
 UTC_TS = pl.Datetime("us", "UTC")
 """Dtype of every timestamp column the queries return (aware UTC, microseconds)."""
@@ -62,7 +62,7 @@ def fetch(conn: Connection, stmt: sa.Select, schema: Mapping[str, pl.DataType]) 
                 pass
             else:
                 return _fetch_arrow(conn, arrow, sql, params, schema)
-        elif conn.dialect.name == "sqlite" and get_settings().arrow_fetch:
+        elif column_reads(conn):
             kinds = _sqlite_kinds(stmt, conn.dialect)
             if kinds is not None:
                 try:
