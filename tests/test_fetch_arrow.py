@@ -4,8 +4,10 @@
   automatically) returns the same frame — columns, dtypes, values, NULLs and row order —
   through the Arrow path and through the row path, with data, empty, and for another
   account; with its optional filters and without.
-* Parameters stay bound (``$n`` with casts), after their SQLAlchemy type's bind
-  processing; IN lists expand.
+* Values pass their SQLAlchemy type's bind processing; IN lists expand. Typed values
+  (uuids, timestamps, dates, numbers, booleans, NULL) are written into the text as
+  literals under their casts, so ADBC can stream with ``COPY``; free text keeps the
+  whole statement bound (``$n`` with casts) and cannot inject.
 * The ADBC connection carries the engine's safety: read-only, ``statement_timeout``,
   ``lock_timeout``, ``application_name``; one per ``rfa.db.connect()`` context, opened on
   first use, closed when the context exits (also on error); none on SQLite or on a
@@ -96,7 +98,7 @@ def test_the_comparison_covers_rows_nulls_and_empty_results(compared):
 
 def test_statements_are_compiled_with_bound_cast_parameters(demo_ids):
     stmt = sq.sessions_query(demo_ids["account_id"], WINDOW, tree_id=demo_ids["tree_id"])
-    text, params = _fetch._compile_for_arrow(stmt)
+    text, params = _fetch._compile_for_arrow(stmt, inline=False)
     assert demo_ids["account_id"] not in text and demo_ids["tree_id"] not in text
     assert "trees.account_id = $1::UUID" in text
     assert "sessions.started_at >= $2::TIMESTAMP WITH TIME ZONE" in text
@@ -112,6 +114,83 @@ def test_statements_are_compiled_with_bound_cast_parameters(demo_ids):
     assert params.dtypes == [pl.String, pl.Datetime("us", "UTC"), pl.Datetime("us", "UTC")] + [
         pl.String
     ]
+
+
+def test_typed_values_are_written_as_literals_so_postgresql_can_copy(demo_ids):
+    """ADBC streams with COPY only without parameters: uuids and timestamps are written
+    into the text, each under its cast, and nothing else changes."""
+    stmt = sq.sessions_query(demo_ids["account_id"], WINDOW, tree_id=demo_ids["tree_id"])
+    bound, _ = _fetch._compile_for_arrow(stmt, inline=False)
+    text, params = _fetch._compile_for_arrow(stmt)
+    assert params is None and "$" not in text
+    assert f"trees.account_id = '{demo_ids['account_id']}'::UUID" in text
+    start = WINDOW.start.astimezone(dt.UTC).isoformat()
+    assert f"sessions.started_at >= '{start}'::TIMESTAMP WITH TIME ZONE" in text
+    assert f"sessions.tree_id = '{demo_ids['tree_id']}'::UUID" in text
+    for number, literal in enumerate(
+        (f"'{demo_ids['account_id']}'", f"'{start}'", None, f"'{demo_ids['tree_id']}'"), 1
+    ):
+        if literal:
+            bound = bound.replace(f"${number}::", f"{literal}::")
+    assert bound.split("< ")[0] == text.split("< ")[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [
+        (None, "NULL"),
+        (True, "true"),
+        (7, "(7)"),
+        (-7, "(-7)"),
+        (2.5, "(2.5)"),
+        (uuid.UUID(int=1), "'00000000-0000-0000-0000-000000000001'"),
+        ("0A1B2C3D-0000-0000-0000-00000000000f", "'0A1B2C3D-0000-0000-0000-00000000000f'"),
+        (dt.datetime(2026, 3, 3, tzinfo=dt.UTC), "'2026-03-03T00:00:00+00:00'"),
+        (dt.datetime(2026, 3, 3, 1, 2, 3, 4), "'2026-03-03T01:02:03.000004'"),
+        (dt.date(2026, 3, 3), "'2026-03-03'"),
+        # free text, however harmless it looks, and what a literal cannot carry: bound
+        ("resolved", None),
+        ("x' OR '1'='1", None),
+        ("00000000-0000-0000-0000-000000000001' OR '1'='1", None),
+        ("00000000-0000-0000-0000-000000000001\n", None),
+        (float("nan"), None),
+        (2**63, None),
+        (b"\x00", None),
+    ],
+)
+def test_only_typed_values_become_literals(value, literal):
+    assert _fetch._typed_literal(value) == literal
+
+
+def test_free_text_keeps_the_statement_bound_and_cannot_inject(demo_pg_url, demo_ids):
+    t = db.trees.c
+    schema = {"tree_id": pl.String, "name": pl.String}
+    for name in ("x' OR '1'='1", "Printer'); DROP TABLE trees; --"):
+        stmt = (
+            sa.select(t.id.label("tree_id"), t.name)
+            .where(t.account_id == demo_ids["account_id"], t.name == name)
+            .order_by(t.id)
+        )
+        text, params = _fetch._compile_for_arrow(stmt)
+        assert name not in text and params is not None
+        assert params.row(0) == (demo_ids["account_id"], name)  # the whole statement bound
+        with db.connect(demo_pg_url) as conn:
+            arrow, rows = _both(conn, stmt, schema)
+            assert conn.execute(sa.select(sa.func.count()).select_from(db.trees)).scalar()
+        assert_frame_equal(arrow, rows)
+        assert arrow.height == 0
+
+
+def test_the_big_reads_run_without_parameters(demo_pg_url, demo_ids):
+    """The team page's two large reads reach ADBC with no parameters (so as COPY)."""
+    from rfa.queries import ratings as rq
+
+    with db.connect(demo_pg_url) as conn:
+        with mock.patch.object(_fetch, "_fetch_arrow", wraps=_fetch._fetch_arrow) as arrow:
+            sessions = sq.sessions_frame(conn, demo_ids["account_id"], WINDOW)
+            ratings = rq.ratings_frame(conn, demo_ids["account_id"], WINDOW)
+    assert sessions.height and ratings.height
+    assert [call.args[3] for call in arrow.call_args_list] == [None, None]
 
 
 def _both(conn, stmt, schema) -> tuple[pl.DataFrame, pl.DataFrame]:

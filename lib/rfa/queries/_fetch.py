@@ -4,10 +4,13 @@ Two read paths, one result:
 
 * **Arrow** (PostgreSQL, inside :func:`rfa.db.connect`): the statement is compiled for
   PostgreSQL with positional ``$n`` parameters (each cast to its type, each value passed
-  through its SQLAlchemy type's bind processing, never formatted into the SQL), run on
-  the context's ADBC connection (:func:`rfa.db.arrow_connection`: read-only, same
-  timeouts), and its result read as an Arrow table — columnar, no Python object per
-  value. ``uuid`` and JSON columns are cast to text in SQL, as the row path returns them.
+  through its SQLAlchemy type's bind processing), run on the context's ADBC connection
+  (:func:`rfa.db.arrow_connection`: read-only, same timeouts), and its result read as an
+  Arrow table — columnar, no Python object per value. When every value is typed data (a
+  uuid, timestamp, date, number, boolean or NULL) it is written as a literal under its
+  cast, so ADBC streams the result with binary ``COPY`` (twice as fast; ``COPY`` takes no
+  parameters); free text is never written into SQL: it keeps the statement bound.
+  ``uuid`` and JSON columns are cast to text in SQL, as the row path returns them.
 * **Columns** (SQLite, inside :func:`rfa.db.connect`: :func:`rfa.db.column_reads`): the
   statement runs on the SQLAlchemy connection as usual (its
   compilation, bound parameters and error handling), but the driver's raw values are
@@ -29,6 +32,8 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 
@@ -230,28 +235,74 @@ def _textual_ids(stmt: sa.Select) -> sa.Select:
     return stmt.with_only_columns(*rewritten, maintain_column_froms=True)
 
 
-def _compile_for_arrow(stmt: sa.Select) -> tuple[str, pl.DataFrame | None]:
+def _compile_for_arrow(
+    stmt: sa.Select, *, inline: bool = True
+) -> tuple[str, pl.DataFrame | None]:
     """The PostgreSQL SQL text of ``stmt`` with ``$n`` placeholders (IN lists expanded)
     and its parameters as a one-row frame (column ``pN`` = ``$N``), each value after its
     SQLAlchemy type's bind processing (e.g. :class:`rfa.db.UTCDateTime` → aware UTC);
-    ``None`` without parameters."""
+    ``None`` without parameters.
+
+    With ``inline`` (the default) and every value a typed literal (:func:`_typed_literal`:
+    a uuid, timestamp, date, number, boolean or NULL — never free text), the values are
+    written into the text in place of their ``$n`` (each keeps its ``::TYPE`` cast) and no
+    parameters are returned: ADBC then streams the result with PostgreSQL's binary
+    ``COPY``, which takes no parameters and reads a million sessions about twice as fast
+    as a bound statement. Any other value (a name, a slug, an outcome) keeps the whole
+    statement bound.
+    """
     dialect = _pg_dialect()
     compiled = _textual_ids(stmt).compile(dialect=dialect)
     state = compiled.construct_expanded_state()
-    columns = []
+    values = []
     names = state.positiontup or ()
-    for number, (name, value) in enumerate(
-        zip(names, state.positional_parameters, strict=True), start=1
-    ):
+    for name, value in zip(names, state.positional_parameters, strict=True):
         process = state.processors.get(name)
         if process is None and name in compiled.binds:
             type_ = compiled.binds[name].type
             process = type_.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            value = process(value)
+        values.append(process(value) if process is not None else value)
+    sql = state.statement
+    if not values:
+        return sql, None
+    literals = [_typed_literal(value) for value in values]
+    if inline and all(literal is not None for literal in literals):
+        return _PLACEHOLDER.sub(lambda m: literals[int(m.group(1)) - 1], sql), None
+    columns = []
+    for number, value in enumerate(values, start=1):
         value, dtype = _arrow_param(value)
         columns.append(pl.Series(f"p{number}", [value], dtype=dtype))
-    return state.statement, (pl.DataFrame(columns) if columns else None)
+    return sql, pl.DataFrame(columns)
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)(?!\d)")
+"""A ``$n`` parameter of the compiled PostgreSQL text."""
+
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def _typed_literal(value: object) -> str | None:
+    """``value`` as SQL literal text when it is typed data whose text cannot leave a
+    literal — ``NULL``, a boolean, a finite number, a uuid (an ``uuid.UUID`` or text of
+    exactly the canonical 8-4-4-4-12 hex form), a date or a datetime (ISO 8601) —
+    else ``None`` (free text is never written into SQL; it stays a bound parameter).
+    The SQL casts each placeholder to its column's type (``$1::UUID``), so the literal
+    takes that type."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"({value})" if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return f"({value!r})" if math.isfinite(value) else None
+    if isinstance(value, uuid.UUID):
+        return f"'{value}'"
+    if isinstance(value, str):
+        return f"'{value}'" if _UUID_TEXT.fullmatch(value) else None
+    if isinstance(value, dt.datetime | dt.date):
+        return f"'{value.isoformat()}'"
+    return None
 
 
 def _arrow_param(value: object) -> tuple[object, pl.DataType]:
@@ -291,6 +342,7 @@ def _fetch_arrow(
     schema: Mapping[str, pl.DataType],
 ) -> pl.DataFrame:
     import adbc_driver_manager
+    from adbc_driver_manager._reader import AdbcRecordBatchReader
 
     try:
         statement = adbc_driver_manager.AdbcStatement(arrow)
@@ -299,7 +351,10 @@ def _fetch_arrow(
             if params is not None:
                 statement.bind_stream(params)
             stream, _ = statement.execute_query()
-            frame = pl.DataFrame(stream)
+            # ADBC's reader (as its DB-API cursor reads): an error while streaming (a COPY
+            # cancelled by statement_timeout) is raised as an ADBC error with its sqlstate
+            with AdbcRecordBatchReader._import_from_c(stream.address) as reader:
+                frame = pl.from_arrow(reader.read_all())
         finally:
             statement.close()
     except adbc_driver_manager.Error as exc:
