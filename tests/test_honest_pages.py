@@ -261,3 +261,36 @@ def test_rate_charts_draw_their_intervals(pages):
         "no interval band"
     )
     assert tuple(trend.get_size_inches()) == charts.WIDE
+
+
+def test_flow_quality_shows_the_mean_confidence_with_its_interval(pages):
+    flows = pages["coverage"].flow_quality.flows
+    shown = present.quality_table(flows, "UTC").to_dict("records")
+    with_interval = [r for r in flows if r.confidence_low is not None]
+    assert with_interval
+    for row, r in zip(shown, flows, strict=True):
+        if r.confidence_low is None:
+            assert " – " not in row["Avg confidence"], row
+            continue
+        assert 0.0 <= r.confidence_low <= r.avg_confidence <= r.confidence_high <= 1.0
+        low, high = (f"{100 * v:.0f}%" for v in (r.confidence_low, r.confidence_high))
+        assert row["Avg confidence"].endswith(f"({low} – {high})"), row
+
+
+def test_confidence_tiers_with_few_sessions_are_drawn_pale_and_labelled(pages, few_pages):
+    def drawn(rows):
+        ax = charts.confidence_tiers(rows).axes[0]
+        bars = next(c for c in ax.containers if isinstance(c, BarContainer))
+        labels = [t.get_text() for t in ax.texts]
+        return [(b.get_alpha(), b.get_hatch()) for b in bars], labels
+
+    rows = pages["flowpilot"].confidence_breakdown
+    assert not all(r.few for r in rows)
+    styles, labels = drawn(rows)
+    for (alpha, hatch), label, r in zip(styles, labels, rows, strict=True):
+        assert (hatch == "//") == r.few and (alpha == 0.35) == r.few, r
+        assert ("few sessions" in label) == (r.few and r.sessions > 0), label
+    few_rows = few_pages["flowpilot"].confidence_breakdown
+    styles, labels = drawn(few_rows)
+    assert all(hatch == "//" for _, hatch in styles)
+    assert all("few sessions" in label for label, r in zip(labels, few_rows) if r.sessions)

@@ -307,14 +307,15 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
 
 def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
     """Resolution rate per confidence tier with its 95% Wilson interval as an error bar,
-    and its number of ended sessions.
+    and its number of ended sessions; a tier with fewer than the page's ``min_n`` (its
+    ``few`` flag) is drawn pale and hatched and labelled "few sessions".
     ``rows``: :class:`rfa.metrics.flowpilot.ConfidenceTierRow`."""
     fig, ax = plt.subplots(figsize=SQUARE)
     if not any(r.sessions for r in rows):
         return _empty(fig, ax, "No ended AI sessions")
     tiers = [r.tier for r in rows]
     rates = [r.resolution_rate_pct or 0.0 for r in rows]
-    ax.bar(
+    bars = ax.bar(
         tiers,
         rates,
         color=[TIER_COLORS.get(t, ACCENT) for t in tiers],
@@ -329,7 +330,11 @@ def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
     for x, r in enumerate(rows):
         label = "—" if r.resolution_rate_pct is None else f"{r.resolution_rate_pct:.0f}%"
         top = r.resolution_high_pct if r.resolution_high_pct is not None else rates[x]
-        ax.text(x, top, f"{label}\nn={r.sessions:,}", ha="center", va="bottom", fontsize=8)
+        few = "\nfew sessions" if r.few and r.sessions else ""
+        ax.text(x, top, f"{label}\nn={r.sessions:,}{few}", ha="center", va="bottom", fontsize=8)
+        if r.few:
+            bars[x].set_alpha(0.35)
+            bars[x].set_hatch("//")
     ax.set_ylim(0, 115)
     ax.set_ylabel("resolution rate (%)")
     if title:

@@ -114,7 +114,8 @@ DEFINITIONS: dict[str, str] = {
     "sessions_by_domain": "AI sessions per problem domain, with resolved, escalated and rate.",
     "confidence_breakdown": (
         "Among AI sessions that ended resolved or escalated: sessions and resolution rate "
-        "per confidence tier (guided, exploring, discovery)."
+        "per confidence tier (guided, exploring, discovery), with the rate's 95% interval; "
+        "a tier with few sessions is drawn pale and hatched."
     ),
     "knowledge_coverage": (
         "Flows in the account, flows written or enhanced by AI, flow proposals pending "
@@ -127,7 +128,8 @@ DEFINITIONS: dict[str, str] = {
     ),
     "flow_quality": (
         "Per flow matched by AI sessions: uses, success rate (with its 95% interval), last "
-        "match, mean match confidence and a 0–100 quality score (formula on the page). Top "
+        "match, mean match confidence (with its 95% interval) and a 0–100 quality score "
+        "(formula on the page). Top "
         "performers are listed by the lower end of the success rate's interval, flows "
         "needing attention by its upper end (most surely bad first)."
     ),

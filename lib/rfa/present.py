@@ -316,7 +316,9 @@ def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
                 "Uses": fmt_int(r.usage_count) + _few(r.few),
                 "Success": fmt_pct100(r.success_rate_pct)
                 + f" ({_range(r.success_low_pct, r.success_high_pct, fmt_pct100)})",
-                "Avg confidence": fmt_pct(r.avg_confidence),
+                "Avg confidence": _with_interval(
+                    r.avg_confidence, r.confidence_low, r.confidence_high, fmt_pct
+                ),
                 "Last matched": fmt_time(r.last_matched_at, timezone).split(" (")[0],
             }
             for r in rows

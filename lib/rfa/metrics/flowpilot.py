@@ -308,6 +308,10 @@ class FlowQualityRow(Result):
     avg_confidence: float | None
     """Mean ``match_confidence`` (fraction 0–1, raw, missing values ignored); None
     without any."""
+    confidence_low: float | None = None
+    confidence_high: float | None = None
+    """95% t interval of ``avg_confidence`` (fraction, cut to 0–1); None with fewer than
+    two confidence values."""
     quality_score: float
     """Score in [0, 100]; see :data:`QUALITY_SCORE_FORMULA`."""
     needs_attention: bool
@@ -717,7 +721,8 @@ def flow_quality(
     ``rfa.queries.accounts.FLOW_SCHEMA`` (tree_id, name, tree_type). Per matched flow:
     usage_count, resolved_sessions, success_rate_pct (raw, percent),
     adjusted_success_rate_pct (shrunk, percent), last_matched_at (UTC),
-    avg_confidence (fraction 0–1, missing values ignored) and
+    avg_confidence (fraction 0–1, missing values ignored; with its 95% t interval
+    ``confidence_low``/``confidence_high``, cut to 0–1) and
     ``quality_score`` in [0, 100]:
 
         100 × (0.60·S + 0.25·C + 0.15·U) with
@@ -756,6 +761,7 @@ def flow_quality(
         _CONFIDENCE.sum().alias("conf_sum"),
         _CONFIDENCE.count().alias("conf_n"),
         _CONFIDENCE.mean().alias("avg_confidence"),
+        _CONFIDENCE.drop_nulls().alias("confidence_values"),
     )
     n_max = per_flow["usage_count"].max() if per_flow.height else 0
     n, r = pl.col("usage_count"), pl.col("resolved_sessions")
@@ -795,16 +801,20 @@ def flow_quality(
     base = [
         f
         for f in FlowQualityRow.model_fields
-        if (not f.startswith("success_") or f == "success_rate_pct") and f != "few"
+        if (not f.startswith("success_") or f == "success_rate_pct")
+        and f not in ("few", "confidence_low", "confidence_high")
     ]
     rows = []
-    for row in table.select(base).iter_rows(named=True):
+    for row in table.select(*base, "confidence_values").iter_rows(named=True):
         interval = u.rate(row["resolved_sessions"], row["usage_count"])
+        confidence = u.mean(row.pop("confidence_values"), bounds=u.FRACTION_BOUNDS)
         rows.append(
             FlowQualityRow(
                 **row,
                 success_low_pct=None if interval.low is None else interval.low * 100,
                 success_high_pct=None if interval.high is None else interval.high * 100,
+                confidence_low=confidence.low,
+                confidence_high=confidence.high,
                 few=row["usage_count"] < min_n,
             )
         )

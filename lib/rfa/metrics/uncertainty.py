@@ -84,6 +84,8 @@ CSAT_BOUNDS: tuple[float, float] = (1.0, 5.0)
 """Possible range of a mean of 1–5 ratings: its t interval is cut to it."""
 DURATION_BOUNDS: tuple[float, None] = (0.0, None)
 """Durations, lags and step counts are never negative: their t interval is cut at 0."""
+FRACTION_BOUNDS: tuple[float, float] = (0.0, 1.0)
+"""A mean of fractions (FlowPilot's match confidence) lies in 0–1: its t interval is cut there."""
 
 NO_PREVIOUS = "no previous data"
 NOT_ENOUGH = "not enough data"
