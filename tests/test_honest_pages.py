@@ -293,4 +293,6 @@ def test_confidence_tiers_with_few_sessions_are_drawn_pale_and_labelled(pages, f
     few_rows = few_pages["flowpilot"].confidence_breakdown
     styles, labels = drawn(few_rows)
     assert all(hatch == "//" for _, hatch in styles)
-    assert all("few sessions" in label for label, r in zip(labels, few_rows) if r.sessions)
+    assert all(
+        "few sessions" in label for label, r in zip(labels, few_rows, strict=True) if r.sessions
+    )

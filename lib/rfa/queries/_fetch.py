@@ -235,15 +235,13 @@ def _textual_ids(stmt: sa.Select) -> sa.Select:
     return stmt.with_only_columns(*rewritten, maintain_column_froms=True)
 
 
-def _compile_for_arrow(
-    stmt: sa.Select, *, inline: bool = True
-) -> tuple[str, pl.DataFrame | None]:
+def _compile_for_arrow(stmt: sa.Select) -> tuple[str, pl.DataFrame | None]:
     """The PostgreSQL SQL text of ``stmt`` with ``$n`` placeholders (IN lists expanded)
     and its parameters as a one-row frame (column ``pN`` = ``$N``), each value after its
     SQLAlchemy type's bind processing (e.g. :class:`rfa.db.UTCDateTime` → aware UTC);
     ``None`` without parameters.
 
-    With ``inline`` (the default) and every value a typed literal (:func:`_typed_literal`:
+    When every value is a typed literal (:func:`_typed_literal`:
     a uuid, timestamp, date, number, boolean or NULL — never free text), the values are
     written into the text in place of their ``$n`` (each keeps its ``::TYPE`` cast) and no
     parameters are returned: ADBC then streams the result with PostgreSQL's binary
@@ -266,7 +264,7 @@ def _compile_for_arrow(
     if not values:
         return sql, None
     literals = [_typed_literal(value) for value in values]
-    if inline and all(literal is not None for literal in literals):
+    if all(literal is not None for literal in literals):
         return _PLACEHOLDER.sub(lambda m: literals[int(m.group(1)) - 1], sql), None
     columns = []
     for number, value in enumerate(values, start=1):
