@@ -199,6 +199,35 @@ def test_the_big_reads_run_without_parameters(demo_pg_url, demo_ids):
     assert [call.args[3] for call in arrow.call_args_list] == [None, None]
 
 
+def test_ids_read_as_bytes_reach_the_server_as_bare_uuid_columns(demo_pg_url, demo_ids):
+    """``uuid_send(id)`` (ids as bytes) is sent to ADBC as the bare uuid column: ADBC reads
+    a uuid as those 16 bytes, so the server runs no function per row; the bytes equal the
+    row path's ``uuid_send`` values (and the text ids they stand for)."""
+    from rfa.queries import ratings as rq
+
+    with db.connect(demo_pg_url) as conn:
+        with mock.patch.object(_fetch, "_fetch_arrow", wraps=_fetch._fetch_arrow) as arrow:
+            compact = sq.sessions_frame(conn, demo_ids["account_id"], WINDOW, compact=True)
+            ratings = rq.ratings_frame(conn, demo_ids["account_id"], WINDOW, compact=True)
+        sent = [call.args[2] for call in arrow.call_args_list]
+        stmt = sq._sessions_select(  # noqa: SLF001 - the compact read's statement
+            demo_ids["account_id"], WINDOW, None, None, ids_as_bytes=True,
+            session_id_as_bytes=True,
+        )  # fmt: skip
+        schema = {**sq.SESSION_SCHEMA, **dict.fromkeys(("session_id", "tree_id", "user_id"),
+                  pl.Binary)}  # fmt: skip
+        by_arrow, by_rows = _both(conn, stmt, schema)
+        text = sq.sessions_frame(conn, demo_ids["account_id"], WINDOW)
+    assert sent and all("uuid_send" not in sql_text for sql_text in sent)
+    assert "sessions.id AS session_id" in sent[0]
+    keys = ["started_at", "session_id"]
+    assert_frame_equal(by_arrow.sort(keys), by_rows.sort(keys), check_exact=True)
+    assert compact.schema["session_id"] == pl.Binary and ratings.schema["session_id"] == pl.Binary
+    assert sorted(str(uuid.UUID(bytes=b)) for b in compact["session_id"]) == sorted(
+        text["session_id"]
+    )
+
+
 def _both(conn, stmt, schema) -> tuple[pl.DataFrame, pl.DataFrame]:
     with mock.patch.object(_fetch, "_fetch_rows", side_effect=AssertionError):
         arrow = fetch(conn, stmt, schema)

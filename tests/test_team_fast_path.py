@@ -25,6 +25,7 @@ from polars.testing import assert_frame_equal
 
 from demo_db import ANCHOR
 from rfa import dashboards, db
+from rfa.ids import texts, to_compact
 from rfa.queries import _fetch
 from rfa.queries import accounts as aq
 from rfa.queries import ratings as rq
@@ -115,6 +116,56 @@ def test_bulk_frames_equal_the_plain_frames(backend, url, label, window, other):
         assert bulk["tree_id"].n_unique() > 1 and bulk["user_id"].n_unique() > 1
     else:
         assert bulk.height == 0 and bulk_ratings.height == 0, label
+
+
+def _from_compact(frame: pl.DataFrame) -> pl.DataFrame:
+    """A compact frame with its ids as text (the reference's form)."""
+    return frame.with_columns(texts(frame[c]) for c in frame.columns if c.endswith("_id"))
+
+
+@pytest.mark.parametrize(
+    ("label", "window", "other"),
+    [("data", BOTH, False), ("empty-window", EMPTY_WINDOW, False), ("other", BOTH, True)],
+)
+def test_compact_frames_hold_the_same_rows(backend, url, label, window, other):
+    """``compact=True``: the same rows (in no particular order), every id as the uuid's 16
+    bytes on PostgreSQL (text on SQLite), ratings without comments; only the asked columns."""
+    with db.connect(url) as conn:
+        account_id = OTHER_ACCOUNT if other else _account(conn)
+        plain = _ordered_sessions(conn, account_id, window)
+        compact = sq.sessions_frame(conn, account_id, window, compact=True)
+        some = sq.sessions_frame(
+            conn, account_id, window, compact=True, columns=sq.COMPARISON_COLUMNS
+        )
+        plain_ratings = _ordered_ratings(conn, account_id, window)
+        compact_ratings = rq.ratings_frame(conn, account_id, window, compact=True)
+        as_bytes = sq.compact_ids(conn)
+    id_type = pl.Binary if as_bytes else pl.String
+    assert as_bytes == (backend != "sqlite")
+    assert compact.schema == {**sq.SESSION_SCHEMA, **dict.fromkeys(
+        ("session_id", "tree_id", "user_id"), id_type)}  # fmt: skip
+    assert list(some.columns) == list(sq.COMPARISON_COLUMNS)
+    assert some.schema["session_id"] == some.schema["user_id"] == id_type
+    keys = ["started_at", "session_id"]
+    assert_frame_equal(_from_compact(compact).sort(keys), plain, check_exact=True)
+    assert_frame_equal(
+        _from_compact(some).sort(keys), plain.select(sq.COMPARISON_COLUMNS), check_exact=True
+    )
+    assert "comment" not in compact_ratings.columns
+    assert compact_ratings.schema["session_id"] == compact_ratings.schema["tree_id"] == id_type
+    assert_frame_equal(
+        _from_compact(compact_ratings), plain_ratings.drop("comment"), check_exact=True
+    )
+    assert (compact.height > 100) == (label == "data")
+
+
+def test_columns_need_compact_and_known_names(demo_sqlite_url):
+    with db.connect(demo_sqlite_url) as conn:
+        account_id = _account(conn)
+        with pytest.raises(ValueError, match="compact=True"):
+            sq.sessions_frame(conn, account_id, WINDOW, columns=["session_id"])
+        with pytest.raises(ValueError, match="SESSION_SCHEMA"):
+            sq.sessions_frame(conn, account_id, WINDOW, compact=True, columns=["decisions"])
 
 
 @pytest.mark.parametrize(
@@ -234,8 +285,17 @@ def test_rated_sessions_of_equals_the_join_query(url, case):
             patches = {"RATED_LOOKUP_LIMIT": 3}
         calls = mock.Mock(wraps=rq.rated_sessions_frame)
         got = _rated(conn, account_id, sessions, rated_sessions_frame=calls, **patches)
+        # the same from compact frames (the team page's), ids as bytes on PostgreSQL
+        compact = sq.sessions_frame(conn, account_id, BOTH, compact=True)
+        compact = compact.join(sessions.select(to_compact(sessions["session_id"],
+            sq.compact_ids(conn))), on="session_id", how="semi")  # fmt: skip
+        ratings = rq.ratings_frame(conn, account_id, BOTH, compact=True)
+        with mock.patch.multiple(rq, rated_sessions_frame=rq.rated_sessions_frame, **patches):
+            from_compact = rq.rated_sessions_of(conn, account_id, BOTH, ratings, compact)
     assert got.schema == rq.RATED_SESSION_SCHEMA
     assert_frame_equal(got, expected, check_exact=True)
+    assert from_compact.schema["session_id"] == ratings.schema["session_id"]
+    assert_frame_equal(_from_compact(from_compact).sort("session_id"), expected, check_exact=True)
     assert expected.height > 20
     missing = set(expected["session_id"]) - set(sessions["session_id"])
     assert bool(missing) == (case != "same-window"), case
@@ -309,9 +369,8 @@ def test_team_page_with_orphan_ratings_equals_the_former_path(url):
     def with_strays(read):
         def wrapper(conn, account_id, window, **kwargs):
             frame = read(conn, account_id, window, **kwargs)
-            extra = frame.tail(len(strays)).with_columns(  # newest: in this window
-                session_id=pl.Series(strays)
-            )
+            ids = to_compact(pl.Series(strays), frame.schema["session_id"] == pl.Binary)
+            extra = frame.tail(len(strays)).with_columns(session_id=ids)  # newest: this window
             return pl.concat([frame, extra])
 
         return wrapper

@@ -396,3 +396,28 @@ def test_rank_key_never_puts_smaller_n_above_larger_n_at_same_rate(pairs, rnd: r
         for k2, n2 in ranked[i + 1 :]:
             if Fraction(k1, n1) == Fraction(k2, n2):
                 assert n1 >= n2
+
+
+# ----------------------------------------------------- order does not matter (issue 6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0, 500, allow_nan=False), min_size=2, max_size=60), st.randoms())
+def test_a_quantile_interval_depends_on_the_values_not_their_order(values, rnd):
+    """The bootstrap resamples the sorted values: a page read in another row order (the
+    team page reads unsorted) gives the same interval."""
+    shuffled = list(values)
+    rnd.shuffle(shuffled)
+    assert u.quantile(shuffled, 0.5) == u.quantile(values, 0.5)
+    assert u.quantile(shuffled, 0.9) == u.quantile(values, 0.9)
+
+
+def test_the_shift_test_gives_scipys_result_on_the_unsorted_values():
+    """Mann–Whitney on presorted samples (faster) is scipy's test on the values as given."""
+    rng = np.random.default_rng(7)
+    cur = np.round(rng.lognormal(3.0, 0.6, 3001), 2)  # ties included
+    prev = np.round(rng.lognormal(3.05, 0.6, 2500), 2)
+    change = u.compare_distributions(cur, prev)
+    expected = stats.mannwhitneyu(cur, prev, alternative="two-sided")
+    assert change.p_value == pytest.approx(float(expected.pvalue), rel=1e-12, abs=1e-300)
+    assert change.significant == (expected.pvalue < u.ALPHA)

@@ -9,6 +9,7 @@ counts them, (b) leaves the metrics as they would be without the faulty rows, an
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -679,3 +680,103 @@ def test_a_malformed_flow_structure_is_reported_not_raised(faulty_demo):
     assert "decision_unknown_node" not in found(page.data_quality)  # no structure to check
     assert {s.node_title for s in page.steps} == {"Unknown step"}
     assert page.summary.total_sessions == before["flow"].summary.total_sessions + 7
+
+
+# ------------------------------------------------------ compact ids (issue 6)
+
+
+def _bytes_id(text: str | None) -> bytes | None:
+    """A stand-in 16-byte id for a test's text id (what a compact frame carries)."""
+    return None if text is None else hashlib.md5(text.encode()).digest()  # noqa: S324
+
+
+def _compacted(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.col(c).map_elements(_bytes_id, return_dtype=pl.Binary) for c in columns
+    )
+
+
+def test_compact_frames_are_screened_as_their_text_frames():
+    """Ids as bytes (the team page's compact frames on PostgreSQL) give the same rows kept
+    and the same findings, whether a rule fails (pandera reports hex text) or not."""
+    s = sessions(CLEAN_SESSIONS + FAULTY_SESSIONS)
+    cs = _compacted(s, ("session_id", "tree_id", "user_id"))
+    users = ["u1", "u2"]
+    out, findings = screen(s, "sessions", users=users)
+    c_out, c_findings = screen(cs, "sessions", users=[_bytes_id(u) for u in users])
+    assert c_findings == findings and len(findings) == 4
+    assert c_out.equals(_compacted(out, ("session_id", "tree_id", "user_id")))
+    r = ratings(
+        [
+            ("s1", "A", 4, None, "2026-11-10 11:00"),
+            ("s1", "A", 5, None, "2026-11-10 10:59"),  # older duplicate
+            ("x", "A", 1, None, "2026-11-10 11:00"),  # orphan
+            ("x", "A", 2, None, "2026-11-10 11:05"),  # orphan, newer: still an orphan
+            ("s2", "A", 7, None, "2026-11-10 12:00"),  # out of range
+        ]
+    ).drop("comment")
+    parents = pl.Series(["s1", "s2"])
+    out, findings = screen(r, "ratings", sessions=parents)
+    cr = _compacted(r, ("session_id", "tree_id"))
+    c_out, c_findings = screen(
+        cr, "ratings", sessions=parents.map_elements(_bytes_id, return_dtype=pl.Binary)
+    )
+    assert found(findings) == {"rating_orphan": 2, "rating_out_of_range": 1, "rating_duplicate": 1}
+    assert c_findings == findings
+    assert c_out.equals(_compacted(out, ("session_id", "tree_id")))
+    clean = cs.head(3)
+    kept, none = screen(clean, "sessions", users=[_bytes_id(u) for u in users])
+    assert kept.equals(clean) and none == []
+
+
+def test_a_compact_frame_with_a_text_id_is_a_programming_error():
+    s = _compacted(sessions(CLEAN_SESSIONS), ("session_id", "user_id"))  # tree_id text
+    with pytest.raises(FrameSchemaError, match="tree_id"):
+        screen(s, "sessions", users=[_bytes_id("u1")])
+
+
+def _newest_reference(frame: pl.DataFrame, known: list[str] | None) -> list[int]:
+    """The duplicate rule as first written (a window over every row): failing positions."""
+    row = pl.col("row")
+    valid = pl.col("rating").is_between(1, 5).fill_null(False)
+    if known is not None:
+        valid = valid & pl.col("session_id").is_in(known).fill_null(False)
+    newest = row.sort_by([pl.col("created_at"), row]).last().over([pl.col("session_id"), valid])
+    bad = valid & pl.col("session_id").is_not_null() & (row != newest)
+    return frame.with_row_index("row").filter(bad)["row"].to_list()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "x", None]),
+            st.integers(0, 6),
+            st.integers(0, 3),
+        ),
+        max_size=25,
+    ),
+    st.booleans(),
+)
+def test_the_duplicate_rule_keeps_what_the_window_rule_kept(rows, with_parents):
+    """Ranking only the sessions with several valid ratings drops the same rows as the
+    window over every row did (after orphans, counted first)."""
+    frame = ratings(
+        [(sid, "F", rating, None, f"2026-11-10 10:0{minute}") for sid, rating, minute in rows]
+    )
+    known = ["a", "b", "c"] if with_parents else None
+    context = {"sessions": known} if with_parents else {}
+    out, findings = screen(frame, "ratings", **context)
+    orphans = (
+        []
+        if known is None
+        else [i for i, (sid, _, _) in enumerate(rows) if sid is None or sid not in known]
+    )
+    out_of_range = [i for i, (_, rating, _) in enumerate(rows) if not 1 <= rating <= 5]
+    dropped = set(orphans) | set(out_of_range) | set(_newest_reference(frame, known))
+    kept = [i for i in range(len(rows)) if i not in dropped]
+    assert out.equals(frame[kept])
+    duplicates = {f.check: f.count for f in findings}.get("rating_duplicate", 0)
+    assert duplicates == len(
+        set(_newest_reference(frame, known)) - set(orphans) - set(out_of_range)
+    )

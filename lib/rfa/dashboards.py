@@ -30,6 +30,7 @@ from rfa.catalog import DASHBOARDS
 from rfa.db import connect, transient_retry
 from rfa.definitions import definitions_for
 from rfa.errors import NotFoundError, ParameterError
+from rfa.ids import to_compact
 from rfa.metrics import escalations as esc
 from rfa.metrics import flow as flow_metrics
 from rfa.metrics import flowpilot as fp
@@ -234,31 +235,46 @@ def _split(frame: pl.DataFrame, column: str, window: Window):
 
 def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Screening, users):
     """Screened sessions and ratings (with ``engineer_id``) of the account in ``window``
-    and in the previous window, read in one pass each: ``((sessions, ratings),
-    (previous sessions, previous ratings))``. Only this window's rows are screened into
-    ``check`` (the page's findings); the previous window's into a throwaway screening."""
-    both = _both(window)
-    sessions = session_queries.sessions_frame(conn, info.id, both)
-    ratings = rating_queries.ratings_frame(conn, info.id, both)
+    and in the previous window: ``((sessions, ratings), (previous sessions, previous
+    ratings))``. Only this window's rows are screened into ``check`` (the page's
+    findings); the previous window's into a throwaway screening.
+
+    The frames are **compact** (:mod:`rfa.ids`: ids as bytes on PostgreSQL, no comment)
+    and the sessions in no particular order: nothing on the team page depends on row
+    order (quantile intervals sort their values, tables sort their rows). The previous
+    window's sessions have only :data:`~rfa.queries.sessions.COMPARISON_COLUMNS` (what
+    its comparisons read); the ratings of both windows are read in one pass."""
+    previous = window.previous()
+    sessions = session_queries.sessions_frame(conn, info.id, window, compact=True)
+    before = session_queries.sessions_frame(
+        conn, info.id, previous, compact=True, columns=session_queries.COMPARISON_COLUMNS
+    )
+    ratings = rating_queries.ratings_frame(conn, info.id, _both(window), compact=True)
     # the rated sessions' engineers from the sessions just read (no second scan of them)
-    rated = rating_queries.rated_sessions_of(conn, info.id, both, ratings, sessions)
+    known = pl.concat(
+        [sessions.select("session_id", "user_id"), before.select("session_id", "user_id")]
+    )
+    rated = rating_queries.rated_sessions_of(conn, info.id, _both(window), ratings, known)
     engineers = rated.rename({"user_id": "engineer_id"})
     # rated ⊆ the ratings' sessions; equal sizes: every rating's session is rated
     none_orphan = rated.height == ratings["session_id"].drop_nulls().n_unique()
+    user_ids = to_compact(users["user_id"], session_queries.compact_ids(conn))
 
-    def screened(part: pl.DataFrame, rates: pl.DataFrame, screen: Screening):
+    def screened(part: pl.DataFrame, kind: str, rates: pl.DataFrame, screen: Screening):
         # the orphan rule reads membership only: without orphans, this frame's own session
         # ids answer as ``rated`` does, from a shorter list (half the time at 1M sessions)
         ids = rates["session_id"].drop_nulls().unique() if none_orphan else rated["session_id"]
         rates = screen(rates, "ratings", sessions=ids)
         return (
-            screen(part, "sessions", users=users["user_id"]),
+            screen(part, kind, users=user_ids),
             rates.join(engineers, on="session_id", how="left"),
         )
 
-    now, before = _split(sessions, "started_at", window)
     rates_now, rates_before = _split(ratings, "created_at", window)
-    return screened(now, rates_now, check), screened(before, rates_before, Screening())
+    return (
+        screened(sessions, "sessions", rates_now, check),
+        screened(before, "comparison_sessions", rates_before, Screening()),
+    )
 
 
 @transient_retry
@@ -286,8 +302,12 @@ def team_page(
         (sessions, ratings), (before, before_ratings) = _team_frames(
             conn, info, window, check, users
         )
-    flows = flows.select(pl.col("tree_id").alias("id"), "name")
-    people = users.select(pl.col("user_id").alias("id"), pl.coalesce("name", "email").alias("name"))
+    compact = sessions.schema["tree_id"] == pl.Binary
+    flows = flows.select(to_compact(flows["tree_id"], compact).alias("id"), "name")
+    people = users.select(
+        to_compact(users["user_id"], compact).alias("id"),
+        pl.coalesce("name", "email").alias("name"),
+    )
     return TeamPage(
         meta=_meta(
             "team",

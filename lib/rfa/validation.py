@@ -69,6 +69,9 @@ flows            flow_unknown_origin                  keep    AI-generated flows
 flow_trees       flow_structure_malformed             keep    step titles ('Unknown step')
 ===============  ===================================  ======  ===================================
 
+``comparison_sessions`` (the team page's previous window, read with
+:data:`rfa.queries.sessions.COMPARISON_COLUMNS` only) has the first two ``sessions`` rules.
+
 A rule in brackets needs that context argument of :func:`screen` (the parent ids
 or node ids the loader has) and is skipped without it:
 
@@ -110,6 +113,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 from pandera.config import ValidationDepth, config_context
@@ -139,7 +143,7 @@ from rfa.queries.handoffs import HANDOFF_SCHEMA
 from rfa.queries.proposals import PROPOSAL_SCHEMA
 from rfa.queries.psa import PSA_POST_SCHEMA
 from rfa.queries.ratings import RATING_SCHEMA, STEP_RATING_SCHEMA
-from rfa.queries.sessions import DECISIONS_SCHEMA, SESSION_SCHEMA
+from rfa.queries.sessions import COMPARISON_COLUMNS, DECISIONS_SCHEMA, SESSION_SCHEMA
 
 Action = Literal["drop", "null", "keep"]
 ROW = "__row__"
@@ -186,17 +190,25 @@ class Kind:
     key: str | None = None
     optional: Mapping[str, pl.DataType] = field(default_factory=dict)
     derived: Mapping[str, Callable[[pl.DataFrame], pl.Series]] = field(default_factory=dict)
+    ids: tuple[str, ...] = ()
+    """Id columns that a *compact* frame carries as ``Binary`` (the uuid's 16 bytes, as
+    :func:`rfa.queries.sessions.sessions_frame` ``(compact=True)`` reads them on
+    PostgreSQL) instead of ``String``: all of them, or none."""
 
 
 # ------------------------------------------------------------------ helpers
 
 
-def _ids(values: Iterable[str | None]) -> pl.Expr:
-    """A literal list of ids for ``is_in`` (nulls left out)."""
+def _ids(values: Iterable[str | bytes | None]) -> pl.Expr:
+    """A literal list of ids for ``is_in`` (nulls left out): text ids as ``String``,
+    compact ids (a ``Binary`` series, or ``bytes`` values) as ``Binary``."""
     if isinstance(values, pl.Series):
-        series = values.cast(pl.String).drop_nulls()
+        series = values if values.dtype == pl.Binary else values.cast(pl.String)
+        series = series.drop_nulls()
     else:
-        series = pl.Series([v for v in values if v is not None], dtype=pl.String)
+        kept = [v for v in values if v is not None]
+        binary = any(isinstance(v, bytes) for v in kept)
+        series = pl.Series(kept, dtype=pl.Binary if binary else pl.String)
     return pl.lit(series.implode())
 
 
@@ -298,13 +310,31 @@ def _structure_ok(text: str | None) -> bool:
 
 
 def _newest_rating(ctx: Context) -> pl.Expr:
-    """Not a duplicate: among a session's valid ratings, only the newest passes."""
-    row = pl.col(ROW)
+    """Not a duplicate: among a session's valid (1–5) ratings, only the newest passes (the
+    latest ``created_at``, then the later row).
+
+    Duplicates are rare, so only the rows whose session has another valid rating are
+    ranked (a hash count over the frame, then a sort of those few rows): on hundreds of
+    thousands of ratings this is what screening them costs."""
+    # ``rating_orphan`` comes first and drops every rating of a session that is not the
+    # account's, so whether a rating's session is known changes no row this rule counts
     valid = pl.col("rating").is_between(1, 5).fill_null(False)
-    if ctx.get("sessions") is not None:
-        valid = valid & _known("session_id", ctx["sessions"])
-    newest = row.sort_by([pl.col("created_at"), row]).last().over([pl.col("session_id"), valid])
-    return ~(valid & pl.col("session_id").is_not_null() & (row != newest))
+    candidate = valid & pl.col("session_id").is_not_null()
+
+    def not_superseded(rows: pl.Series) -> pl.Series:
+        frame = rows.struct.unnest()
+        shared = frame.filter(
+            pl.col("candidate") & pl.col("session_id").is_duplicated().over("candidate")
+        )
+        if shared.is_empty():
+            return pl.Series(np.ones(rows.len(), dtype=bool))
+        newest = shared.group_by("session_id").agg(pl.col(ROW).sort_by("created_at", ROW).last())
+        superseded = shared.join(newest, on=[ROW], how="anti")[ROW]
+        return ~frame[ROW].is_in(superseded.implode())
+
+    return pl.struct(
+        pl.col(ROW), "session_id", "created_at", candidate.alias("candidate")
+    ).map_batches(not_superseded, return_dtype=pl.Boolean)
 
 
 _COMPLETED = pl.col("completed_at").is_not_null()
@@ -317,6 +347,20 @@ _SUCCESSFUL_ENTRY = (pl.col("post_type") == "time_entry") & (pl.col("status") ==
 _UNKNOWN_OUTCOME = "outcomes other than resolved, escalated, workaround, unresolved"
 _MALFORMED = "sessions whose decisions are not a JSON list of steps with a node_id"
 
+_UNKNOWN_USER = Rule(
+    "session_unknown_user",
+    "drop",
+    "sessions whose engineer is not a user of the account; left out of every session number",
+    lambda c: _known("user_id", c["users"]),
+    needs="users",
+)
+_BEFORE_STARTED = Rule(
+    "completed_before_started",
+    "keep",
+    "sessions whose completed_at is before started_at; excluded from durations",
+    lambda c: ~(_COMPLETED & (pl.col("completed_at") < pl.col("started_at"))),
+)
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -324,21 +368,10 @@ KINDS: dict[str, Kind] = {
             "sessions",
             SESSION_SCHEMA,
             key="session_id",
+            ids=("session_id", "tree_id", "user_id"),
             rules=(
-                Rule(
-                    "session_unknown_user",
-                    "drop",
-                    "sessions whose engineer is not a user of the account; left out of "
-                    "every session number",
-                    lambda c: _known("user_id", c["users"]),
-                    needs="users",
-                ),
-                Rule(
-                    "completed_before_started",
-                    "keep",
-                    "sessions whose completed_at is before started_at; excluded from durations",
-                    lambda c: ~(_COMPLETED & (pl.col("completed_at") < pl.col("started_at"))),
-                ),
+                _UNKNOWN_USER,
+                _BEFORE_STARTED,
                 Rule(
                     "completed_without_outcome",
                     "keep",
@@ -352,6 +385,13 @@ KINDS: dict[str, Kind] = {
                     lambda c: pl.col("outcome").is_null() | _one_of("outcome", OUTCOMES),
                 ),
             ),
+        ),
+        Kind(
+            "comparison_sessions",
+            {name: SESSION_SCHEMA[name] for name in COMPARISON_COLUMNS},
+            key="session_id",
+            ids=("session_id", "user_id"),
+            rules=(_UNKNOWN_USER, _BEFORE_STARTED),
         ),
         Kind(
             "decisions",
@@ -416,8 +456,9 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "ratings",
-            RATING_SCHEMA,
-            optional={"engineer_id": pl.String},
+            {name: t for name, t in RATING_SCHEMA.items() if name != "comment"},
+            optional={"comment": pl.String, "engineer_id": pl.String},
+            ids=("session_id", "tree_id", "engineer_id"),
             rules=(
                 Rule(
                     "rating_orphan",
@@ -645,10 +686,11 @@ class Result:
 
 
 def schema(
-    kind: str, *, contract_only: bool = False, **context: Any
+    kind: str, *, contract_only: bool = False, compact: bool = False, **context: Any
 ) -> tuple[pa.DataFrameSchema, tuple[Rule, ...]]:
     """The pandera schema of ``kind`` with the rules that ``context`` allows, and those rules
-    (none with ``contract_only``: columns and dtypes only).
+    (none with ``contract_only``: columns and dtypes only). With ``compact`` the kind's
+    id columns (:attr:`Kind.ids`) are ``Binary`` instead of ``String``.
 
     Raises ``KeyError`` naming the accepted kinds for an unknown ``kind``.
     """
@@ -661,9 +703,16 @@ def schema(
         for r in spec.rules
         if not contract_only and (r.needs is None or context.get(r.needs) is not None)
     )
-    columns = {name: pa.Column(dtype, nullable=True) for name, dtype in spec.columns.items()}
+
+    def dtype_of(name: str, dtype: pl.DataType) -> pl.DataType:
+        return pl.Binary if compact and name in spec.ids else dtype
+
+    columns = {
+        name: pa.Column(dtype_of(name, dtype), nullable=True)
+        for name, dtype in spec.columns.items()
+    }
     columns |= {
-        name: pa.Column(dtype, nullable=True, required=False)
+        name: pa.Column(dtype_of(name, dtype), nullable=True, required=False)
         for name, dtype in spec.optional.items()
     }
     checks = [pa.Check(_vectorised(rule.ok(context)), name=rule.check) for rule in rules]
@@ -676,19 +725,86 @@ def _vectorised(ok: pl.Expr) -> Callable[[pa.PolarsData], pl.LazyFrame]:
     return lambda data: data.lazyframe.with_row_index(ROW).select(ok.fill_null(True).alias("ok"))
 
 
+def _compact(frame: pl.DataFrame, kind: str) -> bool:
+    """Whether ``frame`` carries its kind's id columns as ``Binary`` (compact ids)."""
+    ids = KINDS[kind].ids if kind in KINDS else ()
+    return any(frame.schema.get(name) == pl.Binary for name in ids)
+
+
+def _all_pass(frame: pl.DataFrame, rules: tuple[Rule, ...], context: Context) -> bool:
+    """Every row passes every rule (null read as pass), evaluated in one polars pass."""
+    checks = [rule.ok(context).fill_null(True).all().alias(rule.check) for rule in rules]
+    verdicts = frame.lazy().with_row_index(ROW).select(checks).collect()
+    return all(verdicts.row(0))
+
+
+def _hex_ids(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """``frame`` with its kind's ``Binary`` id columns as lowercase hex text."""
+    ids = [name for name in KINDS[kind].ids if frame.schema.get(name) == pl.Binary]
+    return frame.with_columns(pl.col(ids).bin.encode("hex"))
+
+
+def _hex_context(context: Context) -> dict[str, Any]:
+    """``context`` with ``Binary`` id series and ``bytes`` ids as lowercase hex text."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, pl.Series) and value.dtype == pl.Binary:
+            return value.bin.encode("hex")
+        if isinstance(value, list | tuple | set | frozenset) and any(
+            isinstance(v, bytes) for v in value
+        ):
+            return [v.hex() if isinstance(v, bytes) else v for v in value]
+        return value
+
+    return {key: convert(value) for key, value in context.items()}
+
+
 def _failures(
     frame: pl.DataFrame, kind: str, context: Context, contract_only: bool
 ) -> tuple[tuple[Rule, ...], dict]:
-    """Rules checked and ``{check: sorted row positions}`` of the failing rows."""
-    pandera_schema, rules = schema(kind, contract_only=contract_only, **context)
+    """Rules checked and ``{check: sorted row positions}`` of the failing rows.
+
+    pandera first checks the contract alone (columns and dtypes, no data read); then the
+    rules run in one polars pass (:func:`_all_pass`). Only when a row fails does pandera
+    run the rules as its checks and report the failing rows — on a compact frame (its
+    :attr:`Kind.ids` as ``Binary``) over a copy with those ids, and the context's, as hex
+    text, since pandera's failure report cannot carry bytes (hex text compares as the
+    bytes do). Clean frames, the usual case, are read once."""
+    compact = _compact(frame, kind)
+    pandera_schema, rules = schema(kind, contract_only=contract_only, compact=compact, **context)
+    _validate(pandera_schema, frame, kind, set(), ValidationDepth.SCHEMA_ONLY)
+    if not rules or _all_pass(frame, rules, context):
+        return rules, {}
+    if compact:
+        frame, context = _hex_ids(frame, kind), _hex_context(context)
+        pandera_schema, rules = schema(kind, contract_only=contract_only, **context)
     names = {r.check for r in rules}
-    with config_context(validation_enabled=True, validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+    cases = _validate(pandera_schema, frame, kind, names, ValidationDepth.SCHEMA_AND_DATA)
+    if cases is None:
+        return rules, {}
+    rows = {
+        check: sorted(set(idx))
+        for check, idx in cases.group_by("check").agg(pl.col("index").cast(pl.Int64)).iter_rows()
+    }
+    return rules, rows
+
+
+def _validate(
+    pandera_schema: pa.DataFrameSchema,
+    frame: pl.DataFrame,
+    kind: str,
+    names: set[str],
+    depth: ValidationDepth,
+) -> pl.DataFrame | None:
+    """pandera's failure cases of ``frame`` at ``depth`` (None when it passes); raises
+    :class:`FrameSchemaError` for a failure that is not one of the rules ``names``."""
+    with config_context(validation_enabled=True, validation_depth=depth):
         try:
             pandera_schema.validate(frame, lazy=True)
         except SchemaErrors as exc:
             cases = exc.failure_cases
         else:
-            return rules, {}
+            return None
     broken = cases.filter(~pl.col("check").is_in(list(names)) | pl.col("index").is_null())
     # a wrong column makes the rules that read it fail too: name the column, not them
     contract = broken.filter(~pl.col("check").is_in(list(names)))
@@ -704,11 +820,7 @@ def _failures(
             f"{kind} frame does not match its query schema ({problems}); timestamps must be "
             "Datetime('us', 'UTC') and every column of the schema present"
         )
-    rows = {
-        check: sorted(set(idx))
-        for check, idx in cases.group_by("check").agg(pl.col("index").cast(pl.Int64)).iter_rows()
-    }
-    return rules, rows
+    return cases
 
 
 def screen_rows(

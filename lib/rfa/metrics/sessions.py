@@ -15,6 +15,7 @@ from typing import Literal
 
 import polars as pl
 
+from rfa.ids import id_text
 from rfa.metrics.models import (
     OUTCOMES,
     OutcomeBreakdown,
@@ -108,7 +109,8 @@ def ranked(
     """Top flows (``by="tree_id"``) or top engineers (``by="user_id"``) by sessions.
 
     METRICS.md §3 top_flows / top_engineers. ``names`` has columns ``id`` and
-    ``name`` (String). ``ratings`` are screened CSAT ratings (1–5, one per session)
+    ``name`` (ids of the same form as ``by``'s: text, or compact bytes of :mod:`rfa.ids`;
+    rows show text ids). ``ratings`` are screened CSAT ratings (1–5, one per session)
     created in the window with the same key column (``tree_id``, or
     ``engineer_id`` for engineers). Per row: sessions, completed, completion_rate (fraction),
     median_duration_minutes, avg_csat (None without ratings) and ratings count.
@@ -124,9 +126,7 @@ def ranked(
 
     rating_key = "tree_id" if by == "tree_id" else "engineer_id"
     per_key = sessions.group_by(by).agg(
-        pl.len().alias("sessions"),
-        _COMPLETED.sum().alias("completed_sessions"),
-        _VALID_DURATION.median().alias("median_duration_minutes"),
+        pl.len().alias("sessions"), _COMPLETED.sum().alias("completed_sessions")
     )
     csat = (
         ratings.group_by(rating_key)
@@ -149,19 +149,25 @@ def ranked(
         .head(limit)
         .rename({by: "id"})
     )
-    # the shown rows' durations only (not every group's: a million sessions at 1M),
-    # sorted: the seeded bootstrap then depends on the values, not on the row order the
-    # database returned them in (PostgreSQL and SQLite give the same interval)
+    # medians and their intervals of the shown rows only (not of every group: a million
+    # sessions at 1M), from sorted durations: the seeded bootstrap then depends on the
+    # values, not on the row order the database returned them in
     shown = (
         sessions.filter(pl.col(by).is_in(table["id"].implode()))
         .group_by(by)
-        .agg(_VALID_DURATION.drop_nulls().sort().alias("minutes"))
+        .agg(
+            _VALID_DURATION.median().alias("median_duration_minutes"),
+            _VALID_DURATION.drop_nulls().sort().alias("minutes"),
+        )
     )
+    medians = dict(zip(shown[by].to_list(), shown["median_duration_minutes"], strict=True))
     durations = dict(zip(shown[by].to_list(), shown["minutes"], strict=True))
     rows = []
     for row in table.iter_rows(named=True):
         values = row.pop("rating_values") or []
+        row["median_duration_minutes"] = medians[row["id"]]
         minutes = durations[row["id"]].to_numpy()
+        row["id"] = id_text(row["id"])  # compact ids (bytes) are shown as text
         interval = u.rate(row["completed_sessions"], row["sessions"], min_n=min_n or 1)
         mean = u.mean(values, bounds=u.CSAT_BOUNDS)
         median = u.quantile(minutes, 0.5, bootstrap_max_n=u.TABLE_BOOTSTRAP_MAX_N)

@@ -222,16 +222,33 @@ def _as_text(column: sa.ColumnElement) -> bool:
     return isinstance(type_, sa.Uuid | sa.JSON)
 
 
+def _uuid_bytes(column: sa.ColumnElement) -> sa.ColumnElement | None:
+    """The ``uuid`` column inside a selected ``uuid_send(column)`` (its 16 bytes, as
+    :func:`rfa.queries.sessions.id_column` reads ids as bytes), else ``None``."""
+    element = column.element if isinstance(column, sa.Label) else column
+    if isinstance(element, sa.sql.functions.Function) and element.name == "uuid_send":
+        (argument,) = element.clauses.clauses
+        return argument
+    return None
+
+
 def _textual_ids(stmt: sa.Select) -> sa.Select:
     """``stmt`` with every uuid/JSON column selected as ``CAST(… AS TEXT)`` under its own
-    label; FROM, WHERE, GROUP BY and ORDER BY (by the original columns) unchanged."""
+    label, and every ``uuid_send(column)`` as the bare uuid ``column`` (ADBC reads a uuid
+    as exactly the 16 bytes ``uuid_send`` gives, without a function call per row in the
+    server); FROM, WHERE, GROUP BY and ORDER BY (by the original columns) unchanged."""
     columns = list(stmt.selected_columns.items())
-    if not any(_as_text(column) for _, column in columns):
+    if not any(_as_text(column) or _uuid_bytes(column) is not None for _, column in columns):
         return stmt
-    rewritten = [
-        sa.cast(column, sa.Text).label(key) if _as_text(column) else column
-        for key, column in columns
-    ]
+    rewritten = []
+    for key, column in columns:
+        raw = _uuid_bytes(column)
+        if raw is not None:
+            rewritten.append(raw.label(key))
+        elif _as_text(column):
+            rewritten.append(sa.cast(column, sa.Text).label(key))
+        else:
+            rewritten.append(column)
     return stmt.with_only_columns(*rewritten, maintain_column_froms=True)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from rfa.db import session_ratings, sessions, step_ratings, trees
 from rfa.db import sessions as sessions_table
+from rfa.ids import id_text, to_compact
 from rfa.queries._fetch import UTC_TS, fetch
 from rfa.queries.sessions import id_column, ids_from_bytes
 from rfa.window import Window
@@ -45,17 +46,20 @@ def _ratings_select(
     with_engineer: bool,
     *,
     ids_as_bytes: bool = False,
+    session_id_as_bytes: bool = False,
+    with_comment: bool = True,
 ) -> sa.Select:
     """The rows of :func:`ratings_query` **unordered**, with the rating's own id first as
     ``rating_id`` (the order's tie-break). With ``ids_as_bytes`` (PostgreSQL only:
-    ``uuid_send``) ``rating_id``, ``tree_id`` and ``engineer_id`` are their 16 bytes."""
+    ``uuid_send``) ``rating_id``, ``tree_id`` and ``engineer_id`` are their 16 bytes, with
+    ``session_id_as_bytes`` ``session_id`` too; without ``with_comment`` no ``comment``."""
     r, s, t = session_ratings.c, sessions.c, trees.c
     cols = [
         id_column(r.id, "rating_id", ids_as_bytes),
-        r.session_id,
+        id_column(r.session_id, "session_id", session_id_as_bytes),
         id_column(r.tree_id, "tree_id", ids_as_bytes),
         r.rating,
-        r.comment,
+        *([r.comment] if with_comment else []),
         r.created_at,
     ]
     if with_engineer:
@@ -106,6 +110,7 @@ def ratings_frame(
     tree_id: str | None = None,
     engineer_id: str | None = None,
     with_engineer: bool = False,
+    compact: bool = False,
 ) -> pl.DataFrame:
     """The rows of :func:`ratings_query`: :data:`RATING_SCHEMA` (+ ``engineer_id`` with
     ``with_engineer``) in its order (``created_at``, then the rating's id).
@@ -116,8 +121,12 @@ def ratings_frame(
     PostgreSQL walk the ``created_at`` index row by row) — the frame is sorted here by the
     same keys (a uuid orders as its bytes and as its canonical text), then the id is
     dropped — and on PostgreSQL the ids are read as bytes
-    (:func:`rfa.queries.sessions.ids_from_bytes`). Errors: those of
-    :func:`rfa.queries._fetch.fetch`.
+    (:func:`rfa.queries.sessions.ids_from_bytes`).
+
+    ``compact=True`` (the team page, which shows no comment) leaves out ``comment`` and
+    gives every id (``session_id``, ``tree_id``, ``engineer_id``) in the compact form of
+    :func:`rfa.queries.sessions.sessions_frame` ``(compact=True)``; rows keep the order
+    above. Errors: those of :func:`rfa.queries._fetch.fetch`.
     """
     as_bytes = conn.dialect.name == "postgresql"
     schema = {
@@ -125,13 +134,24 @@ def ratings_frame(
         **(RATING_WITH_ENGINEER_SCHEMA if with_engineer else RATING_SCHEMA),
     }
     ids = ("tree_id", "engineer_id") if with_engineer else ("tree_id",)
+    if compact:
+        del schema["comment"]
     if as_bytes:
         schema |= {column: pl.Binary for column in ("rating_id", *ids)}
+        if compact:
+            schema["session_id"] = pl.Binary
     stmt = _ratings_select(
-        account_id, window, tree_id, engineer_id, with_engineer, ids_as_bytes=as_bytes
+        account_id,
+        window,
+        tree_id,
+        engineer_id,
+        with_engineer,
+        ids_as_bytes=as_bytes,
+        session_id_as_bytes=as_bytes and compact,
+        with_comment=not compact,
     )
     frame = fetch(conn, stmt, schema)
-    if as_bytes:
+    if as_bytes and not compact:
         frame = ids_from_bytes(frame, ids)
     return frame.sort("created_at", "rating_id").drop("rating_id")
 
@@ -169,23 +189,28 @@ def rated_sessions_of(
     :data:`RATED_LOOKUP_LIMIT` of them, :func:`rated_sessions_frame` is run instead.
     Errors: as :func:`rated_sessions_frame`.
     """
+    as_bytes = ratings.schema["session_id"] == pl.Binary  # compact frames (PostgreSQL)
+    schema = {name: pl.Binary if as_bytes else pl.String for name in RATED_SESSION_SCHEMA}
     rated = ratings.select(pl.col("session_id").drop_nulls().unique())
     known = sessions.select("session_id", "user_id").join(rated, on="session_id", how="semi")
-    found = [known.cast(RATED_SESSION_SCHEMA)]
+    found = [known.cast(schema)]
     if known.height == rated.height:  # session ids are unique: every rated session found
         return found[0]
     missing = rated.join(known, on="session_id", how="anti")["session_id"].sort().to_list()
     if len(missing) > RATED_LOOKUP_LIMIT:
-        return rated_sessions_frame(conn, account_id, window)
+        frame = rated_sessions_frame(conn, account_id, window)
+        return frame.select(to_compact(frame[name], as_bytes) for name in schema)
     s, t = sessions_table.c, trees.c
     for start in range(0, len(missing), RATED_LOOKUP_CHUNK):
-        chunk = missing[start : start + RATED_LOOKUP_CHUNK]
+        chunk = [id_text(value) for value in missing[start : start + RATED_LOOKUP_CHUNK]]
         stmt = (
-            sa.select(s.id.label("session_id"), s.user_id)
+            sa.select(
+                id_column(s.id, "session_id", as_bytes), id_column(s.user_id, "user_id", as_bytes)
+            )
             .select_from(sessions_table.join(trees, s.tree_id == t.id))
             .where(t.account_id == account_id, s.id.in_(chunk))
         )
-        found.append(fetch(conn, stmt, RATED_SESSION_SCHEMA))
+        found.append(fetch(conn, stmt, schema))
     return pl.concat(found)
 
 

@@ -8,6 +8,7 @@ set is sessions with ``started_at`` in ``[window.start, window.end)``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
@@ -29,6 +30,11 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
 """Columns of :func:`sessions_frame`: ids as ``String``, timestamps aware UTC
 (``completed_at`` null while a session is open), ``outcome`` null or one of
 resolved / escalated / workaround / unresolved."""
+
+COMPARISON_COLUMNS: tuple[str, ...] = ("session_id", "user_id", "started_at", "completed_at")
+"""What the team page reads of the previous window, whose sessions only feed the
+comparisons (counts, completion, durations, engineers) and the rated-session lookup:
+fewer columns per row is most of what reading a million rows costs."""
 
 DECISIONS_SCHEMA: dict[str, pl.DataType] = {
     "session_id": pl.String,
@@ -60,25 +66,26 @@ def _sessions_select(
     user_id: str | None,
     *,
     ids_as_bytes: bool = False,
+    session_id_as_bytes: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> sa.Select:
     """The rows of :func:`sessions_query`, **unordered**. With ``ids_as_bytes``
     (PostgreSQL only: ``uuid_send``) ``tree_id`` and ``user_id`` are their 16 bytes
     (``Binary``) instead of text — a cast to text per row is the costliest part of reading
-    a million sessions."""
+    a million sessions — and with ``session_id_as_bytes`` ``session_id`` too. ``columns``
+    (names of :data:`SESSION_SCHEMA`, in its order) selects fewer columns."""
     s = sessions.c
     source, conds = _scoped(account_id, window, tree_id, user_id)
-    return (
-        sa.select(
-            s.id.label("session_id"),
-            id_column(s.tree_id, "tree_id", ids_as_bytes),
-            id_column(s.user_id, "user_id", ids_as_bytes),
-            s.started_at,
-            s.completed_at,
-            s.outcome,
-        )
-        .select_from(source)
-        .where(*conds)
-    )
+    selected = {
+        "session_id": id_column(s.id, "session_id", session_id_as_bytes),
+        "tree_id": id_column(s.tree_id, "tree_id", ids_as_bytes),
+        "user_id": id_column(s.user_id, "user_id", ids_as_bytes),
+        "started_at": s.started_at,
+        "completed_at": s.completed_at,
+        "outcome": s.outcome,
+    }
+    wanted = [selected[name] for name in (columns or SESSION_SCHEMA)]
+    return sa.select(*wanted).select_from(source).where(*conds)
 
 
 def sessions_query(
@@ -101,6 +108,8 @@ def sessions_frame(
     *,
     tree_id: str | None = None,
     user_id: str | None = None,
+    compact: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """The rows of :func:`sessions_query`: a frame of :data:`SESSION_SCHEMA` in its order
     (``started_at``, then ``session_id``).
@@ -110,18 +119,57 @@ def sessions_frame(
     not sort (PostgreSQL spilled the sort of millions of rows to disk) — the frame is
     sorted here by the same keys (a uuid orders as its canonical text) — and on
     PostgreSQL ``tree_id`` and ``user_id`` are read as bytes and converted once per
-    distinct value (:func:`ids_from_bytes`). Errors: those of
-    :func:`rfa.queries._fetch.fetch`.
+    distinct value (:func:`ids_from_bytes`).
+
+    ``compact=True`` (the team page: two windows of up to millions of rows) returns the
+    same rows **in no particular order** with every id in the backend's compact form
+    (:func:`compact_ids`): on PostgreSQL ``session_id``, ``tree_id`` and ``user_id`` are
+    the uuids' 16 bytes (``Binary``: no text per row in the server nor here), on SQLite
+    the usual text (:mod:`rfa.ids`). Compare such ids only with ids of the same form
+    (:func:`rfa.ids.to_compact`); :func:`rfa.ids.id_text` gives a shown id its text.
+    With ``compact``, ``columns`` (names of :data:`SESSION_SCHEMA`, e.g.
+    :data:`COMPARISON_COLUMNS`) reads only those columns, in the schema's order.
+
+    Raises ``ValueError`` for ``columns`` without ``compact`` or naming an unknown column;
+    otherwise the errors of :func:`rfa.queries._fetch.fetch`.
     """
+    if columns is not None:
+        unknown = [name for name in columns if name not in SESSION_SCHEMA]
+        if unknown or not compact:
+            raise ValueError(
+                f"columns must name columns of SESSION_SCHEMA ({', '.join(SESSION_SCHEMA)}) "
+                f"and come with compact=True; got {list(columns)}, compact={compact}"
+            )
+        columns = [name for name in SESSION_SCHEMA if name in columns]
     as_bytes = conn.dialect.name == "postgresql"
     schema = dict(SESSION_SCHEMA)
     if as_bytes:
         schema |= {"tree_id": pl.Binary, "user_id": pl.Binary}
-    stmt = _sessions_select(account_id, window, tree_id, user_id, ids_as_bytes=as_bytes)
+        if compact:
+            schema["session_id"] = pl.Binary
+    if columns is not None:
+        schema = {name: schema[name] for name in columns}
+    stmt = _sessions_select(
+        account_id,
+        window,
+        tree_id,
+        user_id,
+        ids_as_bytes=as_bytes,
+        session_id_as_bytes=as_bytes and compact,
+        columns=columns,
+    )
     frame = fetch(conn, stmt, schema)
+    if compact:
+        return frame
     if as_bytes:
         frame = ids_from_bytes(frame, ("tree_id", "user_id"))
     return frame.sort("started_at", "session_id")
+
+
+def compact_ids(conn: Connection) -> bool:
+    """Whether ``compact=True`` reads give ids as bytes on ``conn`` (PostgreSQL: ``Binary``,
+    the uuid's 16 bytes) rather than text (SQLite: ``String``)."""
+    return conn.dialect.name == "postgresql"
 
 
 def id_column(column: sa.ColumnElement, label: str, as_bytes: bool) -> sa.ColumnElement:
