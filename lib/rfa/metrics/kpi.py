@@ -226,7 +226,9 @@ def session_kpis(
     def satisfied(frame: pl.DataFrame) -> int:
         return int((frame["rating"] >= 4).sum())
 
-    cur_d, prev_d = _values(durations(sessions)), _values(durations(previous_sessions))
+    # sorted once: the rank test, the quantiles and their intervals each read them faster
+    cur_d = np.sort(_values(durations(sessions)))
+    prev_d = np.sort(_values(durations(previous_sessions)))
     shift = u.compare_distributions(
         cur_d, prev_d, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["minutes"]
     )
