@@ -323,9 +323,8 @@ def _newest_rating(ctx: Context) -> pl.Expr:
 
     def not_superseded(rows: pl.Series) -> pl.Series:
         frame = rows.struct.unnest()
-        shared = frame.filter(
-            pl.col("candidate") & pl.col("session_id").is_duplicated().over("candidate")
-        )
+        candidates = frame.filter(pl.col("candidate"))
+        shared = candidates.filter(pl.col("session_id").is_duplicated())
         if shared.is_empty():
             return pl.Series(np.ones(rows.len(), dtype=bool))
         newest = shared.group_by("session_id").agg(pl.col(ROW).sort_by("created_at", ROW).last())
