@@ -421,3 +421,15 @@ def test_the_shift_test_gives_scipys_result_on_the_unsorted_values():
     expected = stats.mannwhitneyu(cur, prev, alternative="two-sided")
     assert change.p_value == pytest.approx(float(expected.pvalue), rel=1e-12, abs=1e-300)
     assert change.significant == (expected.pvalue < u.ALPHA)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 37, 200, 4999, 5000, 5001, 12000])
+def test_quantiles_at_several_levels_equal_one_quantile_per_level(n):
+    """One bootstrap for the median and the p90 (the page's pair) gives each the interval of
+    its own bootstrap: the resamples do not depend on the level."""
+    values = np.random.default_rng(n).lognormal(2.0, 0.7, n)
+    together = u.quantiles(values, (0.5, 0.9, 0.95))
+    alone = [u.quantile(values, q) for q in (0.5, 0.9, 0.95)]
+    assert [e.model_dump() for e in together] == [e.model_dump() for e in alone]
+    with pytest.raises(ValueError, match="q must be in"):
+        u.quantiles(values, (0.5, 1.0))

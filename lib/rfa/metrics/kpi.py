@@ -152,18 +152,23 @@ def quantile_kpi(
     period_label: str,
     min_n: int = MIN_N,
     test: Change | None = None,
+    estimates: tuple[Estimate, Estimate] | None = None,
 ) -> KPI:
     """A median or high percentile (p90, p95) of durations: seeded bootstrap interval;
     the change is tested with Mann–Whitney U on the two windows' values (a shift of the
     whole distribution), the delta is the difference of the two quantiles. ``test`` is
     that Mann–Whitney result when already computed for the same values (the median and
-    the p90 of one page share it: the test does not depend on the quantile)."""
+    the p90 of one page share it: the test does not depend on the quantile);
+    ``estimates`` the two windows' ``u.quantile(values, q)`` when already computed
+    (:func:`rfa.metrics.uncertainty.quantiles` gives a page's median and p90 from one
+    bootstrap)."""
     cur, prev = _values(values), _values(previous_values)
     change = test or u.compare_distributions(
         cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL[unit] or unit
     )
-    estimate = u.quantile(cur, q, min_n=min_n)
-    before = u.quantile(prev, q, min_n=min_n)
+    if estimates is None:
+        estimates = u.quantile(cur, q, min_n=min_n), u.quantile(prev, q, min_n=min_n)
+    estimate, before = estimates
     delta = (
         None if estimate.value is None or before.value is None else estimate.value - before.value
     )
@@ -232,6 +237,9 @@ def session_kpis(
     shift = u.compare_distributions(
         cur_d, prev_d, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["minutes"]
     )
+    (cur_median, cur_p90), (prev_median, prev_p90) = (
+        u.quantiles(d, (0.5, 0.9), min_n=min_n) for d in (cur_d, prev_d)
+    )
     kpis = [
         count_kpi(
             "total_sessions",
@@ -260,6 +268,7 @@ def session_kpis(
             period_label=period_label,
             min_n=min_n,
             test=shift,
+            estimates=(cur_median, prev_median),
         ),
         quantile_kpi(
             "p90_duration_minutes",
@@ -271,6 +280,7 @@ def session_kpis(
             period_label=period_label,
             min_n=min_n,
             test=shift,
+            estimates=(cur_p90, prev_p90),
         ),
     ]
     if csat:
@@ -375,12 +385,12 @@ def escalation_kpis(
     """Escalation KPIs (METRICS.md §5): ``n_handoffs_claimed`` (count),
     ``action_conversion_rate`` (fraction of claimed hand-offs acted on), and the median
     and p95 of the seconds from claim to first action (``lags``, floored at 0)."""
+    cur, prev = _values(lags), _values(previous_lags)
     shift = u.compare_distributions(
-        _values(lags),
-        _values(previous_lags),
-        period_label=period_label,
-        min_n=min_n,
-        unit=_UNIT_LABEL["seconds"],
+        cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["seconds"]
+    )
+    (cur_median, cur_p95), (prev_median, prev_p95) = (
+        u.quantiles(d, (0.5, 0.95), min_n=min_n) for d in (cur, prev)
     )
     return [
         count_kpi(
@@ -410,6 +420,7 @@ def escalation_kpis(
             period_label=period_label,
             min_n=min_n,
             test=shift,
+            estimates=(cur_median, prev_median),
         ),
         quantile_kpi(
             "p95_seconds_to_first_action",
@@ -421,6 +432,7 @@ def escalation_kpis(
             period_label=period_label,
             min_n=min_n,
             test=shift,
+            estimates=(cur_p95, prev_p95),
         ),
     ]
 

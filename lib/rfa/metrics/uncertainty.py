@@ -330,9 +330,14 @@ def mean(
     return Estimate(value=value, n=n, low=low, high=high, method="t", few=few)
 
 
-def _bootstrap_interval(x: np.ndarray, q: float, seed: int) -> tuple[float, float]:
+def _bootstrap_interval(x: np.ndarray, qs: Sequence[float], seed: int) -> list[tuple[float, float]]:
+    """Percentile-bootstrap intervals of the ``qs``-quantiles of ``x``, all from the same
+    seeded resamples (a resample's draws do not depend on the statistic, so each interval
+    is the one a bootstrap of that quantile alone gives)."""
+    levels = np.asarray(qs, dtype=float)
+
     def statistic(sample: np.ndarray, axis: int) -> np.ndarray:
-        return np.quantile(sample, q, axis=axis)
+        return np.quantile(sample, levels, axis=axis)
 
     result = stats.bootstrap(
         (x,),
@@ -346,7 +351,8 @@ def _bootstrap_interval(x: np.ndarray, q: float, seed: int) -> tuple[float, floa
         rng=np.random.default_rng(seed),
     )
     interval = result.confidence_interval
-    return float(interval.low), float(interval.high)
+    lows, highs = np.atleast_1d(interval.low), np.atleast_1d(interval.high)
+    return [(float(lo), float(hi)) for lo, hi in zip(lows, highs, strict=True)]
 
 
 def _order_statistic_interval(x: np.ndarray, q: float) -> tuple[float, float]:
@@ -396,26 +402,51 @@ def quantile(
     Raises ``ValueError`` for ``q`` outside (0, 1) or multi-dimensional input.
     Source: METRICS.md — honest numbers, issue 7.
     """
-    if not 0 < q < 1:
-        raise ValueError(f"q must be in (0, 1), got {q}")
-    x = _clean(values)
+    (estimate,) = quantiles(values, (q,), min_n=min_n, seed=seed, bootstrap_max_n=bootstrap_max_n)
+    return estimate
+
+
+def quantiles(
+    values: Values,
+    qs: Sequence[float],
+    *,
+    min_n: int = MIN_N,
+    seed: int = BOOTSTRAP_SEED,
+    bootstrap_max_n: int = BOOTSTRAP_MAX_N,
+) -> list[Estimate]:
+    """:func:`quantile` of ``values`` at each of ``qs`` (e.g. ``(0.5, 0.9)``: median and
+    p90), in that order — equal to one :func:`quantile` call per level, but the values are
+    cleaned and sorted once and, when bootstrapped, resampled once for all levels (the
+    resamples do not depend on the level: each interval is the one :func:`quantile` gives).
+
+    Raises ``ValueError`` for a level outside (0, 1) or multi-dimensional input."""
+    for q in qs:
+        if not 0 < q < 1:
+            raise ValueError(f"q must be in (0, 1), got {q}")
+    x = np.sort(_clean(values))
     n = int(x.size)
     method = "bootstrap" if n <= bootstrap_max_n else "order-statistic"
     few = n < min_n
     if n == 0:
-        return Estimate(value=None, n=0, low=None, high=None, method=method, few=few)
-    value = float(np.quantile(x, q))
+        return [Estimate(value=None, n=0, low=None, high=None, method=method, few=few) for _ in qs]
+    points = [float(np.quantile(x, q)) for q in qs]
     if n < 2:
-        return Estimate(value=value, n=n, low=None, high=None, method=method, few=few)
+        return [
+            Estimate(value=value, n=n, low=None, high=None, method=method, few=few)
+            for value in points
+        ]
     if method == "bootstrap":
         # resampled from the sorted values: the interval depends on the values only, not
         # on the order the database returned them in
-        low, high = _bootstrap_interval(np.sort(x), q, seed)
+        bounds = _bootstrap_interval(x, qs, seed)
     else:
-        low, high = _order_statistic_interval(x, q)
-    return Estimate(
-        value=value, n=n, low=min(low, value), high=max(high, value), method=method, few=few
-    )
+        bounds = [_order_statistic_interval(x, q) for q in qs]
+    return [
+        Estimate(
+            value=value, n=n, low=min(low, value), high=max(high, value), method=method, few=few
+        )
+        for value, (low, high) in zip(points, bounds, strict=True)
+    ]
 
 
 def count(n: int) -> Estimate:
