@@ -18,7 +18,10 @@ and the 90-day window:
 * ``step_table_all`` — the same function on N sessions of that flow (its decisions and
   thumbs replicated to N sessions), the "step table on N sessions" of issue 6's goal;
 * ``seed_team`` / ``seed_flow`` — the seed's pattern (:mod:`bench.seed_pattern`), on
-  PostgreSQL only.
+  PostgreSQL only;
+* ``team_reads`` — :func:`rfa.dashboards.team_reads` alone: what the team page reads of the
+  database (both windows' sessions and ratings), with no screening and no metric — the
+  part of the team page that the database and the driver decide.
 
 ``python -m bench.data_layer measure --page team --url URL --n 10000`` prints one JSON
 object (the measurement) as its last stdout line; ``--profile DIR`` instead saves a
@@ -43,6 +46,7 @@ from bench.generate import AS_OF_TEXT, MAIN_SLUG, PERIOD, REPO, console, label, 
 PAGES = ("team", "flow", "flowpilot")
 SEED_PAGES = ("seed_team", "seed_flow")
 STEP_PAGES = ("step_table", "step_table_all")
+READ_PAGES = ("team_reads",)
 CHILD_ENV = {
     # long seed queries at 5M must not hit the library's default 120 s statement timeout
     "RFA_STATEMENT_TIMEOUT_MS": "3600000",
@@ -198,6 +202,21 @@ def _page_call(page: str, url: str, flow_id: str | None, n: int):
             aid = account_id(url)
             return lambda: seed_pattern.team(url, aid, start, end), plain
         return lambda: seed_pattern.flow(url, flow_id, start, end), plain
+    if page in READ_PAGES:
+        from rfa import dashboards, db
+        from rfa.queries.accounts import resolve_account
+        from rfa.window import make_window
+
+        def reads() -> tuple[int, ...]:
+            with db.connect(url) as conn:
+                info = resolve_account(conn, MAIN_SLUG)
+                window = make_window(PERIOD, AS_OF_TEXT, info.timezone)
+                return tuple(f.height for f in dashboards.team_reads(conn, info.id, window))
+
+        def heights(result) -> dict:
+            return dict(zip(("sessions", "previous_sessions", "ratings"), result, strict=True))
+
+        return reads, heights
     if page in STEP_PAGES:
         from rfa.metrics.flow import step_table
 
@@ -358,7 +377,7 @@ def run_scale(
     for backend, url in urls.items():
         flow_id, flow_sessions = busiest_flow(url)
         entry: dict[str, Any] = {"busiest_flow": flow_id, "busiest_flow_sessions": flow_sessions}
-        pages = [*PAGES, *STEP_PAGES]
+        pages = [*PAGES, *READ_PAGES, *STEP_PAGES]
         if backend == "postgresql" and seed:
             pages += list(SEED_PAGES)
         for page in pages:
@@ -399,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.data_layer")
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("measure", help="one measurement in this process (a child)")
-    m.add_argument("--page", required=True, choices=(*PAGES, *STEP_PAGES, *SEED_PAGES))
+    m.add_argument("--page", required=True, choices=(*PAGES, *STEP_PAGES, *SEED_PAGES, *READ_PAGES))
     m.add_argument("--url", required=True)
     m.add_argument("--n", type=int, required=True)
     m.add_argument("--flow")

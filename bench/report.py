@@ -26,6 +26,7 @@ from bench.generate import BENCH_DIR, label
 RESULTS_DIR = BENCH_DIR / "results"
 PAGE_TITLES = {
     "team": "team page",
+    "team_reads": "team page: its database reads alone",
     "flow": "flow page (busiest flow)",
     "flowpilot": "FlowPilot page",
     "step_table": "step table, busiest flow",
@@ -126,9 +127,14 @@ def goals(results: dict) -> list[dict]:
                          None, None, "1M not in this run's scales or failed"))  # fmt: skip
     else:
         ok = wall <= TEAM_WALL_S
+        detail = "" if ok else _by(wall, TEAM_WALL_S, " s")
+        reads = _median(_m(results, n, "postgresql", "team_reads"))
+        if reads is not None:
+            detail += (f"{'; ' if detail else ''}its database reads alone (both windows' "
+                       f"sessions and ratings, `team_reads`): {reads:.2f} s, "
+                       f"{reads / wall:.0%} of the page")  # fmt: skip
         out.append(_goal("team page, 1M sessions, PostgreSQL: wall", f"≤ {TEAM_WALL_S} s",
-                         f"{wall:.2f} s", ok, "" if ok else _by(wall, TEAM_WALL_S, " s"),
-                         team_profile))  # fmt: skip
+                         f"{wall:.2f} s", ok, detail, team_profile))  # fmt: skip
     peak = None if not team or "peak_rss_mb" not in team else float(team["peak_rss_mb"])
     if peak is None:
         out.append(_goal("team page, 1M sessions, PostgreSQL: peak memory",
@@ -153,6 +159,10 @@ def goals(results: dict) -> list[dict]:
         detail = f"seed {seed:.2f} s / ours {wall:.2f} s"
         if not ok:
             detail += f"; {_by(ratio, SEED_RATIO, '×', higher_is_better=True)}"
+            reads = _median(_m(results, n, "postgresql", "team_reads"))
+            if reads:
+                detail += (f"; the page's database reads alone are {seed / reads:.1f}× "
+                           "faster than the seed pattern")  # fmt: skip
         out.append(_goal("team page vs the seed pattern (1M, PostgreSQL)", f"≥ {SEED_RATIO:.0f}×",
                          f"{ratio:.1f}×", ok, detail, team_profile))  # fmt: skip
     step = _median(_m(results, n, "postgresql", "step_table_all"))
@@ -284,7 +294,7 @@ def data_layer_markdown(results: dict) -> str:
     ]
     for n in sorted(results.get("config", {}).get("scales", [])):
         for backend in ("postgresql", "sqlite"):
-            for page in (*SCALING_PAGES, "step_table", "step_table_all"):
+            for page in (*SCALING_PAGES, "team_reads", "step_table", "step_table_all"):
                 m = _m(results, n, backend, page)
                 if m is None:
                     continue

@@ -233,6 +233,27 @@ def _split(frame: pl.DataFrame, column: str, window: Window):
     return frame.filter(current), frame.filter(~current)
 
 
+def team_reads(
+    conn: Connection, account_id: str, window: Window
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What the team page reads of the database, unscreened: ``(sessions, previous
+    sessions, ratings)`` — the window's sessions and the previous window's
+    (:data:`~rfa.queries.sessions.COMPARISON_COLUMNS` only), compact and in no particular
+    order, and both windows' ratings, compact (:mod:`rfa.ids`). Source: ``sessions`` and
+    ``session_ratings`` scoped to ``account_id`` (METRICS.md §3); ``make bench`` times it
+    alone beside the page. Errors: those of :func:`rfa.queries._fetch.fetch`."""
+    sessions = session_queries.sessions_frame(conn, account_id, window, compact=True)
+    before = session_queries.sessions_frame(
+        conn,
+        account_id,
+        window.previous(),
+        compact=True,
+        columns=session_queries.COMPARISON_COLUMNS,
+    )
+    ratings = rating_queries.ratings_frame(conn, account_id, _both(window), compact=True)
+    return sessions, before, ratings
+
+
 def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Screening, users):
     """Screened sessions and ratings (with ``engineer_id``) of the account in ``window``
     and in the previous window: ``((sessions, ratings), (previous sessions, previous
@@ -244,12 +265,7 @@ def _team_frames(conn: Connection, info: AccountInfo, window: Window, check: Scr
     order (quantile intervals sort their values, tables sort their rows). The previous
     window's sessions have only :data:`~rfa.queries.sessions.COMPARISON_COLUMNS` (what
     its comparisons read); the ratings of both windows are read in one pass."""
-    previous = window.previous()
-    sessions = session_queries.sessions_frame(conn, info.id, window, compact=True)
-    before = session_queries.sessions_frame(
-        conn, info.id, previous, compact=True, columns=session_queries.COMPARISON_COLUMNS
-    )
-    ratings = rating_queries.ratings_frame(conn, info.id, _both(window), compact=True)
+    sessions, before, ratings = team_reads(conn, info.id, window)
     # the rated sessions' engineers from the sessions just read (no second scan of them)
     known = pl.concat(
         [sessions.select("session_id", "user_id"), before.select("session_id", "user_id")]
