@@ -187,7 +187,8 @@ def rated_sessions_of(
     orphan rating) are looked up by id in ``sessions`` joined to ``trees`` (scoped by
     ``trees.account_id``), :data:`RATED_LOOKUP_CHUNK` ids per query — or, above
     :data:`RATED_LOOKUP_LIMIT` of them, :func:`rated_sessions_frame` is run instead.
-    Errors: as :func:`rated_sessions_frame`.
+    Compact frames (``compact=True`` reads, :mod:`rfa.ids`: ``session_id`` as bytes) give
+    compact rows (both columns as bytes). Errors: as :func:`rated_sessions_frame`.
     """
     as_bytes = ratings.schema["session_id"] == pl.Binary  # compact frames (PostgreSQL)
     schema = {name: pl.Binary if as_bytes else pl.String for name in RATED_SESSION_SCHEMA}
