@@ -7,10 +7,15 @@ notebook. Colours: one per outcome, consistent on every page.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
+from functools import cached_property
 
+import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
+from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -43,16 +48,61 @@ def use_theme() -> None:
     )
 
 
-def _done(fig: Figure) -> Figure:
-    """Detach ``fig`` from pyplot so a notebook shows it once: as the cell's value."""
+class Chart:
+    """A chart as a display object: a matplotlib ``Figure`` and an ``alt`` text written
+    from the same data.
+
+    In Jupyter, Quarto and nbconvert it is one HTML output,
+    ``<figure class="rfa-chart"><img src="data:image/svg+xml;base64,…" alt="…"></figure>``
+    (alt escaped with markupsafe; SVG with text kept as text), with the alt text as its
+    ``text/plain`` fallback. Attributes of the figure (``axes``, ``get_size_inches``…)
+    are reachable on the chart itself for inspection.
+    """
+
+    def __init__(self, figure: Figure, alt: str) -> None:
+        self.figure = figure
+        self.alt = alt
+
+    def __getattr__(self, name: str):
+        if name == "figure":  # not set yet (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.figure, name)
+
+    def __repr__(self) -> str:
+        return f"Chart({self.alt!r})"
+
+    @cached_property
+    def svg(self) -> bytes:
+        """The figure as SVG bytes: text as ``<text>`` (font type none), no date, stable ids."""
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rfa"}):
+            self.figure.savefig(buf, format="svg", metadata={"Date": None})
+        return buf.getvalue()
+
+    def _repr_html_(self) -> str:
+        width, height = (round(v * 96) for v in self.figure.get_size_inches())
+        data = base64.b64encode(self.svg).decode("ascii")
+        return str(
+            Markup(
+                '<figure class="rfa-chart"><img src="data:image/svg+xml;base64,{}" alt="{}"'
+                ' width="{}" height="{}" style="max-width:100%;height:auto"></figure>'
+            ).format(data, self.alt, width, height)
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        return {"text/html": self._repr_html_(), "text/plain": self.alt}
+
+
+def _done(fig: Figure, alt: str = "Chart") -> Chart:
+    """Detach ``fig`` from pyplot (so a notebook shows it once: as the chart) and wrap it."""
     plt.close(fig)
-    return fig
+    return Chart(fig, alt)
 
 
-def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Figure:
+def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Chart:
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", color="#666666")
-    return _done(fig)
+    return _done(fig, message + ".")
 
 
 def _errors(points: Sequence[tuple[float, float | None, float | None]]):
@@ -62,7 +112,7 @@ def _errors(points: Sequence[tuple[float, float | None, float | None]]):
     return [below, above]
 
 
-def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Figure:
+def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Chart:
     """Stacked area of outcomes per local day, plus sessions not (yet) completed."""
     fig, ax = plt.subplots(figsize=WIDE)
     if not series or not any(p.sessions for p in series):
@@ -85,10 +135,13 @@ def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
     ax.legend(loc="upper left", ncols=5, fontsize="small", frameon=False)
     ax.margins(x=0)
     fig.autofmt_xdate()
-    return _done(fig)
+    return _done(
+        fig,
+        f"Sessions per day by outcome: {sum(p.sessions for p in series):,} sessions.",
+    )
 
 
-def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Figure:
+def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Chart:
     """Bars of sessions started per local day (zero days shown as gaps at 0)."""
     fig, ax = plt.subplots(figsize=WIDE)
     if not series or not any(p.sessions for p in series):
@@ -99,10 +152,13 @@ def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
     ax.set_ylabel("sessions")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.autofmt_xdate()
-    return _done(fig)
+    return _done(
+        fig,
+        f"Sessions started per day: {sum(p.sessions for p in series):,} sessions.",
+    )
 
 
-def outcome_donut(summary: Summary, title: str | None = None) -> Figure:
+def outcome_donut(summary: Summary, title: str | None = None) -> Chart:
     """Donut of the outcome breakdown, with the completed count in the middle."""
     fig, ax = plt.subplots(figsize=SQUARE)
     counts = summary.outcome_breakdown.model_dump()
@@ -130,10 +186,15 @@ def outcome_donut(summary: Summary, title: str | None = None) -> Figure:
     if title:
         ax.set_title(title)
     ax.set_aspect("equal")
-    return _done(fig)
+    return _done(
+        fig,
+        f"Outcome mix of {sum(counts.values()):,} completed sessions: "
+        + ", ".join(f"{k} {v:,}" for k, v in items)
+        + ".",
+    )
 
 
-def csat_distribution(csat: CSAT, title: str | None = None) -> Figure:
+def csat_distribution(csat: CSAT, title: str | None = None) -> Chart:
     """Bars of ratings per score 1–5 with the mean marked."""
     fig, ax = plt.subplots(figsize=SQUARE)
     if not csat.total_ratings:
@@ -148,10 +209,13 @@ def csat_distribution(csat: CSAT, title: str | None = None) -> Figure:
     ax.set_ylabel("ratings")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{title or 'Ratings'}: mean {csat.avg_csat:.2f}, n={csat.total_ratings:,}")
-    return _done(fig)
+    return _done(
+        fig,
+        f"Ratings per score from 1 to 5: {csat.total_ratings:,} ratings, mean {csat.avg_csat:.1f}.",
+    )
 
 
-def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = None) -> Figure:
+def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = None) -> Chart:
     """Two panels per step (worst drop-off first): drop-off rate and helpful rate, each
     with its 95% Wilson interval as an error bar."""
     rows = list(steps[:limit])
@@ -166,7 +230,7 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
         left.axis("off")
         right.axis("off")
         left.text(0.5, 0.5, "No decisions recorded in this window", ha="center", va="center")
-        return _done(fig)
+        return _done(fig, "No decisions recorded in this window.")
     labels = [r.node_title if len(r.node_title) <= 42 else r.node_title[:40] + "…" for r in rows]
     ys = list(range(len(rows)))[::-1]
     left.barh(
@@ -200,7 +264,7 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
         )
     if title:
         fig.suptitle(title, fontweight="bold")
-    return _done(fig)
+    return _done(fig, f"Drop-off and helpful rate of the {len(rows)} steps with the most drop-off.")
 
 
 # ── FlowPilot (METRICS.md §4) ────────────────────────────────────────────────
@@ -208,7 +272,7 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
 TIER_COLORS = {"guided": "#2a9d8f", "exploring": "#e9c46a", "discovery": "#e76f51"}
 
 
-def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
+def mttr_trend(points: Sequence, title: str | None = None) -> Chart:
     """MTTR per local resolution day (line, gaps on days without resolutions) with its 95%
     t interval as a shaded band (days with 2+ resolutions), over bars of resolved AI
     sessions. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`."""
@@ -237,10 +301,13 @@ def mttr_trend(points: Sequence, title: str | None = None) -> Figure:
     if title:
         ax.set_title(title)
     fig.autofmt_xdate()
-    return _done(fig)
+    return _done(
+        fig,
+        f"Mean time to resolution per day, {len(points)} days.",
+    )
 
 
-def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
+def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
     """Horizontal stacked bars per problem domain: resolved, escalated, other. The end of
     the resolved part carries the 95% Wilson interval of the resolution rate as an error
     bar (scaled to the domain's sessions) and the label says rate, interval and n.
@@ -302,10 +369,10 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Figure:
     ax.legend(loc="lower right", fontsize="small", frameon=False)
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(fig, f"AI sessions by problem domain and outcome, {len(rows)} domains.")
 
 
-def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
+def confidence_tiers(rows: Sequence, title: str | None = None) -> Chart:
     """Resolution rate per confidence tier with its 95% Wilson interval as an error bar,
     and its number of ended sessions; a tier with fewer than the page's ``min_n`` (its
     ``few`` flag) is drawn pale and hatched and labelled "few sessions".
@@ -339,10 +406,15 @@ def confidence_tiers(rows: Sequence, title: str | None = None) -> Figure:
     ax.set_ylabel("resolution rate (%)")
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(
+        fig,
+        "Resolution rate per confidence tier: "
+        + ", ".join(f"{r.tier} {r.resolution_rate_pct or 0:.0f}%" for r in rows)
+        + ".",
+    )
 
 
-def psa_funnel(psa, title: str | None = None) -> Figure:
+def psa_funnel(psa, title: str | None = None) -> Chart:
     """AI sessions → linked to a ticket → doc pushed → time entry logged (independent
     counts, each a share of all AI sessions, with the share's 95% Wilson interval as an
     error bar and in the label). ``psa``: :class:`PsaMetrics` (its ``funnel`` and the
@@ -391,7 +463,7 @@ def psa_funnel(psa, title: str | None = None) -> Figure:
     return _done(fig)
 
 
-def psa_daily(points: Sequence, title: str | None = None) -> Figure:
+def psa_daily(points: Sequence, title: str | None = None) -> Chart:
     """Time entries per local day (bars) and hours logged (line).
     ``points``: :class:`rfa.metrics.flowpilot.PsaDailyPoint`."""
     fig, ax = plt.subplots(figsize=WIDE)
@@ -409,10 +481,12 @@ def psa_daily(points: Sequence, title: str | None = None) -> Figure:
     if title:
         ax.set_title(title)
     fig.autofmt_xdate()
-    return _done(fig)
+    return _done(
+        fig, f"Time entries and hours logged per day: {sum(p.entries for p in points):,} entries."
+    )
 
 
-def flow_quality_map(rows: Sequence, title: str | None = None) -> Figure:
+def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
     """Each matched flow: uses (log x) against success rate with its 95% Wilson interval
     as a vertical error bar, coloured by quality score; flows that need attention are
     outlined in red. ``rows``: :class:`FlowQualityRow`."""
@@ -459,10 +533,10 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Figure:
             )
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(fig, f"Success rate against uses for {len(rows)} flows matched by AI sessions.")
 
 
-def escalation_lag_histogram(bins: Sequence, title: str | None = None) -> Figure:
+def escalation_lag_histogram(bins: Sequence, title: str | None = None) -> Chart:
     """Claimed hand-offs per bucket of seconds to first action (post-claim activity lag).
     ``bins``: :class:`rfa.metrics.escalations.HistogramBin`."""
     fig, ax = plt.subplots(figsize=WIDE)
@@ -475,13 +549,16 @@ def escalation_lag_histogram(bins: Sequence, title: str | None = None) -> Figure
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(
+        fig,
+        f"Hand-offs by time from claim to first action: {sum(b.count for b in bins):,} hand-offs.",
+    )
 
 
 SEVERITY_COLORS = {"high": "#e76f51", "medium": "#e9c46a", "low": "#8ab17d"}
 
 
-def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Figure:
+def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Chart:
     """Knowledge gaps per kind, stacked by severity. ``gaps``: :class:`Gap`."""
     fig, ax = plt.subplots(figsize=SQUARE)
     if not gaps:
@@ -499,10 +576,10 @@ def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Figure:
     ax.legend(fontsize="small", frameon=False)
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(fig, f"Knowledge gaps by kind and severity: {len(gaps):,} gaps.")
 
 
-def duration_distribution(bins: Sequence, title: str | None = None) -> Figure:
+def duration_distribution(bins: Sequence, title: str | None = None) -> Chart:
     """Completed sessions per duration bucket (``bins``:
     :class:`rfa.metrics.escalations.HistogramBin` in seconds, labelled in minutes)."""
     fig, ax = plt.subplots(figsize=WIDE)
@@ -514,10 +591,10 @@ def duration_distribution(bins: Sequence, title: str | None = None) -> Figure:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(fig, f"Completed sessions by duration: {sum(b.count for b in bins):,} sessions.")
 
 
-def kpi_changes(kpis: Sequence, title: str | None = None) -> Figure:
+def kpi_changes(kpis: Sequence, title: str | None = None) -> Chart:
     """Rates of this window beside the previous one, with 95% Wilson error bars
     (``kpis``: :class:`rfa.metrics.kpi.KPI`; only those whose unit is a fraction)."""
     rates = [k for k in kpis if k.unit == "fraction"]
@@ -546,4 +623,6 @@ def kpi_changes(kpis: Sequence, title: str | None = None) -> Figure:
     ax.legend(loc="lower left", fontsize=7, frameon=False)
     if title:
         ax.set_title(title)
-    return _done(fig)
+    return _done(
+        fig, "Rates of this window and the previous one: " + ", ".join(k.label for k in rates) + "."
+    )
