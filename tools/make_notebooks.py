@@ -6,6 +6,7 @@ shared parts (front matter, kernel, setup) identical. Run: python tools/make_not
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -18,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def front_matter(title: str) -> str:
+    """The raw front-matter cell: Quarto's ``format: dashboard`` with ``theme: default``
+    (Bootstrap's own fonts: no web-font ``@import``, nothing fetched), one embedded file."""
     return f"""---
-title: "{title}"
+title: {json.dumps(title, ensure_ascii=False)}
 format:
   dashboard:
     orientation: rows
@@ -27,7 +30,7 @@ format:
     embed-resources: true
     html-math-method: plain
     nav-buttons: []
-    theme: cosmo
+    theme: default
 execute:
   echo: false
 jupyter: {KERNEL}
@@ -67,7 +70,9 @@ def honesty(rates: bool = True) -> list[nbformat.NotebookNode]:
 
 
 def card(title: str, body: str) -> nbformat.NotebookNode:
-    return new_code_cell(f"#| title: {title}\n{body}")
+    """A titled card. ``#|`` options are YAML: the title is written as a double-quoted
+    scalar (JSON), so a title holding ``: ``, quotes or ``#`` stays one plain string."""
+    return new_code_cell(f"#| title: {json.dumps(title, ensure_ascii=False)}\n{body}")
 
 
 def row(height: str | None = None) -> nbformat.NotebookNode:
