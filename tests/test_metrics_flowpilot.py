@@ -389,11 +389,8 @@ def test_flow_quality_ties_are_ordered_by_name_then_id_and_unknown_flows_are_nam
     )
     names = flows([("A", "Zulu", None, "manual"), ("B", "Alpha", None, "manual")])
     q = m.flow_quality(twins, names)
-    assert [(r.name, r.flow_id) for r in q.flows] == [
-        ("Alpha", "B"),
-        ("Unknown flow", "GONE"),
-        ("Zulu", "A"),
-    ]
+    assert [(r.name, r.flow_id) for r in q.flows] == [("Alpha", "B"), ("Zulu", "A")]
+    assert "GONE" not in q.model_dump_json()  # not a flow of the account: no id shown
     assert len({r.quality_score for r in q.flows}) == 1
 
 
@@ -517,8 +514,8 @@ def test_metrics_handle_the_rows_the_screening_keeps():
     psa = m.psa_metrics(odd, bad_posts, bad_posts, WINDOW)
     assert (psa.time_entries, psa.hours_logged) == (2, 0.0)  # null and negative hours are 0
     assert psa.push_success_first_try_pct == pytest.approx(200 / 3)  # null retry_count = 0
-    assert m.flow_quality(odd, FLOWS).flows[0].avg_confidence is None  # 1.7 nulled
-    assert m.flow_quality(odd, FLOWS).flows[0].name == "Unknown flow"
+    assert odd.filter(pl.col("ai_session_id") == "o4")["tree_id"].item() is None
+    assert m.flow_quality(odd, FLOWS).flows == []  # GONE is no flow of the account: nulled
 
 
 # --------------------------------------------------------------- everything

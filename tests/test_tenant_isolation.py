@@ -403,3 +403,36 @@ def test_publishing_one_account_writes_nothing_of_the_others(tmp_path, demo_sqli
         leaked = _leaks(text, foreign)
         assert not leaked, f"{path.relative_to(tmp_path)}: {leaked[:5]}"
     assert not _leaks(result.stdout + result.stderr, foreign)
+
+
+# ------------------------------------------------- another account's flow (issue 16 §11)
+
+
+def test_ai_sessions_pointing_at_another_accounts_flow_leak_no_id(tmp_path):
+    """Six AI sessions of account A matched to account B's flow: no page or data file of
+    A holds B's flow id (it was first among top performers as 'Unknown flow'); the rows
+    are counted as the ``ai_unknown_flow`` finding and still count as sessions."""
+    from factories_db import TinyDB
+
+    tiny = TinyDB(tmp_path / "two.sqlite")
+    a, b = tiny.account("acct-a"), tiny.account("acct-b")
+    own = tiny.flow(a, "a-own-flow")
+    foreign = tiny.flow(b, "b-secret-flow")
+    for i in range(6):
+        tiny.ai_session(a, f"a-foreign-{i}", f"2026-11-1{i} 10:00", flow=foreign)
+    tiny.ai_session(a, "a-own-0", "2026-11-10 11:00", flow=own)
+    as_of = "2026-11-20"
+    for loader in (dashboards.coverage_page, dashboards.flowpilot_page):
+        page = loader("acct-a", "30d", as_of, url=tiny.url)
+        text = page.model_dump_json()
+        assert foreign not in text and uuid.UUID(foreign).hex not in text
+        assert "b-secret-flow" not in text
+        found = {f.check: f.count for f in page.data_quality}
+        assert found.get("ai_unknown_flow") == 6, found
+        assert page.knowledge_coverage.total_flows == 1
+    coverage = dashboards.coverage_page("acct-a", "30d", as_of, url=tiny.url)
+    assert [r.flow_id for r in coverage.flow_quality.flows] == [own]
+    assert coverage.coverage_by_domain.domains[0].session_count == 7  # still sessions
+    assert coverage.coverage_by_domain.domains[0].flow_count == 1
+    gaps = dashboards.knowledge_gaps_page("acct-a", "30d", as_of, url=tiny.url)
+    assert foreign not in gaps.model_dump_json()

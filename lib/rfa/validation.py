@@ -58,7 +58,7 @@ ai_sessions      ai_resolved_before_created           keep    MTTR
 ai_sessions      ai_rating_out_of_range               null    average rating
 ai_sessions      ai_confidence_out_of_range           null    confidence means, quality score
 ai_sessions      ai_unknown_confidence_tier           keep    confidence breakdown
-ai_sessions      ai_unknown_flow [flows]              keep    flow names ('Unknown flow')
+ai_sessions      ai_unknown_flow [flows]              null    flow quality, coverage (no foreign id)
 proposals        proposal_unknown_status              keep    proposal counts
 psa_posts        psa_unknown_post_type                keep    per-type pushes
 psa_posts        psa_unknown_status                   keep    push success
@@ -555,10 +555,12 @@ KINDS: dict[str, Kind] = {
                 ),
                 Rule(
                     "ai_unknown_flow",
-                    "keep",
-                    "AI sessions matched to a tree_id that is not a flow of the account; "
-                    "shown as 'Unknown flow'",
+                    "null",
+                    "AI sessions matched to a tree_id that is not a flow of the account "
+                    "(another account's or a deleted flow); counted as matched to no flow, "
+                    "and the id is shown nowhere",
                     lambda c: pl.col("tree_id").is_null() | _known("tree_id", c["flows"]),
+                    column="tree_id",
                     needs="flows",
                 ),
             ),

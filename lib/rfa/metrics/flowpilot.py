@@ -294,7 +294,8 @@ class FlowQualityRow(Result):
 
     flow_id: str
     name: str
-    """The flow's name; ``"Unknown flow"`` when the id is not a flow of the account."""
+    """The flow's name (``"Unnamed flow"`` when it has none); only flows of the account
+    are listed (issue 16: no other account's id)."""
     tree_type: str | None
     usage_count: int
     """AI sessions of the window matched to the flow."""
@@ -739,8 +740,10 @@ def flow_quality(
     score); ``top_performers`` — other flows with usage_count ≥ ``min_usage``, highest
     lower end of that interval first (then best score), so a flow with 2 of 2 resolved
     does not top the list (issue 7); both cut to ``limit`` (5) rows. Ties: usage,
-    then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` is
-    named ``"Unknown flow"`` (reported by :mod:`rfa.validation`). ``few`` marks flows
+    then name, then id. A matched ``tree_id`` that is not a flow of ``flows`` (another
+    account's or a deleted flow) counts as no match: it is in no row, no list and not in
+    p₀, so no foreign id reaches the output (:mod:`rfa.validation` nulls such ids and
+    reports them as ``ai_unknown_flow``; issue 16). ``few`` marks flows
     with fewer than ``min_n`` uses (shown muted; the lists still follow ``min_usage``).
 
     Raises ``ValueError`` when ``prior_sessions`` < 1 or ``min_usage`` / ``limit`` < 0.
@@ -750,7 +753,8 @@ def flow_quality(
     if min_usage < 0 or limit < 0:
         raise ValueError("min_usage and limit must not be negative")
     k = float(prior_sessions)
-    matched = sessions.filter(pl.col("tree_id").is_not_null())
+    known = pl.col("tree_id").is_in(flows["tree_id"].drop_nulls().implode())
+    matched = sessions.filter(pl.col("tree_id").is_not_null() & known)
     p0 = _mean(matched.select(_RESOLVED.cast(pl.Float64)).to_series())
     c_mean = _mean(matched["match_confidence"])
     c0 = NEUTRAL_CONFIDENCE if c_mean is None else c_mean
@@ -774,9 +778,13 @@ def flow_quality(
         + QUALITY_WEIGHTS["usage"] * u
     )
     table = (
-        per_flow.join(flows.select("tree_id", "name", "tree_type"), on="tree_id", how="left")
+        per_flow.join(
+            flows.select("tree_id", "name", "tree_type").unique("tree_id", keep="first"),
+            on="tree_id",
+            how="inner",
+        )
         .with_columns(
-            pl.col("name").fill_null("Unknown flow"),
+            pl.col("name").fill_null("Unnamed flow"),
             (r / n * 100).alias("success_rate_pct"),
             (s * 100).alias("adjusted_success_rate_pct"),
             score.clip(0.0, 100.0).alias("quality_score"),
