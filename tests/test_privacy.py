@@ -135,3 +135,41 @@ def test_personal_pages_hold_only_that_engineers_data(demo_sqlite_url):
     assert page.meta.scope.id in text
     for user_id, name in others:
         assert user_id not in text and (not name or name not in text)
+
+
+# ------------------------------------------- k counted on the rows shown (issue 16 §4)
+
+
+def _one_real_rater(tmp_path, extra: str):
+    """A flow with one engineer's rated session (and a comment), plus ``extra``:
+    ``"orphans"`` — two ratings by two other users of sessions that do not exist;
+    ``"duplicates"`` — two more ratings of that same session by two other users."""
+    from factories_db import TinyDB, uid
+
+    tiny = TinyDB(tmp_path / f"{extra}.sqlite")
+    acc = tiny.account("acct-k")
+    flow = tiny.flow(acc, "vpn-flow")
+    u1, u2, u3 = (tiny.user(acc, f"k-user-{i}") for i in (1, 2, 3))
+    s1 = tiny.session(flow, u1, "k-s1", "2026-11-10 09:00")
+    tiny.rating(acc, flow, s1, u1, "k-r1", "2026-11-10 09:30", 5, "Only I wrote this")
+    for i, rater in enumerate((u2, u3)):
+        session = uid(f"k-ghost-{i}") if extra == "orphans" else s1
+        tiny.rating(acc, flow, session, rater, f"k-x{i}", f"2026-11-10 1{i}:00", 4, "x")
+    return tiny
+
+
+@pytest.mark.parametrize("extra", ["orphans", "duplicates"])
+def test_orphan_or_duplicate_ratings_cannot_lift_the_rater_count(tmp_path, extra):
+    tiny = _one_real_rater(tmp_path, extra)
+    page = dashboards.flow_page("acct-k", "vpn-flow", "30d", "2026-11-20", url=tiny.url)
+    assert page.privacy.raters == 1
+    assert not page.privacy.comments_shown and page.recent_comments == []
+    assert page.csat.avg_csat is None
+    assert "Only I wrote this" not in page.model_dump_json()
+    found = {f.check: f.count for f in page.data_quality}
+    assert found == ({"rating_orphan": 2} if extra == "orphans" else {"rating_duplicate": 2})
+    with connect(tiny.url) as conn:  # the SQL count agrees with the rows shown
+        info = aq.resolve_account(conn, "acct-k")
+        window = make_window("30d", "2026-11-20", info.timezone)
+        raters, _ = rq.group_sizes(conn, info.id, window, page.meta.scope.id)
+    assert raters == 1

@@ -444,11 +444,16 @@ def personal_page(
     )
 
 
-def _flow_ratings(conn: Connection, info: AccountInfo, window: Window, flow_id: str, check):
-    """Screened CSAT ratings of one flow in ``window`` (no rater column)."""
+def _flow_ratings(
+    conn: Connection, info: AccountInfo, window: Window, flow_id: str, check
+) -> tuple[pl.DataFrame, int]:
+    """Screened CSAT ratings of one flow in ``window`` (no rater column) and the distinct
+    engineers behind exactly those rows (issue 16 §4: orphan or duplicate ratings,
+    which screening drops, cannot lift the count; :func:`rfa.queries.ratings.raters_of`)."""
     ratings = rating_queries.ratings_frame(conn, info.id, window, tree_id=flow_id)
     rated = rating_queries.rated_sessions_frame(conn, info.id, window, tree_id=flow_id)
-    return check(ratings, "ratings", sessions=rated["session_id"])
+    shown = check(ratings, "ratings", sessions=rated["session_id"])
+    return shown, rating_queries.raters_of(shown, rated)
 
 
 @transient_retry
@@ -501,13 +506,14 @@ def flow_page(
             "step_ratings",
             sessions=decisions["session_id"],
         )
-        ratings = _flow_ratings(conn, info, window, entity.id, check)
-        raters, step_raters = rating_queries.group_sizes(conn, info.id, window, entity.id)
+        ratings, raters = _flow_ratings(conn, info, window, entity.id, check)
+        _, step_raters = rating_queries.group_sizes(conn, info.id, window, entity.id)
         previous = window.previous()
         before = session_queries.sessions_frame(conn, info.id, previous, tree_id=entity.id)
         before = Screening()(before, "sessions", users=users["user_id"])
-        before_ratings = _flow_ratings(conn, info, previous, entity.id, Screening())
-        before_raters, _ = rating_queries.group_sizes(conn, info.id, previous, entity.id)
+        before_ratings, before_raters = _flow_ratings(
+            conn, info, previous, entity.id, Screening()
+        )
     before_count = before_ratings.height  # a count is shown whatever the raters (privacy.py)
     if before_raters < min_group_size:
         before_ratings = before_ratings.clear()

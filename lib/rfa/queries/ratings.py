@@ -299,18 +299,34 @@ flow's ratings / each step's thumbs. Counts only — never who they are."""
 
 
 def flow_raters_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
-    """Distinct engineers who gave the flow a valid (1–5) CSAT rating in the window.
+    """Distinct engineers behind the flow's CSAT ratings that a page shows: the engineers
+    (``sessions.user_id``) of the account's sessions with a valid (1–5) rating of the
+    flow created in the window.
 
-    Source: ``session_ratings`` (METRICS.md §3, §6 small-group privacy). Returns
+    Counted on exactly the rows the flow page shows after :mod:`rfa.validation` (issue
+    16 §4): an orphan rating (its session is not a session of the account — scoped
+    through ``trees.account_id`` as :func:`rated_sessions_query` is) has no session and
+    is not counted; duplicate ratings of one session are one session, hence one engineer,
+    whatever ``session_ratings.user_id`` they carry; a rating outside 1–5 is not counted.
+    The flow page counts the same set in memory from its screened rows
+    (:func:`raters_of`); this query gives the count without reading any row.
+    Source: ``session_ratings`` → ``sessions`` → ``trees`` (METRICS.md §3, §6). Returns
     :data:`RATER_COUNT_SCHEMA` — one row, a count, no ids.
     """
-    r, t = session_ratings.c, trees.c
+    r, s = session_ratings.c, sessions.c
+    rating_trees, session_trees = trees.alias("rating_trees"), trees.alias("session_trees")
+    source = (
+        session_ratings.join(rating_trees, r.tree_id == rating_trees.c.id)
+        .join(sessions, r.session_id == s.id)
+        .join(session_trees, s.tree_id == session_trees.c.id)
+    )
     return (
-        sa.select(sa.func.count(sa.distinct(r.user_id)).label("raters"))
-        .select_from(session_ratings.join(trees, r.tree_id == t.id))
+        sa.select(sa.func.count(sa.distinct(s.user_id)).label("raters"))
+        .select_from(source)
         .where(
             r.account_id == account_id,
-            t.account_id == account_id,
+            rating_trees.c.account_id == account_id,
+            session_trees.c.account_id == account_id,
             r.tree_id == tree_id,
             r.rating.between(1, 5),
             r.created_at >= window.start,
@@ -319,14 +335,33 @@ def flow_raters_query(account_id: str, window: Window, tree_id: str) -> sa.Selec
     )
 
 
+def raters_of(shown: pl.DataFrame, rated: pl.DataFrame) -> int:
+    """Distinct engineers behind the ratings a page shows (issue 16 §4).
+
+    ``shown``: screened ratings (:data:`RATING_SCHEMA`, at least ``session_id``) — the
+    rows whose CSAT and comments the page would show; ``rated``: :func:`rated_sessions_frame`
+    of the same account and window (``session_id``, ``user_id``). A rating counts its
+    session's engineer; a rating whose session is not in ``rated`` (an orphan, which
+    screening already dropped) counts nobody. Returns a count, never who.
+    """
+    engineers = shown.select("session_id").join(
+        rated.select("session_id", "user_id"), on="session_id", how="inner"
+    )
+    return int(engineers["user_id"].drop_nulls().n_unique())
+
+
 def step_raters_query(account_id: str, window: Window, tree_id: str) -> sa.Select:
     """Distinct engineers behind each step's thumbs on the flow's sessions of the window.
 
+    A thumb counts the engineer who ran its session (``sessions.user_id``), so several
+    thumbs on one session — whatever ``step_ratings.user_id`` they carry — are one
+    person (issue 16 §4). The rows are those of :func:`step_ratings_query` with a thumb
+    (``was_helpful`` not null): the ones the step table counts.
     Returns :data:`STEP_RATER_SCHEMA` (``step_id`` is a node id, never a person).
     """
     sr, s, t = step_ratings.c, sessions.c, trees.c
     return (
-        sa.select(sr.step_id, sa.func.count(sa.distinct(sr.user_id)).label("raters"))
+        sa.select(sr.step_id, sa.func.count(sa.distinct(s.user_id)).label("raters"))
         .select_from(
             step_ratings.join(sessions, sr.session_id == s.id).join(trees, s.tree_id == t.id)
         )
