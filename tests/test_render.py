@@ -235,9 +235,38 @@ def test_split_cell_options() -> None:
     assert options == {"content": "valuebox", "title": "Sessions: all", "color": "primary"}
     assert rest == "dict(value=1)"
     assert split_cell_options("x = 1") == ({}, "x = 1")
-    # Not YAML: read line by line.
-    options, _ = split_cell_options("#| title: a: b: [\n#| color: red\nx")
-    assert options["color"] == "red"
+
+
+@pytest.mark.parametrize(
+    "source, bad_line",
+    [
+        ("#| color: red\n#| title: Rates: this window and the previous one\nx", "title: Rates:"),
+        ("#| title: a: b: [\n#| color: red\nx", "title: a: b: ["),
+        ("#| - just\n#| - a list\nx", "- just"),
+    ],
+)
+def test_invalid_cell_options_fail_loudly_naming_the_cell_and_line(
+    source: str, bad_line: str
+) -> None:
+    with pytest.raises(RenderError) as info:
+        split_cell_options(source, "cell 7")
+    message = str(info.value)
+    assert message.startswith("cell 7: ") and bad_line in message
+
+
+def test_both_renderers_refuse_invalid_cell_options(tmp_path: Path) -> None:
+    """One parser: the nbconvert transformation and the Quarto preparation both raise."""
+    nb = executed_notebook()
+    nb.cells[-2].source = "#| title: Top flows: by sessions\ndf"  # the 'Top flows' card
+    with pytest.raises(RenderError, match=r"cell \d+.*title: Top flows: by sessions"):
+        transform_notebook(nb)
+    with pytest.raises(RenderError, match=r"cell \d+.*title: Top flows: by sessions"):
+        render_mod.quarto_notebook(json.loads(nbformat.writes(nb)), "Acme")
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(RenderError, match="invalid #| option line"):
+        render_nbconvert(path, tmp_path / "page.html", "Acme")
+    assert not (tmp_path / "page.html").exists()
 
 
 def test_transform_notebook_structure() -> None:
@@ -432,7 +461,8 @@ def test_pages_rendered_one_after_another_each_carry_their_own_title(
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     again = tmp_path / "again.html"
     render_nbconvert(executed, again, "Globex — Flow")
-    assert again.read_text(encoding="utf-8") == body, "the same page as a new exporter's"
+    expected = render_mod.harden_page(body)
+    assert again.read_text(encoding="utf-8") == expected, "the same page as a new exporter's"
 
 
 def test_nbconvert_unreadable_notebook_raises(tmp_path: Path) -> None:
@@ -502,12 +532,13 @@ with open({record!r}, "w") as f:
     json.dump({{"argv": sys.argv, "cwd": os.getcwd(),
                "quarto_python": os.environ.get("QUARTO_PYTHON")}}, f)
 if {fail!r}:
-    sys.stderr.write("Starting python3 kernel...\\nERROR: YAMLError: bad front matter at line 3\\n")
+    sys.stderr.write("Starting python3 kernel...\\n\\x1b[31mERROR: YAMLError: bad front matter"
+                     " at line 3\\x1b[39m\\n")
     sys.exit(1)
 if {write!r}:
     out = sys.argv[sys.argv.index("--output") + 1]
     with open(out, "w") as f:
-        f.write("<html><body>rendered by fake quarto</body></html>")
+        f.write("<html><head></head><body>rendered by fake quarto</body></html>")
 """
 
 
@@ -536,7 +567,7 @@ def test_quarto_used_when_on_path(
     assert used == "quarto"
     call = json.loads(record.read_text())
     expected = quarto_command(
-        executed.resolve(),
+        executed.resolve().parent / quarto_output_name(executed).replace(".html", ".ipynb"),
         quarto_output_name(executed),
         'Acme "Ops" — Team',
         {"subtitle": "30 days"},
@@ -545,9 +576,11 @@ def test_quarto_used_when_on_path(
     assert call["argv"] == expected
     assert Path(call["cwd"]).resolve() == executed.parent.resolve()
     assert call["quarto_python"] == sys.executable
-    assert out.read_text() == "<html><body>rendered by fake quarto</body></html>"
+    page = out.read_text()
+    assert page.startswith('<html><head><meta http-equiv="Content-Security-Policy"')
+    assert page.endswith("<body>rendered by fake quarto</body></html>")
     assert _files(out.parent) == ["team.html"]
-    assert not (executed.parent / quarto_output_name(executed)).exists(), "intermediate removed"
+    assert _files(executed.parent) == ["page.ipynb"], "intermediates removed"
 
 
 def test_failing_quarto_raises_with_its_stderr_and_leaves_no_page(
@@ -558,8 +591,8 @@ def test_failing_quarto_raises_with_its_stderr_and_leaves_no_page(
     with pytest.raises(RenderError) as info:
         render(executed, out, "Acme", renderer="quarto")
     message = str(info.value)
-    assert "YAMLError: bad front matter at line 3" in message
-    assert "exit 1" in message
+    assert "ERROR: YAMLError: bad front matter at line 3" in message
+    assert "exit 1" in message and "\x1b" not in message, "no ANSI codes"
     assert not out.exists()
     assert _files(out.parent) == []
     assert not (executed.parent / quarto_output_name(executed)).exists()
@@ -662,7 +695,7 @@ def test_a_card_alone_in_its_row_is_full_width_like_quarto():
 # ---------------------------------------------------------------------------------------------
 
 FAKE_QUARTO_PROJECT = """#!{python}
-import json, os, sys
+import json, os, sys, time
 import yaml
 with open({record!r}, "a") as f:
     f.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd()}}) + "\\n")
@@ -673,7 +706,10 @@ if os.path.isdir(target):  # quarto render PROJECT --no-execute
         sys.stderr.write("ERROR: the project failed\\n")
         sys.exit(1)
     config = yaml.safe_load(open(os.path.join(target, "_quarto.yml")))
-    for name in config["project"]["render"]:
+    names = config["project"]["render"]
+    for n, name in enumerate(names):
+        print(f"\x1b[1m[{{n + 1}}/{{len(names)}}] {{name}}\x1b[22m", flush=True)
+        time.sleep(0.4 * n)  # page n takes 0.4 n seconds
         source = json.load(open(os.path.join(target, name)))["cells"][0]["source"]
         source = source if isinstance(source, str) else "".join(source)
         title = yaml.safe_load(source.split("---")[1])["title"]
@@ -681,7 +717,7 @@ if os.path.isdir(target):  # quarto render PROJECT --no-execute
             sys.stderr.write("ERROR: " + name + " has a bad page\\n")
             sys.exit(1)
         with open(os.path.join(target, name[: -len(".ipynb")] + ".html"), "w") as f:
-            f.write("<html><title>" + title + "</title></html>")
+            f.write("<html><head><title>" + title + "</title></head></html>")
 else:  # quarto render NOTEBOOK --no-execute --output NAME -M title:"..."
     title = "Team analytics"  # the front matter's, unless -M title:"..." is given
     if "-M" in sys.argv:
@@ -690,7 +726,7 @@ else:  # quarto render NOTEBOOK --no-execute --output NAME -M title:"..."
         sys.stderr.write("ERROR: this page is bad\\n")
         sys.exit(1)
     with open(sys.argv[sys.argv.index("--output") + 1], "w") as f:
-        f.write("<html><title>" + title + "</title></html>")
+        f.write("<html><head><title>" + title + "</title></head></html>")
 """
 
 
@@ -734,13 +770,39 @@ PROJECT_TITLES = ["Acme — Team analytics", 'Globex: "Flow" — yes', None]
 
 
 def test_retitled_notebook_sets_the_front_matter_title_only(executed: Path) -> None:
-    for title in ('Globex: "Flow" — yes', "no", "- [x]", "#1 {a}"):
+    original = json.loads(executed.read_text())
+    for title in ('Globex: "Flow" — yes', "no", "- [x]", "#1 {a}", None):
         nb = json.loads(render_mod.retitled_notebook(executed, title))
-        front = render_mod.parse_front_matter(nb["cells"][0]["source"])
-        assert front is not None and front["title"] == title
+        source = nb["cells"][0]["source"]
+        # a list of lines: Quarto reads one string as body text in a project render
+        assert isinstance(source, list) and source[0] == "---\n" and source[-1] == "---\n"
+        assert all(line.endswith("\n") and line.count("\n") == 1 for line in source)
+        front = render_mod.parse_front_matter("".join(source))
+        assert front is not None and front["title"] == (title or "Team analytics")
         assert front["format"]["dashboard"]["embed-resources"] is True
-        assert nb["cells"][1:] == json.loads(executed.read_text())["cells"][1:]
-    assert render_mod.retitled_notebook(executed, None) == executed.read_text()
+        assert [c["source"] for c in nb["cells"][1:]] == [c["source"] for c in original["cells"][1:]]
+
+
+def test_quarto_notebook_turns_html_outputs_into_raw_html_blocks(executed: Path) -> None:
+    """No text/html or JavaScript output reaches Quarto (it would add require.js and
+    jQuery from a CDN); the same HTML is shown through a pandoc raw block; images stay."""
+    nb = json.loads(executed.read_text())
+    table = next(c for c in nb["cells"] if "Top flows" in "".join(c["source"]))
+    html_text = table["outputs"][0]["data"]["text/html"]
+    html_text = "".join(html_text) if isinstance(html_text, list) else html_text
+    table["outputs"][0]["data"]["application/javascript"] = "alert(1)"
+    table["outputs"][0]["data"]["text/html"] = html_text + "<pre>```</pre>"
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {}}
+    out = render_mod.quarto_notebook(nb, "Acme")
+    mimes = {m for c in out["cells"] for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert not mimes & {"text/html", "application/javascript"}
+    assert "widgets" not in out["metadata"]
+    table = next(c for c in out["cells"] if "Top flows" in "".join(c["source"]))
+    markdown = table["outputs"][0]["data"]["text/markdown"]
+    assert markdown == f"````{{=html}}\n{html_text}<pre>```</pre>\n````"
+    chart = next(c for c in out["cells"] if "Sessions per day" in "".join(c["source"]))
+    assert chart["outputs"][0]["data"]["image/png"] == TINY_PNG
+    assert "text/html" in nb["cells"][-2]["outputs"][0]["data"], "the input is not modified"
 
 
 def test_a_quarto_project_renders_every_page_with_one_invocation(
@@ -750,14 +812,18 @@ def test_a_quarto_project_renders_every_page_with_one_invocation(
     items = _project_items(executed, tmp_path, PROJECT_TITLES)
     work = tmp_path / "work"
     results = render_mod.render_quarto_project(items, work)
-    assert results == {out: None for _, out, _ in items}
+    assert {out: r.error for out, r in results.items()} == {out: None for _, out, _ in items}
+    # each page's own render time (the fake takes 0, 0.4 and 0.8 s), not the average
+    took = [results[out].seconds for _, out, _ in items]
+    assert took[0] < 0.35 and 0.35 < took[1] < 0.75 and took[2] > 0.75, took
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(calls) == 1, "one Quarto process for every page"
     project = Path(calls[0]["argv"][1])
     assert calls[0]["argv"] == ["render", str(project), "--no-execute"]
     assert project.parent == work and Path(calls[0]["cwd"]) == project
-    shown = [out.read_text() for _, out, _ in items]
-    assert shown == [f"<html><title>{t or 'Team analytics'}</title></html>" for t in PROJECT_TITLES]
+    shown = [BeautifulSoup(out.read_text(), "html.parser") for _, out, _ in items]
+    assert [s.title.string for s in shown] == [t or "Team analytics" for t in PROJECT_TITLES]
+    assert all(s.head.contents[0]["http-equiv"] == "Content-Security-Policy" for s in shown)
     assert _files(work) == [], "the project folder is removed"
     assert _files(tmp_path / "published") == ["page0.html", "page1.html", "page2.html"]
 
@@ -768,10 +834,11 @@ def test_a_failing_project_render_renders_page_by_page(
     record = install_fake_project_quarto(tmp_path, monkeypatch, fail_project=True)
     items = _project_items(executed, tmp_path, PROJECT_TITLES[:2])
     results = render_mod.render_quarto_project(items, tmp_path / "work")
-    assert results == {out: None for _, out, _ in items}
+    assert {out: r.error for out, r in results.items()} == {out: None for _, out, _ in items}
     calls = [json.loads(line)["argv"] for line in record.read_text().splitlines()]
     assert len(calls) == 3 and Path(calls[0][1]).name.startswith(".quarto-project-")
-    assert [Path(c[1]) for c in calls[1:]] == [i[0].resolve() for i in items]
+    prepared = [i[0].resolve().parent / "page.rfa-quarto.ipynb" for i in items]
+    assert [Path(c[1]) for c in calls[1:]] == prepared
 
 
 def test_one_bad_page_of_a_quarto_project_fails_alone(
@@ -780,7 +847,7 @@ def test_one_bad_page_of_a_quarto_project_fails_alone(
     install_fake_project_quarto(tmp_path, monkeypatch, bad=PROJECT_TITLES[1])
     items = _project_items(executed, tmp_path, PROJECT_TITLES)
     results = render_mod.render_quarto_project(items, tmp_path / "work")
-    assert results[items[0][1]] is None and results[items[2][1]] is None
-    assert "failed (exit 1)" in results[items[1][1]]
-    assert "ERROR: this page is bad" in results[items[1][1]]
+    assert results[items[0][1]].error is None and results[items[2][1]].error is None
+    assert "failed (exit 1)" in results[items[1][1]].error
+    assert "ERROR: this page is bad" in results[items[1][1]].error
     assert not items[1][1].exists() and items[0][1].is_file() and items[2][1].is_file()

@@ -755,23 +755,22 @@ def _render_executed(
 ) -> None:
     """Render executed pages with one Quarto project render; ``finish`` publishes and
     reports each (a rendered page is handed over with its renderer, ``"quarto"``)."""
-    from rfa.publish.render import RenderError, render_quarto_project
+    from rfa.publish.render import QuartoPage, RenderError, render_quarto_project
 
     build_dir = Path(args[1])
     items = []
     for d, _, _ in executed:
         work = page_path(build_dir, d.job.label)
         items.append((work / "page.ipynb", work / "page.html", d.job.title))
-    started = time.monotonic()
     try:
         results = render_quarto_project(items, build_dir)
     except RenderError as exc:
-        results = {html: str(exc) for _, html, _ in items}
-    share = (time.monotonic() - started) / len(executed)
+        results = {html: QuartoPage(str(exc), 0.0) for _, html, _ in items}
     for (d, seconds, phases), (notebook, html, _) in zip(executed, items, strict=True):
-        phases = {**phases, "render": share}
-        seconds += share
-        problem = results.get(html)
+        outcome = results.get(html) or QuartoPage("quarto did not report this page", 0.0)
+        phases = {**phases, "render": outcome.seconds}  # the page's own render time
+        seconds += outcome.seconds
+        problem = outcome.error
         if problem is not None:
             message = error_message(RenderError(problem), notebook)
             finish(d.job.page, None, f"{d.job.label}: {message}", seconds, phases)

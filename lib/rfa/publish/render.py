@@ -27,7 +27,10 @@ written beside ``out_html`` under a temporary name and renamed into place).
 from __future__ import annotations
 
 import ast
+import base64
 import copy
+import hashlib
+import html
 import html.parser
 import importlib.resources
 import json
@@ -37,10 +40,13 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import nbformat
 import yaml
@@ -50,7 +56,7 @@ from nbformat import NotebookNode
 from traitlets import Unicode
 
 from rfa.errors import RFAError
-from rfa.publish.site import atomic_copy, atomic_write_text
+from rfa.publish.site import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +146,37 @@ def quarto_command(
     return cmd
 
 
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+"""ANSI escape sequences (CSI colour codes and two-byte escapes): ECMA-48."""
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (Quarto colours its messages)."""
+    return _ANSI.sub("", text)
+
+
 def _tail(text: str, lines: int = _STDERR_TAIL_LINES) -> str:
-    kept = [line for line in text.strip().splitlines() if line.strip()]
+    kept = [line for line in strip_ansi(text).strip().splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
+
+
+def _quarto_env() -> dict[str, str]:
+    """The environment of a ``quarto`` process: ours, ``QUARTO_PYTHON`` defaulting to this
+    interpreter, and ``NO_COLOR`` (deno's colour switch) so messages come without ANSI."""
+    env = dict(os.environ)
+    env.setdefault("QUARTO_PYTHON", sys.executable)
+    env["NO_COLOR"] = "1"
+    return env
 
 
 def _run_quarto(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     """Run a ``quarto`` command in ``cwd`` (no stdin, output captured as text, its Python
     the one running this code unless ``QUARTO_PYTHON`` says otherwise). Raises
     ``subprocess.TimeoutExpired`` after ``timeout`` seconds and ``OSError``."""
-    env = dict(os.environ)
-    env.setdefault("QUARTO_PYTHON", sys.executable)
     return subprocess.run(
         cmd,
         cwd=cwd,
-        env=env,
+        env=_quarto_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -162,6 +184,104 @@ def _run_quarto(cmd: list[str], cwd: Path, timeout: float) -> subprocess.Complet
         timeout=timeout,
         check=False,
     )
+
+
+_QUARTO_DROPPED_MIMES = (
+    "application/javascript",
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+)
+
+
+def _raw_html_block(html_text: str) -> str:
+    """``html_text`` as a pandoc raw HTML block, fenced with more backticks than it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", html_text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{{=html}}\n{html_text}\n{fence}"
+
+
+def _front_matter_cell(front: dict[str, Any]) -> dict[str, Any]:
+    """A raw front-matter cell whose source is a LIST of lines (``"---\\n"``, …): Quarto
+    reads a notebook's raw cell as front matter only in that form; one string is shown
+    as body text in a project render."""
+    dumped = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    text = f"---\n{dumped}---\n"
+    return {"cell_type": "raw", "metadata": {}, "source": text.splitlines(keepends=True)}
+
+
+def quarto_notebook(nb: dict[str, Any], title: str | None) -> dict[str, Any]:
+    """Prepare an executed notebook (nbformat JSON as a dict) for ``quarto render``.
+
+    Pure (``nb`` is not modified). Rules:
+
+    * every code cell's ``#|`` options are parsed by :func:`split_cell_options` (the
+      parser the nbconvert renderer uses), so invalid YAML fails here, naming the cell;
+    * with ``title``, the raw front-matter cell gets ``title`` (a YAML dump: any title
+      stays one plain string); without a front-matter cell one is added; the cell is
+      written as a list of lines (:func:`_front_matter_cell`);
+    * every ``text/html`` output becomes a ``text/markdown`` output holding a pandoc raw
+      HTML block (the page shows the same HTML); ``application/javascript`` and Jupyter
+      widget outputs and the notebook's widget state are dropped. Quarto adds require.js
+      and jQuery from a CDN to any notebook with a ``text/html`` or JavaScript output
+      (quarto-cli ``src/core/jupyter/widgets.ts``); with none, it adds nothing. Image and
+      plain-text outputs are kept as they are.
+
+    Returns:
+        The new notebook dict.
+
+    Raises:
+        RenderError: a cell's ``#|`` options are not a valid YAML mapping.
+    """
+    nb = copy.deepcopy(nb)
+    cells: list[dict[str, Any]] = nb.get("cells", [])
+    front_index: int | None = None
+    for index, cell in enumerate(cells):
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        if cell.get("cell_type") == "raw" and front_index is None:
+            if parse_front_matter(text) is not None:
+                front_index = index
+            continue
+        if cell.get("cell_type") != "code":
+            continue
+        split_cell_options(text, cell=_cell_label(index, cell))
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if not isinstance(data, dict):
+                continue
+            for mime in _QUARTO_DROPPED_MIMES:
+                data.pop(mime, None)
+            if "text/html" in data:
+                html_value = data.pop("text/html")
+                html_text = "".join(html_value) if isinstance(html_value, list) else html_value
+                plain = data.get("text/plain")
+                data.clear()
+                data["text/markdown"] = _raw_html_block(str(html_text))
+                if plain is not None:
+                    data["text/plain"] = plain
+    if front_index is not None:
+        source = cells[front_index].get("source", "")
+        front = parse_front_matter("".join(source) if isinstance(source, list) else source) or {}
+        if title is not None:
+            front["title"] = str(title)
+        cells[front_index] = _front_matter_cell(front)
+    elif title is not None:
+        cells.insert(0, _front_matter_cell({"title": str(title)}))
+    nb.get("metadata", {}).pop("widgets", None)
+    return nb
+
+
+def quarto_notebook_text(executed: Path, title: str | None) -> str:
+    """:func:`quarto_notebook` of the notebook file ``executed``, as JSON text.
+
+    Raises:
+        RenderError: the notebook cannot be read, or a cell's options are invalid.
+    """
+    try:
+        nb = json.loads(Path(executed).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"cannot read executed notebook {executed}: {exc}") from exc
+    return json.dumps(quarto_notebook(nb, title), ensure_ascii=False)
 
 
 def render_quarto(
@@ -175,9 +295,12 @@ def render_quarto(
 ) -> Path:
     """Render ``executed`` with Quarto (no execution) and put the page at ``out_html``.
 
-    Quarto runs with the notebook's directory as working directory (each render
-    must have its own directory: Quarto's ``*_files`` folders are per input), its
-    stdout/stderr captured. ``QUARTO_PYTHON`` defaults to this interpreter.
+    The notebook is first prepared (:func:`quarto_notebook`: options checked, HTML
+    outputs as raw blocks) into ``<stem>.rfa-quarto.ipynb`` beside it; Quarto renders
+    that copy with the copy's directory as working directory (each render must have its
+    own directory: Quarto's ``*_files`` folders are per input), its output captured.
+    ``QUARTO_PYTHON`` defaults to this interpreter. The page is then checked and
+    hardened (:func:`harden_page`) and written to ``out_html`` atomically.
 
     Args:
         executed: the papermill-executed notebook.
@@ -191,8 +314,9 @@ def render_quarto(
         ``out_html``.
 
     Raises:
-        RenderError: Quarto is missing, fails (the message ends with Quarto's
-            last stderr lines), times out, or writes no output. ``out_html`` is
+        RenderError: Quarto is missing, a cell's options are invalid, Quarto fails (the
+            message ends with Quarto's last lines, without ANSI codes), times out, writes
+            no output, or the page loads something from the network. ``out_html`` is
             then left as it was.
     """
     executed = Path(executed).resolve()
@@ -204,36 +328,50 @@ def render_quarto(
         raise RenderError(f"no executed notebook at {executed}")
     output_name = quarto_output_name(executed)
     produced = executed.parent / output_name
+    prepared = produced.with_suffix(".ipynb")
     produced.unlink(missing_ok=True)
-    cmd = quarto_command(executed, output_name, title, metadata, quarto=exe)
+    prepared.write_text(quarto_notebook_text(executed, None), encoding="utf-8")
+    cmd = quarto_command(prepared, output_name, title, metadata, quarto=exe)
     log.info("rendering %s with %s", executed.name, exe)
     try:
-        proc = _run_quarto(cmd, executed.parent, timeout)
-    except subprocess.TimeoutExpired as exc:
-        produced.unlink(missing_ok=True)
-        raise RenderError(
-            f"quarto render of {executed.name} took longer than {timeout:g}s"
-        ) from exc
-    except OSError as exc:
-        raise RenderError(f"could not run {exe}: {exc}") from exc
-    if proc.returncode != 0:
-        produced.unlink(missing_ok=True)
-        detail = _tail(proc.stderr) or _tail(proc.stdout) or "(no output)"
-        raise RenderError(
-            f"quarto render of {executed.name} failed (exit {proc.returncode}):\n{detail}"
-        )
-    if not produced.is_file() or produced.stat().st_size == 0:
-        produced.unlink(missing_ok=True)
-        detail = _tail(proc.stderr)
-        raise RenderError(
-            f"quarto render of {executed.name} reported success but wrote no {output_name}"
-            + (f":\n{detail}" if detail else "")
-        )
-    try:
-        atomic_copy(produced, out_html)
+        try:
+            proc = _run_quarto(cmd, executed.parent, timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise RenderError(
+                f"quarto render of {executed.name} took longer than {timeout:g}s"
+            ) from exc
+        except OSError as exc:
+            raise RenderError(f"could not run {exe}: {exc}") from exc
+        if proc.returncode != 0:
+            detail = _tail(proc.stderr) or _tail(proc.stdout) or "(no output)"
+            raise RenderError(
+                f"quarto render of {executed.name} failed (exit {proc.returncode}):\n{detail}"
+            )
+        if not produced.is_file() or produced.stat().st_size == 0:
+            detail = _tail(proc.stderr)
+            raise RenderError(
+                f"quarto render of {executed.name} reported success but wrote no {output_name}"
+                + (f":\n{detail}" if detail else "")
+            )
+        _publish_checked(produced, out_html, executed.name)
     finally:
         produced.unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
+        shutil.rmtree(executed.parent / f"{prepared.stem}_files", ignore_errors=True)
     return out_html
+
+
+def _publish_checked(produced: Path, out_html: Path, name: str) -> None:
+    """Harden the page Quarto wrote at ``produced`` and write it to ``out_html`` atomically.
+
+    Raises:
+        RenderError: the page is not self-contained (:func:`harden_page`), or unreadable.
+    """
+    try:
+        page = produced.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RenderError(f"cannot read the page Quarto wrote for {name}: {exc}") from exc
+    atomic_write_text(out_html, harden_page(page, name=name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,31 +382,17 @@ QUARTO_PROJECT_FILE = "_quarto.yml"
 
 
 def retitled_notebook(executed: Path, title: str | None) -> str:
-    """``executed`` (JSON text) with ``title`` in its front matter.
+    """``executed`` (JSON text) prepared for Quarto with ``title`` in its front matter.
 
     In a project render one ``-M title:…`` would apply to every document, so each
     document carries its own title in its raw front-matter cell instead (a YAML dump:
-    any title stays one plain string). ``None`` keeps the notebook as it is."""
-    text = Path(executed).read_text(encoding="utf-8")
-    if title is None:
-        return text
-    nb = json.loads(text)
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "raw":
-            continue
-        source = cell.get("source", "")
-        front = parse_front_matter("".join(source) if isinstance(source, list) else source)
-        if front is not None:
-            front["title"] = str(title)
-            dumped = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
-            cell["source"] = f"---\n{dumped}---"
-            return json.dumps(nb, ensure_ascii=False)
-        break
-    front_cell = {"cell_type": "raw", "metadata": {}, "source": ""}
-    front_cell["source"] = "---\n" + yaml.safe_dump({"title": str(title)}, allow_unicode=True)
-    front_cell["source"] += "---"
-    nb["cells"] = [front_cell, *nb.get("cells", [])]
-    return json.dumps(nb, ensure_ascii=False)
+    any title stays one plain string), written as a list of lines so that Quarto reads
+    it as front matter. See :func:`quarto_notebook` for the other rules.
+
+    Raises:
+        RenderError: the notebook cannot be read, or a cell's options are invalid.
+    """
+    return quarto_notebook_text(executed, title)
 
 
 def quarto_project_command(project: Path, quarto: str = "quarto") -> list[str]:
@@ -277,13 +401,85 @@ def quarto_project_command(project: Path, quarto: str = "quarto") -> list[str]:
     return [quarto, "render", str(project), "--no-execute"]
 
 
+class QuartoPage(NamedTuple):
+    """One page of :func:`render_quarto_project`: ``error`` (``None`` when the page was
+    rendered and published) and ``seconds``, the page's own render time (wall clock)."""
+
+    error: str | None
+    seconds: float
+
+
+_PROGRESS = re.compile(r"^\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]\s+(\S+)\s*$")
+"""Quarto's progress line for each document of a project render: ``[3/8] page-0002.ipynb``."""
+
+
+def _run_quarto_timed(
+    cmd: list[str], cwd: Path, timeout: float
+) -> tuple[int, str, dict[str, float]]:
+    """Run a project render, reading its progress lines as they come.
+
+    Returns:
+        ``(exit status, stderr text, {document name: seconds})``: a document's seconds run
+        from its ``[i/n] name`` line to the next one (the last: to the process's end), so
+        each is that document's own render time, not the project's average.
+
+    Raises:
+        subprocess.TimeoutExpired: after ``timeout`` seconds (the process is killed).
+        OSError: ``quarto`` cannot be started.
+    """
+    began = time.monotonic()
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=_quarto_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    ) as proc:
+        marks: list[tuple[str, float]] = []
+        err: list[str] = []
+
+        def read_stdout() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                found = _PROGRESS.match(strip_ansi(line))
+                if found:
+                    marks.append((found.group(3), time.monotonic()))
+
+        def read_stderr() -> None:
+            assert proc.stderr is not None
+            err.append(proc.stderr.read())
+
+        readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
+        for reader in readers:
+            reader.start()
+        try:
+            status = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            for reader in readers:
+                reader.join(timeout=5)
+        ended = time.monotonic()
+    seconds: dict[str, float] = {}
+    for (name, start), (_, end) in zip(marks, [*marks[1:], ("", ended)], strict=False):
+        seconds[Path(name).name] = end - start
+    if not marks:  # no progress lines (e.g. one document): the whole process
+        seconds[""] = ended - began
+    return status, "".join(err), seconds
+
+
 def render_quarto_project(
     items: list[tuple[Path, Path, str | None]],
     workdir: Path,
     *,
     quarto: str | None = None,
     timeout: float = QUARTO_TIMEOUT_S,
-) -> dict[Path, str | None]:
+) -> dict[Path, QuartoPage]:
     """Render many executed notebooks with ONE ``quarto render`` of a Quarto project.
 
     ``items`` are ``(executed notebook, page path, title)``. A project is Quarto's
@@ -291,17 +487,19 @@ def render_quarto_project(
     (https://quarto.org/docs/projects/quarto-projects.html): a folder with a
     ``_quarto.yml`` whose ``project: render:`` lists the files
     (https://quarto.org/docs/reference/projects/options.html). Here it is a temporary
-    folder in ``workdir`` holding a copy of each notebook under a neutral name, its title
+    folder in ``workdir`` holding each notebook prepared under a neutral name, its title
     in its front matter (:func:`retitled_notebook`); each document's own front matter
     still selects its format (``embed-resources: true``: one self-contained file each).
-    Each page written is moved into place atomically, as with :func:`render_quarto`.
+    Each page written is hardened (:func:`harden_page`) and written into place atomically.
 
-    When the project render fails (or times out, or misses a page), the pages it did
-    not produce are rendered one by one with :func:`render_quarto`, so one bad page fails
-    alone and every failure names its own cause.
+    One bad page never fails the others: every notebook is prepared (options checked)
+    before the project render, and one that fails is a failed page, left out of the
+    project. When the project render still fails (or times out, or misses a page), the
+    pages it did not produce are rendered one by one with :func:`render_quarto`, so every
+    failure names its own cause. A page that is not self-contained fails alone.
 
     Returns:
-        ``{page path: None if rendered, else the error message}``.
+        ``{page path: QuartoPage(error or None, the page's own render seconds)}``.
 
     Raises:
         RenderError: Quarto is not on PATH.
@@ -309,40 +507,58 @@ def render_quarto_project(
     exe = quarto or quarto_available()
     if not exe:
         raise RenderError("quarto is not on PATH; install Quarto or use the nbconvert renderer")
-    results: dict[Path, str | None] = {}
+    results: dict[Path, QuartoPage] = {}
     project = Path(workdir) / f".quarto-project-{uuid.uuid4().hex[:12]}"
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
     try:
-        names: list[str] = []
-        try:
-            for n, (executed, _, title) in enumerate(items):
-                names.append(f"page-{n:04d}.ipynb")
-                (project / names[-1]).write_text(
-                    retitled_notebook(executed, title), encoding="utf-8"
-                )
-            config = {"project": {"type": "default", "render": names}}
+        listed: list[tuple[str, Path, Path, str | None]] = []
+        for n, (executed, out_html, title) in enumerate(items):
+            name = f"page-{n:04d}.ipynb"
+            started = time.monotonic()
+            try:
+                (project / name).write_text(retitled_notebook(executed, title), encoding="utf-8")
+            except (RenderError, OSError) as exc:
+                problem = exc if isinstance(exc, RenderError) else RenderError(str(exc))
+                results[Path(out_html)] = QuartoPage(str(problem), time.monotonic() - started)
+                continue
+            listed.append((name, Path(executed), Path(out_html), title))
+        seconds: dict[str, float] = {}
+        rendered = False
+        if listed:
+            config = {"project": {"type": "default", "render": [n for n, *_ in listed]}}
             (project / QUARTO_PROJECT_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
-            log.info("rendering %d pages with one %s project render", len(items), exe)
-            proc = _run_quarto(quarto_project_command(project, exe), project, timeout)
-            rendered = proc.returncode == 0
-            if not rendered:
-                log.info("the project render failed: %s", _tail(proc.stderr, 3))
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            log.info("the project render failed: %s", exc)
-            rendered = False
-        for (_, out_html, _), name in zip(items, names, strict=False):
+            log.info("rendering %d pages with one %s project render", len(listed), exe)
+            try:
+                status, stderr, seconds = _run_quarto_timed(
+                    quarto_project_command(project, exe), project, timeout
+                )
+                rendered = status == 0
+                if not rendered:
+                    log.info("the project render failed: %s", _tail(stderr, 3))
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.info("the project render failed: %s", strip_ansi(str(exc)))
+        for name, executed, out_html, _ in listed:
             produced = project / f"{Path(name).stem}.html"
             if rendered and produced.is_file() and produced.stat().st_size:
-                atomic_copy(produced, Path(out_html))
-                results[Path(out_html)] = None
-        for executed, out_html, title in items:  # not produced: one by one
-            if Path(out_html) not in results:
+                started = time.monotonic()
+                try:
+                    _publish_checked(produced, out_html, f"{executed.parent.name}/{executed.name}")
+                    error = None
+                except (RenderError, OSError) as exc:
+                    error = str(exc)
+                own = seconds.get(name, seconds.get("", 0.0) if len(listed) == 1 else 0.0)
+                took = own + time.monotonic() - started
+                results[out_html] = QuartoPage(error, took)
+        for _, executed, out_html, title in listed:  # not produced: one by one
+            if out_html not in results:
+                started = time.monotonic()
                 try:
                     render_quarto(executed, out_html, title, quarto=exe, timeout=timeout)
-                    results[Path(out_html)] = None
+                    error = None
                 except RenderError as exc:
-                    results[Path(out_html)] = str(exc)
+                    error = str(exc)
+                results[out_html] = QuartoPage(error, time.monotonic() - started)
     finally:
         shutil.rmtree(project, ignore_errors=True)
     return results
@@ -358,7 +574,13 @@ _ATTRS = re.compile(r"\s*\{[^{}]*\}\s*$")
 _FENCE = re.compile(r"^\s*:::+\s*(\{.*\})?\s*$")
 _FENCE_TITLE = re.compile(r"""title\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+?))(?=[\s}]|$)""")
 _LAYOUT_WORDS = {"", "row", "column", "rows", "columns"}
-_HIDE_TAGS = {"parameters", "injected-parameters", "remove-cell", "remove_cell"}
+_HIDE_TAGS = {
+    "parameters",
+    "injected-parameters",
+    "remove-cell",
+    "remove_cell",
+    "rfa-analyst-note",  # tools/make_notebooks.py: notes for analysts in Jupyter
+}
 _ACCENTS = {"primary", "secondary", "success", "info", "warning", "danger", "light", "dark"}
 _ACCENT_ALIASES = {
     "blue": "primary",
@@ -378,17 +600,30 @@ _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$"
 _MAX_LITERAL = 20_000
 
 
-def split_cell_options(source: str) -> tuple[dict[str, Any], str]:
-    """Split Quarto ``#|`` cell options from the top of a code cell.
+def _cell_label(index: int, cell: Mapping[str, Any]) -> str:
+    """How an error names a notebook cell: ``cell 7`` (1-based, as Jupyter counts) and the
+    cell's ``id`` when it has one."""
+    cell_id = cell.get("id")
+    return f"cell {index + 1}" + (f" (id {cell_id})" if cell_id else "")
+
+
+def split_cell_options(source: str, cell: str = "a cell") -> tuple[dict[str, Any], str]:
+    """Split Quarto ``#|`` cell options from the top of a code cell: THE option parser of
+    both renderers (the Quarto path checks every cell with it before ``quarto render``).
 
     Args:
         source: the cell source; options are the ``#| key: value`` lines at the
             top (blank lines before them are allowed).
+        cell: how an error names the cell (e.g. ``"cell 7"``).
 
     Returns:
-        ``(options, rest)``: the options as a dict (YAML-parsed; a line that is
-        not valid YAML is read as ``key: value`` text) and the source without any
-        ``#|`` line.
+        ``(options, rest)``: the options as a dict (the ``#|`` lines' text read as one
+        YAML mapping with ``yaml.safe_load``, as Quarto reads them) and the source
+        without any ``#|`` line.
+
+    Raises:
+        RenderError: the options are not valid YAML or not a mapping (e.g. an unquoted
+            ``title: Rates: this window``); the message names the cell and the bad line.
     """
     lines = source.splitlines()
     option_lines: list[str] = []
@@ -405,15 +640,21 @@ def split_cell_options(source: str) -> tuple[dict[str, Any], str]:
     if option_lines:
         try:
             parsed = yaml.safe_load("\n".join(option_lines))
-        except yaml.YAMLError:
-            parsed = None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = mark.line if mark is not None and mark.line < len(option_lines) else 0
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise RenderError(
+                f"{cell}: invalid #| option line {option_lines[line].strip()!r} "
+                f"({problem}); #| options are YAML: quote a value holding ': ' or '#' "
+                f'(title: "A: b")'
+            ) from None
         if isinstance(parsed, dict):
             options = {str(k): v for k, v in parsed.items()}
-        else:
-            for line in option_lines:
-                key, sep, value = line.partition(":")
-                if sep and key.strip():
-                    options[key.strip()] = value.strip().strip("\"'")
+        elif parsed is not None:
+            raise RenderError(
+                f"{cell}: #| options must be 'key: value' lines, got {option_lines[0].strip()!r}"
+            )
     rest = "\n".join(line for line in lines[index:] if not _OPTION_LINE.match(line))
     return options, rest
 
@@ -611,7 +852,7 @@ def transform_notebook(
             emit(row, {"kind": "valuebox-row", "boxes": boxes})
             boxes = []
 
-    for cell in source_nb.cells:
+    for cell_index, cell in enumerate(source_nb.cells):
         kind = cell.get("cell_type")
         tags = set(cell.get("metadata", {}).get("tags", []) or [])
         if kind == "raw":
@@ -647,7 +888,7 @@ def transform_notebook(
             flush_boxes()
             cells.append(cell)
             continue
-        options, rest = split_cell_options(cell.source)
+        options, rest = split_cell_options(cell.source, _cell_label(cell_index, cell))
         if options.get("include") is False or options.get("output") is False:
             continue
         outputs = _kept_outputs(list(cell.get("outputs", [])))
@@ -781,7 +1022,9 @@ def render_nbconvert(executed: Path, out_html: Path, title: str | None) -> Path:
         ``out_html``.
 
     Raises:
-        RenderError: the notebook cannot be read or the conversion fails.
+        RenderError: the notebook cannot be read, a cell's ``#|`` options are invalid,
+            the conversion fails, or the page is not self-contained (:func:`harden_page`,
+            which also gives the page its Content-Security-Policy).
     """
     executed = Path(executed)
     try:
@@ -792,12 +1035,195 @@ def render_nbconvert(executed: Path, out_html: Path, title: str | None) -> Path:
     resources = {"metadata": {"name": executed.stem, "path": str(executed.parent)}}
     try:
         body, _ = exporter.from_notebook_node(nb, resources=resources)
+    except RenderError:
+        raise
     except Exception as exc:  # nbconvert/jinja raise many types; report them as one error
         raise RenderError(f"nbconvert could not render {executed.name}: {exc}") from exc
-    for ref in find_remote_references(body):
-        log.warning("%s: page references a network resource: %s", executed.name, ref)
-    atomic_write_text(Path(out_html), body)
+    atomic_write_text(Path(out_html), harden_page(body, name=executed.name))
     return Path(out_html)
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-render: every page self-contained, deduplicated and under a strict CSP
+# ---------------------------------------------------------------------------------------------
+
+CSP_META_ID = "rfa-csp"
+"""``id`` of the Content-Security-Policy ``<meta>`` that :func:`harden_page` writes."""
+
+_HEAD_OPEN = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_CSP_META = re.compile(
+    r"""<meta\b[^>]*http-equiv\s*=\s*["']?content-security-policy["']?[^>]*>\s*""", re.IGNORECASE
+)
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?""")
+_DATA_URI = re.compile(r"^data:([^,;]*)((?:;[^,;]*)*),(.*)$", re.DOTALL)
+_EXTRA_SCHEME_CLASSES = {"quarto-color-scheme-extra", "quarto-color-alternate"}
+
+
+def _attributes(tag: str) -> dict[str, str]:
+    """The attributes of one start tag (``<link …>``), names lower-cased, values unescaped."""
+    inner = re.sub(r"^<\w+", "", tag).rstrip(">").rstrip("/")
+    out: dict[str, str] = {}
+    for match in _ATTR.finditer(inner):
+        value = next((g for g in match.groups()[1:] if g is not None), "")
+        out.setdefault(match.group(1).lower(), html.unescape(value))
+    return out
+
+
+def _decode_data_uri(uri: str) -> tuple[str, str] | None:
+    """``(media type, text)`` of a ``data:`` URI (base64 or percent-encoded), or ``None``."""
+    match = _DATA_URI.match(uri.strip())
+    if not match:
+        return None
+    media, params, payload = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    try:
+        if ";base64" in params:
+            raw = base64.b64decode(payload, validate=False)
+        else:
+            raw = urllib.parse.unquote_to_bytes(payload)
+        return media, raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _dedupe_color_schemes(page: str) -> str:
+    """Drop Quarto's duplicate colour-scheme stylesheets when the page has one light theme.
+
+    Quarto 1.7 dashboards embed the Bootstrap and highlighting CSS once per colour scheme
+    role (``quarto-color-scheme``, ``quarto-color-alternate``,
+    ``quarto-color-scheme-extra``; quarto-cli ``src/command/render/pandoc-html.ts``). With
+    no dark stylesheet and no scheme toggle, only the primary ones are ever used."""
+    links = [(m, _attributes(m.group(0))) for m in _LINK_TAG.finditer(page)]
+    if "quarto-color-scheme-toggle" in page or any(a.get("data-mode") == "dark" for _, a in links):
+        return page
+    drop = [m for m, a in links if _EXTRA_SCHEME_CLASSES & set(a.get("class", "").split())]
+    for match in reversed(drop):
+        page = page[: match.start()] + page[match.end() :]
+    return page
+
+
+def _inline_data_resources(page: str) -> str:
+    """Turn ``<link rel=stylesheet href="data:text/css,…">`` into ``<style>`` and
+    ``<script src="data:…javascript…">`` into inline scripts (same text, smaller than
+    percent-encoding or base64, and each script then has a CSP hash). A resource whose
+    text would end its element early (``</style``, ``</script``, ``<!--``) stays as it is."""
+
+    def link(match: re.Match[str]) -> str:
+        attrs = _attributes(match.group(0))
+        if "stylesheet" not in attrs.get("rel", "").split():
+            return match.group(0)
+        decoded = _decode_data_uri(attrs.get("href", ""))
+        if decoded is None or decoded[0] != "text/css" or "</style" in decoded[1].lower():
+            return match.group(0)
+        keep = "".join(
+            f' {k}="{html.escape(attrs[k], quote=True)}"' for k in ("id", "media") if k in attrs
+        )
+        return f"<style{keep}>{decoded[1]}</style>"
+
+    def script(match: re.Match[str]) -> str:
+        attrs = _attributes(f"<script{match.group(1)}>")
+        decoded = _decode_data_uri(attrs.get("src", ""))
+        if decoded is None or match.group(2).strip() or "javascript" not in decoded[0]:
+            return match.group(0)
+        text = decoded[1]
+        if "</script" in text.lower() or "<!--" in text:
+            return match.group(0)
+        keep = "".join(
+            f' {k}="{html.escape(v, quote=True)}"'
+            for k, v in attrs.items()
+            if k not in ("src", "integrity", "crossorigin", "defer", "async")
+        )
+        return f"<script{keep}>{text}</script>"
+
+    return _SCRIPT.sub(script, _LINK_TAG.sub(link, page))
+
+
+def _script_hashes(page: str) -> tuple[list[str], bool]:
+    """``(CSP sha256 sources of every inline script, whether a script loads a data: URI)``.
+
+    The hash is of the script element's text exactly as it appears between its tags
+    (what the browser hashes, https://www.w3.org/TR/CSP3/#match-element-to-source-list).
+    """
+    hashes: list[str] = []
+    data_scripts = False
+    for match in _SCRIPT.finditer(page):
+        src = _attributes(f"<script{match.group(1)}>").get("src")
+        if src is not None:
+            data_scripts = data_scripts or src.strip().lower().startswith("data:")
+            continue
+        digest = hashlib.sha256(match.group(2).encode("utf-8")).digest()
+        source = f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+        if source not in hashes:
+            hashes.append(source)
+    return hashes, data_scripts
+
+
+def content_security_policy(page: str) -> str:
+    """The Content-Security-Policy for ``page``: nothing from the network, ever.
+
+    ``default-src 'none'``; images and fonts only from ``data:``; styles inline or
+    ``data:``; scripts only the page's own inline scripts, each by its sha256 hash (plus
+    ``data:`` only if a script is still a ``data:`` URI); no fetch/XHR/WebSocket
+    (``connect-src 'none'``), no form posts, no ``<base>``, no plugins. Inline event
+    handlers (``onclick=…``) and ``javascript:`` URLs never run (no ``'unsafe-inline'``
+    / ``'unsafe-hashes'`` for scripts).
+    """
+    hashes, data_scripts = _script_hashes(page)
+    scripts = " ".join(hashes + (["data:"] if data_scripts else [])) or "'none'"
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "img-src data:",
+            "font-src data:",
+            "style-src 'unsafe-inline' data:",
+            f"script-src {scripts}",
+            "connect-src 'none'",
+            "form-action 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+def harden_page(page: str, *, name: str = "page") -> str:
+    """Check and harden one rendered page (both renderers call it after rendering).
+
+    1. Quarto's duplicate colour-scheme stylesheets are dropped (:func:`_dedupe_color_schemes`)
+       and ``data:`` stylesheets and scripts become inline (:func:`_inline_data_resources`).
+    2. The page must be self-contained: :func:`find_remote_references` must find nothing.
+    3. A ``<meta http-equiv="Content-Security-Policy">`` (:func:`content_security_policy`,
+       hashes of exactly the page's inline scripts now) becomes the FIRST element of
+       ``<head>`` (a previous one is replaced), so anything added to the page later (a
+       script or an inline handler in filled-in text) cannot run.
+
+    Args:
+        page: the HTML text of a rendered page.
+        name: how to name the page in an error (the notebook or page label).
+
+    Returns:
+        The hardened HTML text.
+
+    Raises:
+        RenderError: the page loads something from the network (``src``/``href``/
+            ``@import``/``url()`` to ``http:``, ``https:`` or ``//``; the first few are
+            named), or it has no ``<head>``.
+    """
+    page = _CSP_META.sub("", page)
+    page = _inline_data_resources(_dedupe_color_schemes(page))
+    remote = find_remote_references(page)
+    if remote:
+        shown = ", ".join(remote[:3]) + (f" (+{len(remote) - 3} more)" if len(remote) > 3 else "")
+        raise RenderError(
+            f"{name}: the page is not self-contained, it would load {len(remote)} "
+            f"resource(s) from the network: {shown}; it was not published"
+        )
+    head = _HEAD_OPEN.search(page)
+    if head is None:
+        raise RenderError(f"{name}: the rendered page has no <head>; it was not published")
+    policy = html.escape(content_security_policy(page), quote=False)  # no '"' in it
+    meta = f'<meta http-equiv="Content-Security-Policy" id="{CSP_META_ID}" content="{policy}">'
+    return page[: head.end()] + meta + page[head.end() :]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,6 +1250,10 @@ class _RemoteFinder(html.parser.HTMLParser):
                 self.found.append(f"<{tag} {name}={value}>")
             if value and name == "style":
                 self.found.extend(_CSS_REMOTE.findall(value))
+            if value and name == "href" and tag == "link":
+                decoded = _decode_data_uri(value)  # an embedded stylesheet's own @import/url()
+                if decoded is not None and decoded[0] == "text/css":
+                    self.found.extend(_CSS_REMOTE.findall(decoded[1]))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "style":
