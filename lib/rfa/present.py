@@ -1,18 +1,22 @@
 """Presentation helpers for notebooks: number formats, value boxes, tables and page text.
 
 Pure functions from page models (:mod:`rfa.dashboards`) to display objects, so
-notebook cells stay one or two lines. Tables are returned as pandas
-DataFrames of formatted strings (rendered as HTML by Jupyter, Quarto and
-nbconvert alike); value boxes as Quarto's documented ``dict(value=…, icon=…,
-color=…)`` form.
+notebook cells stay one or two lines. Tables are built as pandas DataFrames of
+formatted strings and shown by :func:`html_table` (escaped HTML: text columns left,
+number columns right, a focusable scroll container for phones); text sections are
+escaped HTML built with :class:`markupsafe.Markup` (database text — names, domains,
+comments — never becomes markup). The page header, headline, KPI tiles and details
+are in :mod:`rfa.page`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 
 import pandas as pd
+from markupsafe import Markup
 
 from rfa.metrics.models import Comment, DataQualityFinding, RankedRow, StepRow
 
@@ -24,19 +28,32 @@ def fmt_int(value: int | None) -> str:
     return DASH if value is None else f"{value:,}"
 
 
-def fmt_pct(fraction: float | None, digits: int = 0) -> str:
-    """A fraction in [0, 1] as a percentage: ``0.625`` → ``"62%"``; None → ``"—"``."""
-    return DASH if fraction is None else f"{fraction * 100:.{digits}f}%"
+def _pct_digits(percent: float, digits: int | None) -> int:
+    if digits is not None:
+        return digits
+    return 0 if percent == 0 or abs(percent) >= 10 else 1
+
+
+def fmt_pct(fraction: float | None, digits: int | None = None) -> str:
+    """A fraction in [0, 1] as a percentage: ``0.625`` → ``"62%"``, ``0.034`` → ``"3.4%"``
+    (whole numbers from 10%, one decimal below, unless ``digits`` says); None → ``"—"``."""
+    if fraction is None:
+        return DASH
+    percent = fraction * 100
+    return f"{percent:.{_pct_digits(percent, digits)}f}%"
 
 
 def fmt_minutes(minutes: float | None) -> str:
-    """Minutes as ``"42 min"`` or ``"1 h 05 min"``; None → ``"—"``."""
+    """Minutes as ``"42 min"``, ``"4.5 min"``, ``"1 h 5 min"``, or seconds under a minute
+    (``"45 s"``); None → ``"—"``."""
     if minutes is None:
         return DASH
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
     if minutes < 60:
         return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
     hours, rest = divmod(round(minutes), 60)
-    return f"{hours} h {rest:02d} min"
+    return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
 
 
 def fmt_csat(value: float | None) -> str:
@@ -53,15 +70,8 @@ def fmt_time(value: dt.datetime | None, timezone: str) -> str:
     return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") + f" ({timezone})"
 
 
-def valuebox(value: str, icon: str, color: str = "primary") -> dict[str, str]:
-    """Quarto's value-box content for a Python cell: ``dict(icon=…, color=…, value=…)``."""
-    return {"icon": icon, "color": color, "value": value}
-
-
 FEW = " · few sessions"
 """Appended to the n of a table row below the page's ``min_n`` (the row is also muted)."""
-MUTED_ROW_STYLE = "color: #8a94a3;"
-"""Inline style of a muted table row (works in Quarto, nbconvert and Jupyter alike)."""
 
 
 def _few(flag: bool) -> str:
@@ -163,11 +173,12 @@ def step_table(rows: Sequence[StepRow], limit: int = 15) -> pd.DataFrame:
 
 
 def comments_table(rows: Sequence[Comment], timezone: str) -> pd.DataFrame:
-    """Anonymous comments: date, stars and text (no author column exists)."""
-    return pd.DataFrame(
+    """Anonymous comments: date (the local day only — a time of day would help match a
+    comment to a session), stars and text (no author column exists)."""
+    frame = pd.DataFrame(
         [
             {
-                "Date": fmt_time(c.created_at, timezone).split(" (")[0],
+                "Date": fmt_date(c.date, timezone),
                 "Rating": "★" * c.rating + "☆" * (5 - c.rating),
                 "Comment": c.comment,
             }
@@ -175,65 +186,101 @@ def comments_table(rows: Sequence[Comment], timezone: str) -> pd.DataFrame:
         ],
         columns=["Date", "Rating", "Comment"],
     )
+    frame.attrs["text_columns"] = ["Date", "Rating", "Comment"]
+    return frame
 
 
-def html_table(frame: pd.DataFrame, empty: str = "No data in this window.") -> str:
-    """Render a display frame as a compact HTML table (no index); ``empty`` text if no rows.
-    Rows flagged in ``frame.attrs["few"]`` (set by the table functions here for rows below
-    the page's ``min_n``) are rendered muted: ``<tr class="rfa-few" style="…">``."""
+def fmt_date(value, timezone: str) -> str:
+    """A date (or an aware datetime, taken in the account's timezone) as ``"5 Dec 2026"``;
+    None → ``"—"``."""
+    if value is None:
+        return DASH
+    if isinstance(value, dt.datetime):
+        from zoneinfo import ZoneInfo
+
+        value = value.astimezone(ZoneInfo(timezone)).date()
+    return f"{value.day} {value:%b %Y}"
+
+
+_NUMERIC = re.compile(r"^(?:[−+-]?\d|—$|<\s?\d|≈)")
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[bool]:
+    """Which columns of a display frame hold numbers (shown right-aligned): every
+    non-empty cell starts with a digit, a sign or is ``"—"``. The first column is always
+    text (a name); ``frame.attrs["text_columns"]`` forces columns to text."""
+    forced = set(frame.attrs.get("text_columns") or [])
+    flags = []
+    for i, column in enumerate(frame.columns):
+        cells = [str(v) for v in frame[column].tolist() if str(v).strip()]
+        flags.append(
+            i > 0 and column not in forced and bool(cells) and all(_NUMERIC.match(c) for c in cells)
+        )
+    return flags
+
+
+def html_table(
+    frame: pd.DataFrame, empty: str = "No data in this window.", label: str | None = None
+) -> str:
+    """Render a display frame as an HTML table (no index), or ``empty`` when it has no rows.
+
+    Every header and cell is escaped (:func:`markupsafe.escape`). Text columns are
+    left-aligned, number columns right-aligned (:func:`numeric_columns`); the table sits
+    in a focusable scroll container (``tabindex="0"``, ``role="region"``, labelled
+    ``label`` or "Table") so it scrolls inside its card on a phone. Rows flagged in
+    ``frame.attrs["few"]`` (rows below the page's ``min_n``) get ``class="rfa-few"``
+    (muted and italic; their text says "few sessions")."""
     if frame.empty:
-        return f"<p class='rfa-empty'>{empty}</p>"
-    html = frame.to_html(index=False, border=0, classes="rfa-table", escape=True)
-    flags = frame.attrs.get("few") or []
-    if not any(flags):
-        return html
-    head, _, body = html.partition("<tbody>")
-    rows = body.split("<tr>")
-    for i, flag in enumerate(flags[: len(rows) - 1], start=1):
-        if flag:
-            rows[i] = f' class="rfa-few" style="{MUTED_ROW_STYLE}">' + rows[i]
-        else:
-            rows[i] = ">" + rows[i]
-    return head + "<tbody>" + rows[0] + "".join("<tr" + r for r in rows[1:])
+        return str(Markup('<p class="rfa-empty">{}</p>').format(empty))
+    numeric = numeric_columns(frame)
+    flags = list(frame.attrs.get("few") or [])
+    align = ["rfa-num" if n else "rfa-text" for n in numeric]
+    head = Markup("").join(
+        Markup('<th scope="col" class="{}">{}</th>').format(a, c)
+        for a, c in zip(align, frame.columns, strict=True)
+    )
+    rows = []
+    for i, values in enumerate(frame.itertuples(index=False, name=None)):
+        cells = Markup("").join(
+            Markup('<td class="{}">{}</td>').format(a, "" if v is None else v)
+            for a, v in zip(align, values, strict=True)
+        )
+        few = i < len(flags) and flags[i]
+        rows.append(Markup('<tr class="rfa-few">{}</tr>' if few else "<tr>{}</tr>").format(cells))
+    return str(
+        Markup(
+            '<div class="rfa-scroll" tabindex="0" role="region" aria-label="{}">'
+            '<table class="rfa-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table></div>'
+        ).format(label or "Table", head, Markup("").join(rows))
+    )
 
 
 def data_quality_text(findings: Sequence[DataQualityFinding]) -> str:
-    """Markdown list of data-quality findings (:mod:`rfa.validation`): how many rows, what
+    """Data-quality findings (:mod:`rfa.validation`) as escaped HTML: how many rows, what
     they are and what was done with them, with the check's name; or a sentence saying
-    there were none."""
+    there were none. (The page's "About" section shows the same through
+    :func:`rfa.page.about_html`.)"""
     if not findings:
-        return "No faulty rows were found in the data behind this page."
-    lines = [f"- **{f.count:,}** {f.description} (`{f.check}`)." for f in findings]
-    return (
-        "Faulty rows found in the data behind this page, and what was done with them; "
-        "the numbers above leave them out wherever they would be wrong:\n\n" + "\n".join(lines)
+        return "<p>No faulty rows were found in the data behind this page.</p>"
+    items = Markup("").join(
+        Markup("<li><strong>{:,}</strong> {} ({}).</li>").format(f.count, f.description, f.check)
+        for f in findings
     )
-
-
-def about_text(meta, extra: str = "") -> str:
-    """Markdown 'About this page' text: scope, window, data time and metric definitions."""
-    scope = f" — {meta.scope.name}" if meta.scope else ""
-    lines = [
-        f"**{meta.title}{scope}**, {meta.account.name}.",
-        f"Window: {meta.window_label}. Data up to: "
-        f"{fmt_time(meta.data_time, meta.account.timezone)} (newest record in the window). "
-        f"Generated {meta.generated_at:%Y-%m-%d %H:%M} UTC. Audience: {meta.audience}.",
-    ]
-    if extra:
-        lines += ["**Data quality.** " + extra]
-    lines.append("**Glossary** (what each figure counts, what it leaves out and why)")
-    definitions = "\n".join(
-        f"- **{key.replace('_', ' ')}** — {text}" for key, text in meta.definitions.items()
+    return str(
+        Markup(
+            "<p>Faulty rows found in the data behind this page, and what was done with them; "
+            "the numbers above leave them out wherever they would be wrong:</p><ul>{}</ul>"
+        ).format(items)
     )
-    return "\n\n".join(lines) + "\n\n" + definitions
 
 
 # ── FlowPilot (METRICS.md §4: rates are percentages 0–100) ──────────────────
 
 
-def fmt_pct100(percent: float | None, digits: int = 0) -> str:
-    """A percentage already in 0–100: ``53.4`` → ``"53%"``; None → ``"—"``."""
-    return DASH if percent is None else f"{percent:.{digits}f}%"
+def fmt_pct100(percent: float | None, digits: int | None = None) -> str:
+    """A percentage already in 0–100: ``53.4`` → ``"53%"``, ``3.42`` → ``"3.4%"``;
+    None → ``"—"``."""
+    return DASH if percent is None else f"{percent:.{_pct_digits(percent, digits)}f}%"
 
 
 def domain_table(rows: Sequence) -> pd.DataFrame:
@@ -374,45 +421,99 @@ def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
                 "Severity": g.severity,
                 "Gap": g.kind.replace("_", " "),
                 "Where": g.subject,
-                "Evidence": f"{g.rate:.0%} of {g.evidence_sessions:,} sessions{_few(g.few)} "
-                f"(95% interval {_range(g.rate_low, g.rate_high, fmt_pct)}; "
-                f"threshold {g.threshold:.0%})"
-                if g.rate is not None
-                else f"{g.evidence_sessions:,} sessions{_few(g.few)}",
+                "Evidence": gap_evidence(g),
                 "Suggested action": g.suggested_action,
             }
             for g in shown
         ],
         columns=["Severity", "Gap", "Where", "Evidence", "Suggested action"],
     )
+    frame.attrs["text_columns"] = list(frame.columns)
     return _muted(frame, [g.few for g in shown])
 
 
-def thresholds_text(thresholds) -> str:
-    """Markdown list of the knowledge-gap thresholds in force."""
-    fields = thresholds.model_dump()
-    return "Thresholds in force:\n\n" + "\n".join(
-        f"- `{name}` = {value}" for name, value in fields.items()
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+"""Most severe first."""
+
+
+def gap_evidence(g) -> str:
+    """A gap's evidence in words: ``"62% of 48 sessions (95% interval 48% – 74%;
+    threshold 40%)"``, or ``"12 sessions"`` for gaps without a rate."""
+    if g.rate is None:
+        return f"{g.evidence_sessions:,} sessions{_few(g.few)}"
+    return (
+        f"{g.rate:.0%} of {g.evidence_sessions:,} sessions{_few(g.few)} "
+        f"(95% interval {_range(g.rate_low, g.rate_high, fmt_pct)}; "
+        f"threshold {g.threshold:.0%})"
     )
 
 
-def about(page) -> str:
-    """The 'About these numbers' text of any page model: :func:`about_text` plus its
-    data-quality findings when the page carries them."""
-    findings = getattr(page, "data_quality", None)
-    extra = "" if findings is None else data_quality_text(findings)
-    return about_text(page.meta, extra)
+def gaps_actions_html(gaps: Sequence, shown: int = 5) -> str:
+    """Knowledge gaps as an action list (escaped HTML): a coloured severity badge, the
+    suggested action first, where and the evidence second; most severe first (stable
+    within a severity), the first ``shown`` visible and the rest behind "Show all N"."""
+    ordered = sorted(gaps, key=lambda g: SEVERITY_ORDER.get(g.severity, 3))
+    if not ordered:
+        return str(
+            Markup('<p class="rfa-empty">{}</p>').format(
+                "No gap passes the thresholds in this window."
+            )
+        )
+
+    def item(g) -> Markup:
+        return Markup(
+            '<li class="rfa-action{}"><span class="rfa-badge rfa-badge--{}">{}</span>'
+            '<p class="rfa-action-what">{}</p>'
+            '<p class="rfa-action-evidence">{} · {} · {}</p></li>'
+        ).format(
+            " rfa-few" if g.few else "",
+            g.severity if g.severity in SEVERITY_ORDER else "low",
+            g.severity,
+            g.suggested_action,
+            g.kind.replace("_", " ").capitalize(),
+            g.subject,
+            gap_evidence(g),
+        )
+
+    first = Markup("").join(item(g) for g in ordered[:shown])
+    html = Markup('<ol class="rfa-actions">{}</ol>').format(first)
+    rest = ordered[shown:]
+    if rest:
+        html += Markup(
+            '<details class="rfa-details"><summary>Show all {} gaps</summary>'
+            '<ol class="rfa-actions" start="{}">{}</ol></details>'
+        ).format(len(ordered), shown + 1, Markup("").join(item(g) for g in rest))
+    return str(html)
+
+
+def thresholds_text(thresholds) -> str:
+    """The knowledge-gap thresholds in force, as an escaped HTML list."""
+    fields = thresholds.model_dump()
+    items = Markup("").join(
+        Markup("<li><code>{}</code> = {}</li>").format(name, value)
+        for name, value in fields.items()
+    )
+    return str(Markup("<p>Thresholds in force:</p><ul>{}</ul>").format(items))
 
 
 def coverage_text(coverage) -> str:
-    """Markdown for :class:`KnowledgeCoverage`: flows, AI flows and proposals."""
-    return (
-        f"- **{coverage.total_flows:,}** flows in the account, "
-        f"**{coverage.ai_generated_flows:,}** written or enhanced by AI\n"
-        f"- **{coverage.proposals_pending:,}** flow proposals waiting for review (any age)\n"
-        f"- in this window: **{coverage.proposals_approved_in_window:,}** approved or modified, "
-        f"**{coverage.proposals_rejected_in_window:,}** rejected, "
-        f"**{coverage.proposals_dismissed_in_window:,}** dismissed"
+    """:class:`KnowledgeCoverage` as an HTML list: flows, AI flows and proposals."""
+    return str(
+        Markup(
+            '<ul class="rfa-text-block">'
+            "<li><strong>{:,}</strong> flows in the account, <strong>{:,}</strong> written or "
+            "enhanced by AI</li>"
+            "<li><strong>{:,}</strong> flow proposals waiting for review (any age)</li>"
+            "<li>in this window: <strong>{:,}</strong> approved or modified, "
+            "<strong>{:,}</strong> rejected, <strong>{:,}</strong> dismissed</li></ul>"
+        ).format(
+            coverage.total_flows,
+            coverage.ai_generated_flows,
+            coverage.proposals_pending,
+            coverage.proposals_approved_in_window,
+            coverage.proposals_rejected_in_window,
+            coverage.proposals_dismissed_in_window,
+        )
     )
 
 
@@ -446,94 +547,116 @@ def psa_html(psa) -> str:
 
 
 def quality_formula_text(quality) -> str:
-    """Markdown explaining the flow-quality score and the list thresholds."""
-    return (
-        f"{quality.formula}\n\n"
-        f"Top performers and needs-attention lists only hold flows with at least "
-        f"**{quality.min_usage}** AI sessions; a flow needs attention when its success rate "
-        f"is below **{quality.attention_success_pct:.0f}%** or its score below "
-        f"**{quality.attention_score:.0f}**."
+    """The flow-quality score and the list thresholds, as escaped HTML."""
+    return str(
+        Markup(
+            '<div class="rfa-text-block"><p>{}</p><p>Top performers and needs-attention '
+            "lists only hold flows with at least <strong>{}</strong> AI sessions; a flow "
+            "needs attention when its success rate is below <strong>{:.0f}%</strong> or its "
+            "score below <strong>{:.0f}</strong>.</p></div>"
+        ).format(
+            quality.formula,
+            quality.min_usage,
+            quality.attention_success_pct,
+            quality.attention_score,
+        )
     )
 
 
 def gap_scope_text(report) -> str:
-    """Markdown: how much of the window the knowledge-gap report could judge, and the
-    thresholds in force."""
-    return (
-        f"- **{report.domains_assessed}** problem domains had enough AI sessions to judge; "
-        f"**{report.domains_below_min_sessions}** had too few\n"
-        f"- **{report.sessions_without_domain:,}** AI sessions had no domain and are not "
-        f"judged by domain\n"
-        f"- **{report.options_assessed:,}** flow options had enough ended sessions\n\n"
-        + thresholds_text(report.thresholds)
+    """How much of the window the knowledge-gap report could judge, and the thresholds
+    in force, as escaped HTML."""
+    return str(
+        Markup(
+            '<div class="rfa-text-block"><ul>'
+            "<li><strong>{}</strong> problem domains had enough AI sessions to judge; "
+            "<strong>{}</strong> had too few</li>"
+            "<li><strong>{:,}</strong> AI sessions had no domain and are not judged by "
+            "domain</li>"
+            "<li><strong>{:,}</strong> flow options had enough ended sessions</li></ul>{}</div>"
+        ).format(
+            report.domains_assessed,
+            report.domains_below_min_sessions,
+            report.sessions_without_domain,
+            report.options_assessed,
+            Markup(thresholds_text(report.thresholds)),
+        )
     )
 
 
 def escalation_text(metrics, kpis=None) -> str:
-    """Markdown: the escalation metric's definition and its counts (METRICS.md §5); the
-    average with its 95% t interval, the median and p95 with their bootstrap intervals
-    when the page's KPIs (``kpis``: a list of KPIs or :func:`rfa.metrics.kpi.by_key`'s
-    dict) are given, and the n behind them."""
+    """The escalation metric's definition and its counts (METRICS.md §5) as escaped
+    HTML; the average with its 95% t interval, the median and p95 with their bootstrap
+    intervals when the page's KPIs (``kpis``: a list of KPIs or
+    :func:`rfa.metrics.kpi.by_key`'s dict) are given, and the n behind them."""
     if kpis is not None and not isinstance(kpis, dict):
         kpis = {k.key: k for k in kpis}
     kpis = kpis or {}
 
-    def quantile(key: str, value: float | None) -> str:
+    def quantile(key: str, value: float | None) -> Markup:
         kpi = kpis.get(key)
         if kpi is None:
-            return f"**{fmt_seconds(value)}**"
+            return Markup("<strong>{}</strong>").format(fmt_seconds(value))
         est = kpi.estimate
-        return f"**{fmt_seconds(est.value)}**" + (
-            f" ({fmt_seconds(est.low)} – {fmt_seconds(est.high)})"
-            if est.low is not None and est.high is not None
-            else ""
-        )
+        if est.low is not None and est.high is not None:
+            return Markup("<strong>{}</strong> ({} – {})").format(
+                fmt_seconds(est.value), fmt_seconds(est.low), fmt_seconds(est.high)
+            )
+        return Markup("<strong>{}</strong>").format(fmt_seconds(est.value))
 
-    average = f"**{fmt_seconds(metrics.avg_seconds_to_first_action)}**" + (
-        f" (95% interval {fmt_seconds(metrics.avg_seconds_low)} – "
-        f"{fmt_seconds(metrics.avg_seconds_high)})"
-        if metrics.avg_seconds_low is not None and metrics.avg_seconds_high is not None
-        else ""
-    )
+    average = Markup("<strong>{}</strong>").format(fmt_seconds(metrics.avg_seconds_to_first_action))
+    if metrics.avg_seconds_low is not None and metrics.avg_seconds_high is not None:
+        average += Markup(" (95% interval {} – {})").format(
+            fmt_seconds(metrics.avg_seconds_low), fmt_seconds(metrics.avg_seconds_high)
+        )
     sample = (
-        f" Only **{metrics.n_values}** values back the p95: read it as indicative."
+        Markup(" Only <strong>{}</strong> values back the p95: read it as indicative.").format(
+            metrics.n_values
+        )
         if metrics.small_sample and metrics.n_values
         else ""
     )
-    return (
-        f"> {metrics.metric_definition}\n\n"
-        f"- **{metrics.n_handoffs_claimed:,}** hand-offs claimed in the window, "
-        f"**{metrics.n_handoffs_with_action:,}** followed by an AI-session step, "
-        f"**{metrics.n_handoffs_without_action:,}** claimed but never acted on; "
-        f"**{metrics.n_handoffs_unclaimed:,}** created in the window were never claimed.\n"
-        f"- Over n={metrics.n_values:,} acted-on hand-offs: average {average}, median "
-        f"{quantile('median_seconds_to_first_action', metrics.median_seconds_to_first_action)}"
-        f", p95 "
-        f"{quantile('p95_seconds_to_first_action', metrics.p95_seconds_to_first_action)}."
-        f"{sample}\n"
-        f"- **{metrics.n_negative_floored}** lags below zero (clock drift) were counted as 0 s."
+    return str(
+        Markup(
+            '<div class="rfa-text-block"><p class="rfa-definition">{}</p><ul>'
+            "<li><strong>{:,}</strong> hand-offs claimed in the window, <strong>{:,}</strong> "
+            "followed by an AI-session step, <strong>{:,}</strong> claimed but never acted on; "
+            "<strong>{:,}</strong> created in the window were never claimed.</li>"
+            "<li>Over n={:,} acted-on hand-offs: average {}, median {}, p95 {}.{}</li>"
+            "<li><strong>{}</strong> lags below zero (clock drift) were counted as 0 s.</li>"
+            "</ul></div>"
+        ).format(
+            metrics.metric_definition,
+            metrics.n_handoffs_claimed,
+            metrics.n_handoffs_with_action,
+            metrics.n_handoffs_without_action,
+            metrics.n_handoffs_unclaimed,
+            metrics.n_values,
+            average,
+            quantile("median_seconds_to_first_action", metrics.median_seconds_to_first_action),
+            quantile("p95_seconds_to_first_action", metrics.p95_seconds_to_first_action),
+            sample,
+            metrics.n_negative_floored,
+        )
     )
 
 
 def comments_html(page) -> str:
-    """The flow page's anonymous comments, or why there are none (none in the window, or
-    withheld because fewer than k engineers rated the flow)."""
+    """The flow page's anonymous comments (date only), or why there are none (none in
+    the window, or withheld because fewer than k engineers rated the flow)."""
     privacy = page.privacy
     if not privacy.comments_shown:
-        return (
-            f"<p class='rfa-empty'>Comments withheld: fewer than {privacy.min_group_size} "
-            f"engineers rated this flow in the window ({privacy.raters}), so a comment could "
-            "point at one person.</p>"
+        return str(
+            Markup(
+                '<p class="rfa-empty">Comments withheld: fewer than {} engineers rated this '
+                "flow in the window ({}), so a comment could point at one person.</p>"
+            ).format(privacy.min_group_size, privacy.raters)
         )
     table = comments_table(page.recent_comments, page.meta.account.timezone)
-    return html_table(table, "No comments in this window.")
+    return html_table(table, "No comments in this window.", "Recent comments")
 
 
-# ── honest numbers (issue 7): KPIs with n, interval and comparison ─────────
-
-MUTED = "light"
-"""Value-box colour of a figure shown as "few sessions" or withheld."""
-ARROWS = {"up": "▲", "down": "▼", "none": ""}
+# ── KPI values (issue 7: tiles and details are drawn by rfa.page) ─────────
 
 
 def fmt_kpi(value: float | None, unit: str) -> str:
@@ -554,91 +677,9 @@ def fmt_kpi(value: float | None, unit: str) -> str:
     return f"{value:.1f}"
 
 
-def fmt_margin(kpi) -> str:
-    """The half-width of a KPI's 95% interval: ``"± 3 pts"``, ``"± 0.4 min"``,
-    ``"± 0.1"``; ``""`` without an interval. Asymmetric intervals use the larger side."""
-    margin = kpi.estimate.margin
-    if margin is None:
-        return ""
-    if kpi.unit == "fraction":
-        points = margin * 100
-        return f"± {points:.1f} pts" if points < 10 else f"± {points:.0f} pts"
-    if kpi.unit == "count":
-        return f"± {margin:,.0f}"
-    if kpi.unit == "minutes":
-        return f"± {margin:.1f} min"
-    if kpi.unit == "seconds":
-        return f"± {fmt_seconds(margin)}"
-    return f"± {margin:.2f}"
-
-
 def fmt_interval(kpi) -> str:
     """``"58% – 66%"`` (the 95% interval in the KPI's unit) or ``"—"``."""
     est = kpi.estimate
     if est.low is None or est.high is None:
         return DASH
     return f"{fmt_kpi(est.low, kpi.unit)} – {fmt_kpi(est.high, kpi.unit)}"
-
-
-def kpi_box(kpi, icon: str, color: str = "primary", *, withheld: str = "withheld") -> dict:
-    """Quarto value-box content of a KPI (:class:`rfa.metrics.kpi.KPI`).
-
-    The value reads ``"62% ± 3 pts (n=1,234) ▲"``: the arrow only when the change
-    against the previous window is significant, otherwise the verdict in words —
-    ``"62% ± 3 pts (n=1,234) · no clear change"`` (or "no previous data" / "not enough
-    data" when there was nothing to compare with). A count is its own n, so its box shows
-    no separate ``(n=…)``. A figure behind fewer than ``min_n`` observations reads
-    ``"62% · few sessions (n=8)"`` in a muted colour; a missing KPI (withheld for
-    privacy) reads ``withheld``.
-    """
-    if kpi is None:
-        return valuebox(withheld, icon, MUTED)
-    est = kpi.estimate
-    value = fmt_kpi(est.value, kpi.unit)
-    if est.few and est.value is not None:
-        return valuebox(f"{value} · few sessions (n={est.n:,})", icon, MUTED)
-    if est.value is None:
-        return valuebox(f"{DASH} (n={est.n:,})", icon, MUTED)
-    n = "" if kpi.unit == "count" else f"(n={est.n:,})"
-    if kpi.change.significant and kpi.change.direction != "none":
-        verdict = ARROWS[kpi.change.direction]
-    else:
-        verdict = f"· {kpi.change.label}"
-    parts = [value, fmt_margin(kpi), n, verdict]
-    return valuebox(" ".join(p for p in parts if p), icon, color)
-
-
-def kpi_table(kpis) -> pd.DataFrame:
-    """Every KPI of a page with n, 95% interval, the previous window's value and the
-    verdict of the comparison (display strings); rows below ``min_n`` muted."""
-    kpis = list(kpis)
-    frame = pd.DataFrame(
-        [
-            {
-                "Figure": k.label,
-                "Value": fmt_kpi(k.estimate.value, k.unit)
-                + (" (few sessions)" if k.estimate.few else ""),
-                "95% interval": fmt_interval(k),
-                "n": fmt_int(k.estimate.n),
-                "Previous window": fmt_kpi(k.previous.value, k.unit),
-                "Change": (ARROWS[k.change.direction] + " " + k.change.label).strip(),
-                "Test": k.change.test
-                + ("" if k.change.p_value is None else f" (p = {k.change.p_value:.3f})"),
-            }
-            for k in kpis
-        ],
-        columns=["Figure", "Value", "95% interval", "n", "Previous window", "Change", "Test"],
-    )
-    return _muted(frame, [k.estimate.few for k in kpis])
-
-
-def kpi_html(page) -> str:
-    """The page's KPI table as HTML, rows below ``min_n`` muted, with a one-line lead."""
-    meta = page.meta
-    lead = (
-        f"<p class='rfa-note'>Compared with the {meta.previous_label} "
-        f"({meta.previous_window.start:%Y-%m-%d} – {meta.previous_window.end:%Y-%m-%d} UTC). "
-        f"A change is marked ▲/▼ only when it is beyond noise (5% level); figures with "
-        f"fewer than {meta.min_n} observations are marked 'few sessions'.</p>"
-    )
-    return lead + html_table(kpi_table(page.kpis), "No figures for this window.")
