@@ -7,10 +7,15 @@
 * ``demo_sqlite_url`` / ``demo_pg_url`` (session): the same small demo history
   (``demo_db.py``: seed 11, scale 0.03, ending today 00:00 UTC) on SQLite and on
   the PostgreSQL server.
+* ``quarto`` (marker) / ``quarto_exe`` (session fixture): a test marked ``quarto`` needs
+  the real Quarto CLI on PATH (``../shared/tools/quarto/setup`` builds one; CI puts it on
+  PATH). Without it the test is skipped locally and FAILS when ``CI`` is set.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -58,3 +63,31 @@ def demo_pg_url(pg_server: PostgresServer) -> str:
     init_db(url)
     load(url, demo_rows())
     return url
+
+
+QUARTO_MISSING = (
+    "quarto is not on PATH (install Quarto, or: "
+    'PATH="$(../shared/tools/quarto/setup | tail -1 | xargs dirname):$PATH")'
+)
+
+
+def _quarto_or_skip() -> str:
+    """The ``quarto`` on PATH; else skip, or fail when ``CI`` is set (CI must render)."""
+    exe = shutil.which("quarto")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{QUARTO_MISSING}; CI is set, so the Quarto tests must run", pytrace=False)
+        pytest.skip(QUARTO_MISSING)
+    return exe
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``quarto`` run only with a real ``quarto`` (see the module docstring)."""
+    if item.get_closest_marker("quarto") is not None:
+        _quarto_or_skip()
+
+
+@pytest.fixture(scope="session")
+def quarto_exe() -> str:
+    """Path of the real ``quarto`` executable (skip/fail as for the ``quarto`` marker)."""
+    return _quarto_or_skip()
