@@ -143,7 +143,7 @@ def test_recent_comments_newest_ten_non_empty_and_anonymous():
     ]
     comments = m.recent_comments(ratings(rows))
     assert [c.comment for c in comments] == [f"comment {i}" for i in range(11, 1, -1)]
-    assert set(comments[0].model_dump()) == {"rating", "comment", "created_at"}
+    assert set(comments[0].model_dump()) == {"rating", "comment", "date"}
 
 
 _NODE = st.one_of(

@@ -18,7 +18,7 @@ from rfa.window import make_window
 AS_OF = ANCHOR.isoformat()
 CSAT_4 = CSAT(avg_csat=4.0, total_ratings=3, distribution={1: 0, 2: 0, 3: 1, 4: 1, 5: 1})
 COMMENTS = [
-    Comment(rating=4, comment="Fixed it", created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    Comment(rating=4, comment="Fixed it", date=dt.date(2026, 11, 1))
 ]
 STEPS = [
     StepRow(
@@ -173,3 +173,26 @@ def test_orphan_or_duplicate_ratings_cannot_lift_the_rater_count(tmp_path, extra
         window = make_window("30d", "2026-11-20", info.timezone)
         raters, _ = rq.group_sizes(conn, info.id, window, page.meta.scope.id)
     assert raters == 1
+
+
+def test_anonymous_comments_carry_their_local_date_only(tmp_path):
+    """Issue 16 §13: a comment's minute (or second) in the data file let a reader match it
+    to one session; the data file now holds the account's local date and nothing finer."""
+    import json
+
+    from factories_db import TinyDB
+
+    tiny = TinyDB(tmp_path / "comments.sqlite")
+    acc = tiny.account("acct-c", tz="Pacific/Auckland")  # UTC+13 in November
+    flow = tiny.flow(acc, "mail-flow")
+    for i in range(3):
+        user = tiny.user(acc, f"c-user-{i}")
+        session = tiny.session(flow, user, f"c-s{i}", f"2026-11-10 1{i}:00")
+        tiny.rating(acc, flow, session, user, f"c-r{i}", f"2026-11-10 1{i + 1}:30:45", 4, f"note {i}")
+    page = dashboards.flow_page("acct-c", "mail-flow", "30d", "2026-11-20", url=tiny.url)
+    data = json.loads(page.model_dump_json())
+    assert [c["comment"] for c in data["recent_comments"]] == ["note 2", "note 1", "note 0"]
+    for comment in data["recent_comments"]:
+        assert set(comment) == {"rating", "comment", "date"}
+        assert comment["date"] == "2026-11-11"  # 10 Nov 11:30–13:30 UTC: the local day
+    assert ":30" not in json.dumps(data["recent_comments"])

@@ -537,7 +537,7 @@ def flow_page(
     )
     csat, comments, steps, privacy = protect_flow(
         flow_metrics.csat(ratings),
-        flow_metrics.recent_comments(ratings),
+        flow_metrics.recent_comments(ratings, timezone=window.timezone),
         flow_metrics.step_table(decisions, thumbs, structure, min_n=min_n),
         raters,
         step_raters,

@@ -340,8 +340,11 @@ def step_table(
     return rows
 
 
-def recent_comments(ratings: pl.DataFrame, limit: int = RECENT_COMMENTS) -> list[Comment]:
-    """The ``limit`` newest non-empty comments: rating, comment, created_at — anonymous.
+def recent_comments(
+    ratings: pl.DataFrame, limit: int = RECENT_COMMENTS, timezone: str = "UTC"
+) -> list[Comment]:
+    """The ``limit`` newest non-empty comments: rating, comment and the local **date** in
+    ``timezone`` (no time of day: issue 16 §13) — anonymous.
 
     METRICS.md §3 recent_comments. Takes screened ratings created in the window;
     ignores blank comments; never returns who wrote them (the input carries no
@@ -351,6 +354,10 @@ def recent_comments(ratings: pl.DataFrame, limit: int = RECENT_COMMENTS) -> list
         ratings.filter(pl.col("comment").str.strip_chars().str.len_chars() > 0)
         .sort(["created_at", "session_id"], descending=True)
         .head(limit)
-        .select("rating", pl.col("comment").str.strip_chars(), "created_at")
+        .select(
+            "rating",
+            pl.col("comment").str.strip_chars(),
+            pl.col("created_at").dt.convert_time_zone(timezone).dt.date().alias("date"),
+        )
     )
     return [Comment(**row) for row in rows.iter_rows(named=True)]

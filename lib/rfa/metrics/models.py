@@ -118,11 +118,15 @@ class StepRow(Result):
 
 
 class Comment(Result):
-    """An anonymous CSAT comment: never the author's name or id (METRICS.md §3)."""
+    """An anonymous CSAT comment: never the author's name or id (METRICS.md §3).
+
+    It carries the **date** only (issue 16 §13): a minute or a second would let a reader
+    match the comment to one session, and so to the engineer who ran it."""
 
     rating: int
     comment: str
-    created_at: dt.datetime
+    date: dt.date
+    """The local day (the account's timezone) the rating was given."""
 
 
 class DataQualityFinding(Result):
