@@ -259,6 +259,13 @@ def quarto_notebook(nb: dict[str, Any], title: str | None) -> dict[str, Any]:
                 data["text/markdown"] = _raw_html_block(str(html_text))
                 if plain is not None:
                     data["text/plain"] = plain
+    notes = [
+        i for i, c in enumerate(cells) if _ANALYST_NOTE in (c.get("metadata", {}).get("tags") or [])
+    ]
+    for index in reversed(notes):  # Jupyter-only explanations (tools/make_notebooks.py)
+        del cells[index]
+        if front_index is not None and index < front_index:
+            front_index -= 1
     if front_index is not None:
         source = cells[front_index].get("source", "")
         front = parse_front_matter("".join(source) if isinstance(source, list) else source) or {}
@@ -574,12 +581,15 @@ _ATTRS = re.compile(r"\s*\{[^{}]*\}\s*$")
 _FENCE = re.compile(r"^\s*:::+\s*(\{.*\})?\s*$")
 _FENCE_TITLE = re.compile(r"""title\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+?))(?=[\s}]|$)""")
 _LAYOUT_WORDS = {"", "row", "column", "rows", "columns"}
+_ANALYST_NOTE = "rfa-analyst-note"
+"""Tag of the markdown cells that explain a section to an analyst in Jupyter
+(tools/make_notebooks.py); neither renderer publishes them."""
 _HIDE_TAGS = {
     "parameters",
     "injected-parameters",
     "remove-cell",
     "remove_cell",
-    "rfa-analyst-note",  # tools/make_notebooks.py: notes for analysts in Jupyter
+    _ANALYST_NOTE,
 }
 _ACCENTS = {"primary", "secondary", "success", "info", "warning", "danger", "light", "dark"}
 _ACCENT_ALIASES = {
