@@ -11,6 +11,8 @@ STAMP     := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
 LAB_STAMP := $(VENV)/.lab-stamp
 LAB_PORT  ?= 8888
+# JupyterLab refuses to start as root (containers often are) unless told it may
+LAB_ARGS  ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 TODAY  := $(shell date -u +%F)
 DEMO_DB    := data/demo.sqlite
 DEMO_STAMP := data/.demo-$(TODAY)
@@ -64,7 +66,7 @@ publish: $(DEMO_STAMP) ## Publish every demo team's schedule (params/teams/) to 
 
 lab: $(LAB_STAMP) $(DEMO_STAMP) ## Install JupyterLab (the `lab` extra) and open the notebooks with the project kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) \
-		--MappingKernelManager.default_kernel_name=$(KERNEL)
+		--MappingKernelManager.default_kernel_name=$(KERNEL) $(LAB_ARGS)
 
 test: $(DEV_STAMP) ## Run every test (starts a throwaway PostgreSQL on 127.0.0.1)
 	$(BIN)/python -m pytest
