@@ -1,108 +1,233 @@
 """Charts built from metric results (never from SQL), in one visual theme.
 
-Every function returns a matplotlib ``Figure`` with an explicit size (inches),
-so Quarto and nbconvert lay it out predictably; call :func:`use_theme` once per
-notebook. Colours: one per outcome, consistent on every page.
+Every chart function returns a :class:`Chart`: a matplotlib ``Figure`` (SVG, text kept
+as text) plus an ``alt`` text written from the same data, shown as ONE HTML output in
+Jupyter, Quarto and nbconvert alike. Most charts are drawn twice: for a desktop card and
+re-drawn narrow and tall for a phone (≤ 480 px, chosen by the browser with
+``<picture>``), so labels stay legible at both sizes.
+
+Design rules (the page design guide): one colour-blind-safe palette (Okabe–Ito), outcomes
+always in the same colours; layout managed by matplotlib (``layout="constrained"``);
+values beside bars in a column or outside the bar end, never over a bar, whisker or
+another label; category labels wrapped, never two equal; legends outside the data area;
+no secondary axis (two series in two units are two panels sharing the x axis).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
 import matplotlib
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
-import seaborn as sns
 from markupsafe import Markup
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from rfa.metrics.models import CSAT, OUTCOMES, StepRow, Summary, TimeSeriesPoint
+from rfa.present import (
+    DASH,
+    fmt_csat,
+    fmt_int,
+    fmt_minutes,
+    fmt_pct,
+    fmt_pct100,
+)
 
-OUTCOME_COLORS: dict[str, str] = {
-    "resolved": "#2a9d8f",
-    "workaround": "#8ab17d",
-    "escalated": "#e9c46a",
-    "unresolved": "#e76f51",
-    "not completed": "#b8c0cc",
+# ── Palette (Okabe & Ito 2008, colour-blind safe) ────────────────────────────
+
+OKABE_ITO: dict[str, str] = {
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "black": "#000000",
 }
-ACCENT = "#264653"
-WIDE = (9.0, 3.2)
-SQUARE = (4.2, 3.2)
+OUTCOME_COLORS: dict[str, str] = {
+    "resolved": OKABE_ITO["bluish green"],
+    "workaround": OKABE_ITO["sky blue"],
+    "escalated": OKABE_ITO["orange"],
+    "unresolved": OKABE_ITO["vermillion"],
+    "not completed": "#BBBBBB",
+}
+"""One colour per outcome, the same on every page (stack order: this dict's order)."""
+ACCENT = OKABE_ITO["blue"]
+"""A single measure (sessions per day, a rate per category)."""
+SECOND = OKABE_ITO["reddish purple"]
+"""A second measure in its own panel (hours logged)."""
+PREVIOUS = "#8C8C8C"
+"""The previous window, beside this one."""
+ATTENTION = OKABE_ITO["vermillion"]
+INK = "#222222"
+MUTED = "#595959"
+WHISKER = "#333333"
+SEVERITY_COLORS: dict[str, str] = {
+    "high": OKABE_ITO["vermillion"],
+    "medium": OKABE_ITO["orange"],
+    "low": OKABE_ITO["sky blue"],
+}
+TIER_COLORS: dict[str, str] = {t: ACCENT for t in ("guided", "exploring", "discovery")}
+
+WIDE = (9.0, 3.6)
+"""Desktop size (inches) of a full-width time chart."""
+SQUARE = (5.2, 3.6)
+"""Desktop size (inches) of a half-width chart."""
+PHONE_WIDTH = 4.2
+"""Width (inches) of the phone drawing: ~400 px, shown at ~360 px without shrinking text."""
+PHONE_MEDIA = "(max-width: 480px)"
+
+_RC: dict[str, object] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica", "Liberation Sans"],
+    "font.size": 10.0,
+    "axes.titlesize": 10.0,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 10.0,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "legend.fontsize": 9.5,
+    "legend.frameon": False,
+    "legend.handlelength": 1.4,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#8C8C8C",
+    "axes.grid": False,
+    "axes.axisbelow": True,
+    "grid.color": "#E3E3E3",
+    "grid.linewidth": 0.8,
+    "text.color": INK,
+    "axes.labelcolor": INK,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "figure.dpi": 96,
+    "figure.autolayout": False,
+    "figure.constrained_layout.use": True,
+    "axes.prop_cycle": matplotlib.cycler(color=list(OKABE_ITO.values())),
+    "svg.fonttype": "none",
+    "svg.hashsalt": "rfa",
+}
 
 
 def use_theme() -> None:
-    """Apply the project's theme: seaborn white grid, compact fonts, PNG at 110 dpi."""
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.85)
-    plt.rcParams.update(
-        {
-            "figure.dpi": 110,
-            "savefig.dpi": 110,
-            "axes.titleweight": "bold",
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "figure.autolayout": True,
-        }
-    )
+    """Apply the chart theme to pyplot globally (for ad-hoc plots in a notebook). The chart
+    functions of this module apply it themselves and do not need this call."""
+    plt.rcParams.update(_RC)
 
 
 class Chart:
-    """A chart as a display object: a matplotlib ``Figure`` and an ``alt`` text written
-    from the same data.
+    """A chart as a display object: a matplotlib ``figure`` and an ``alt`` text written
+    from the same data (plus, optionally, a ``phone`` figure: the same chart re-drawn
+    narrow for screens ≤ 480 px).
 
-    In Jupyter, Quarto and nbconvert it is one HTML output,
+    In Jupyter, Quarto and nbconvert it is ONE HTML output,
     ``<figure class="rfa-chart"><img src="data:image/svg+xml;base64,…" alt="…"></figure>``
-    (alt escaped with markupsafe; SVG with text kept as text), with the alt text as its
-    ``text/plain`` fallback. Attributes of the figure (``axes``, ``get_size_inches``…)
-    are reachable on the chart itself for inspection.
+    (with a phone figure, the ``<img>`` sits in a ``<picture>`` whose ``<source>`` holds
+    the phone SVG); the alt text is escaped with markupsafe and is also the
+    ``text/plain`` fallback. SVG keeps text as text (``svg.fonttype: none``). Attributes
+    of the desktop figure (``axes``, ``get_size_inches``…) are reachable on the chart.
     """
 
-    def __init__(self, figure: Figure, alt: str) -> None:
+    def __init__(self, figure: Figure, alt: str, phone: Figure | None = None) -> None:
         self.figure = figure
         self.alt = alt
+        self.phone = phone
 
     def __getattr__(self, name: str):
-        if name == "figure":  # not set yet (e.g. during unpickling)
+        if name in ("figure", "alt", "phone"):  # not set yet (e.g. while unpickling)
             raise AttributeError(name)
         return getattr(self.figure, name)
 
     def __repr__(self) -> str:
         return f"Chart({self.alt!r})"
 
-    @cached_property
-    def svg(self) -> bytes:
-        """The figure as SVG bytes: text as ``<text>`` (font type none), no date, stable ids."""
+    @staticmethod
+    def _svg(figure: Figure) -> bytes:
         buf = io.BytesIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rfa"}):
-            self.figure.savefig(buf, format="svg", metadata={"Date": None})
+            figure.savefig(buf, format="svg", metadata={"Date": None})
         return buf.getvalue()
 
+    @cached_property
+    def svg(self) -> bytes:
+        """The desktop figure as SVG bytes (text as ``<text>``, no date, stable ids)."""
+        return self._svg(self.figure)
+
+    @cached_property
+    def phone_svg(self) -> bytes | None:
+        """The phone figure as SVG bytes, or None without a phone figure."""
+        return None if self.phone is None else self._svg(self.phone)
+
+    @staticmethod
+    def _size(figure: Figure) -> tuple[int, int]:
+        width, height = figure.get_size_inches()
+        return round(width * 96), round(height * 96)
+
     def _repr_html_(self) -> str:
-        width, height = (round(v * 96) for v in self.figure.get_size_inches())
-        data = base64.b64encode(self.svg).decode("ascii")
-        return str(
-            Markup(
-                '<figure class="rfa-chart"><img src="data:image/svg+xml;base64,{}" alt="{}"'
-                ' width="{}" height="{}" style="max-width:100%;height:auto"></figure>'
-            ).format(data, self.alt, width, height)
-        )
+        def uri(svg: bytes) -> str:
+            return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
+
+        width, height = self._size(self.figure)
+        img = Markup(
+            '<img src="{}" alt="{}" width="{}" height="{}" style="max-width:100%;height:auto">'
+        ).format(uri(self.svg), self.alt, width, height)
+        if self.phone is not None and self.phone_svg is not None:
+            p_width, p_height = self._size(self.phone)
+            source = Markup('<source media="{}" srcset="{}" width="{}" height="{}">').format(
+                PHONE_MEDIA, uri(self.phone_svg), p_width, p_height
+            )
+            img = Markup("<picture>{}{}</picture>").format(source, img)
+        return str(Markup('<figure class="rfa-chart">{}</figure>').format(img))
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
         return {"text/html": self._repr_html_(), "text/plain": self.alt}
 
 
-def _done(fig: Figure, alt: str = "Chart") -> Chart:
-    """Detach ``fig`` from pyplot (so a notebook shows it once: as the chart) and wrap it."""
+# ── Building blocks ──────────────────────────────────────────────────────────
+
+
+def _done(fig: Figure, alt: str = "Chart without a description") -> Chart:
+    """Detach ``fig`` from pyplot (a notebook then shows it once: as the chart) and wrap
+    it with its alt text."""
     plt.close(fig)
     return Chart(fig, alt)
 
 
 def _empty(fig: Figure, ax, message: str = "No sessions in this window") -> Chart:
+    """Turn ``ax`` into a centred ``message``; the alt text says the same."""
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", color="#666666")
+    ax.text(0.5, 0.5, message, ha="center", va="center", color=MUTED, fontsize=11)
     return _done(fig, message + ".")
+
+
+def _no_data(message: str = "No sessions in this window") -> Chart:
+    """A small chart that only says ``message`` (its alt text says the same)."""
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(4.2, 1.1), layout="constrained")
+        return _empty(fig, fig.subplots(), message)
+
+
+def _drawn(draw: Callable[[bool], Figure], alt: str) -> Chart:
+    """A chart drawn for the desktop (``draw(False)``) and for a phone (``draw(True)``)."""
+    with matplotlib.rc_context(_RC):
+        return Chart(draw(False), alt, phone=draw(True))
+
+
+def _figure(size: tuple[float, float], **subplots) -> tuple[Figure, object]:
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(**subplots)
 
 
 def _errors(points: Sequence[tuple[float, float | None, float | None]]):
@@ -112,306 +237,612 @@ def _errors(points: Sequence[tuple[float, float | None, float | None]]):
     return [below, above]
 
 
-def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Chart:
-    """Stacked area of outcomes per local day, plus sessions not (yet) completed."""
-    fig, ax = plt.subplots(figsize=WIDE)
-    if not series or not any(p.sessions for p in series):
-        return _empty(fig, ax)
-    days = [p.date for p in series]
-    layers = {o: [getattr(p, o) for p in series] for o in OUTCOMES}
-    layers["not completed"] = [p.sessions - sum(getattr(p, o) for o in OUTCOMES) for p in series]
-    ax.stackplot(
-        days,
-        *layers.values(),
-        labels=list(layers),
-        colors=[OUTCOME_COLORS[k] for k in layers],
-        alpha=0.9,
-        linewidth=0,
+_ERROR_KW = {"ecolor": WHISKER, "elinewidth": 0.9, "capsize": 2.5, "capthick": 0.9, "zorder": 2}
+"""Whiskers: thin, dark, under every label (labels sit in a column beside the panel)."""
+
+_ACRONYMS = {"m365": "M365", "voip": "VoIP", "vpn": "VPN", "psa": "PSA", "ai": "AI"}
+
+
+def humanize(name: str) -> str:
+    """A machine name as words: ``"line_of_business"`` → ``"Line of business"``,
+    ``"voip"`` → ``"VoIP"``; empty → ``"(none)"``."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    if not words:
+        return "(none)"
+    words = [_ACRONYMS.get(w.lower(), w) for w in words]
+    first = words[0]
+    if first == first.lower():
+        words[0] = first[:1].upper() + first[1:]
+    return " ".join(words)
+
+
+def wrap_labels(texts: Sequence[str], width: int, max_lines: int = 3) -> list[str]:
+    """Category labels wrapped to ``width`` characters a line and at most ``max_lines``
+    lines (the rest cut with "…"); labels that would come out equal get more lines, and
+    if they are still equal (equal texts) a number: "… (2)". Never two equal labels."""
+
+    def wrap(text: str, lines: int) -> str:
+        text = " ".join(text.split()) or "(untitled)"
+        return "\n".join(textwrap.wrap(text, width, max_lines=lines, placeholder=" …"))
+
+    lines = [max_lines] * len(texts)
+    out = [wrap(t, n) for t, n in zip(texts, lines, strict=True)]
+    for _ in range(12):
+        dupes = {label for label in out if out.count(label) > 1}
+        if not dupes:
+            return out
+        for i, label in enumerate(out):
+            if label in dupes:
+                lines[i] += 1
+                out[i] = wrap(texts[i], lines[i])
+    seen: dict[str, int] = {}
+    for i, label in enumerate(out):
+        if out.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            out[i] = f"{label} ({seen[label]})"
+    return out
+
+
+def _value_column(ax: Axes, ys: Sequence[float], texts: Sequence[str], colors=None) -> None:
+    """Write ``texts`` in a column just right of ``ax`` (one per y in data units), so a
+    value never sits on a bar, a whisker or another value."""
+    for i, (y, text) in enumerate(zip(ys, texts, strict=True)):
+        ax.annotate(
+            text,
+            xy=(1.0, y),
+            xycoords=ax.get_yaxis_transform(),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=9.5,
+            color=INK if colors is None else colors[i],
+            annotation_clip=False,
+        )
+
+
+def _hbar_axes(ax: Axes, ys: Sequence[float], labels: Sequence[str]) -> None:
+    ax.set_yticks(list(ys), list(labels))
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(-0.6, len(ys) - 0.4)
+    ax.spines["left"].set_visible(False)
+    ax.grid(axis="x")
+
+
+def _row_height(labels: Sequence[str], line: float = 0.19, pad: float = 0.2) -> float:
+    """Inches per bar row so the tallest wrapped label fits."""
+    return max(0.36, line * max(label.count("\n") + 1 for label in labels) + pad)
+
+
+def _percent_axis(axis, scale: float = 1.0) -> None:
+    """Plain percent ticks (``0%``…``100%``) for values in [0, ``scale``]."""
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / scale * 100:.0f}%"))
+
+
+def _count_axis(axis) -> None:
+    axis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _day(day: dt.date, with_year: bool = False) -> str:
+    """``6 Nov`` (``6 Nov 2026`` with the year)."""
+    return f"{day.day} {day:%b}" + (f" {day.year}" if with_year else "")
+
+
+def _span(days: Sequence[dt.date]) -> str:
+    """The dates covered in words: ``6 Nov – 5 Dec`` (years when they differ)."""
+    first, last = min(days), max(days)
+    years = first.year != last.year
+    return _day(first) if first == last else f"{_day(first, years)} – {_day(last, years)}"
+
+
+def _per_day(total: float, days: int) -> str:
+    average = total / max(days, 1)
+    return f"{average:,.0f}" if average >= 10 else f"{average:.1f}"
+
+
+def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool) -> None:
+    """Day ticks as ``6 Nov``, a few of them, no rotation; x limits half a day out."""
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=4 if phone else 8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _day(mdates.num2date(v).date())))
+    lo, hi = min(days), max(days)
+    ax.set_xlim(
+        mdates.date2num(lo - dt.timedelta(hours=14)), mdates.date2num(hi + dt.timedelta(hours=14))
     )
+
+
+def _legend_above(fig: Figure, handles, labels, ncols: int) -> None:
+    fig.legend(
+        handles, labels, loc="outside upper left", ncols=ncols, frameon=False, borderaxespad=0.2
+    )
+
+
+def _quoted(text: str, width: int = 60) -> str:
+    return "“" + textwrap.shorten(" ".join(text.split()), width, placeholder="…") + "”"
+
+
+def _title(fig: Figure, title: str | None) -> None:
     if title:
-        ax.set_title(title)
-    ax.set_ylabel("sessions")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="upper left", ncols=5, fontsize="small", frameon=False)
-    ax.margins(x=0)
-    fig.autofmt_xdate()
-    return _done(
-        fig,
-        f"Sessions per day by outcome: {sum(p.sessions for p in series):,} sessions.",
+        fig.suptitle(title, fontweight="bold", x=0.01, ha="left")
+
+
+# ── Sessions (team, personal, flow pages) ────────────────────────────────────
+
+_LAYERS = ("resolved", "workaround", "escalated", "unresolved", "not completed")
+
+
+def _layers(series: Sequence[TimeSeriesPoint]) -> dict[str, list[int]]:
+    layers = {o: [getattr(p, o) for p in series] for o in _LAYERS if o in OUTCOMES}
+    layers["not completed"] = [p.sessions - sum(getattr(p, o) for o in OUTCOMES) for p in series]
+    return layers
+
+
+def _outcomes_per_day_alt(series: Sequence[TimeSeriesPoint]) -> str:
+    total = sum(p.sessions for p in series)
+    peak = max(series, key=lambda p: p.sessions)
+    shares = {k: sum(v) for k, v in _layers(series).items()}
+    top = max(shares, key=lambda k: shares[k])
+    return (
+        f"Sessions per day by outcome, {_span([p.date for p in series])}: "
+        f"{_per_day(total, len(series))} a day on average, peak {fmt_int(peak.sessions)} "
+        f"on {_day(peak.date)}; {top} is the largest share ({fmt_pct(shares[top] / total)})."
     )
+
+
+def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Chart:
+    """Sessions started per local day as stacked bars by outcome (resolved, workaround,
+    escalated, unresolved, not completed), legend above the plot.
+
+    ``series``: one :class:`TimeSeriesPoint` per day of the window (zero days included).
+    Returns a :class:`Chart` whose alt gives the span, the daily average, the peak day
+    and the largest outcome share; "No sessions in this window" without sessions."""
+    series = list(series)
+    if not any(p.sessions for p in series):
+        return _no_data("No sessions in this window")
+    layers = _layers(series)
+    days = [p.date for p in series]
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.9) if phone else WIDE)
+        bottom = [0] * len(days)
+        handles = []
+        for name, values in layers.items():
+            handles.append(
+                ax.bar(days, values, bottom=bottom, width=0.8, color=OUTCOME_COLORS[name])
+            )
+            bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+        _legend_above(fig, handles, list(layers), ncols=3 if phone else 5)
+        ax.set_ylabel("sessions")
+        _count_axis(ax.yaxis)
+        ax.grid(axis="y")
+        _date_axis(ax, days, phone)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _outcomes_per_day_alt(series))
 
 
 def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None) -> Chart:
-    """Bars of sessions started per local day (zero days shown as gaps at 0)."""
-    fig, ax = plt.subplots(figsize=WIDE)
-    if not series or not any(p.sessions for p in series):
-        return _empty(fig, ax)
-    ax.bar([p.date for p in series], [p.sessions for p in series], color=ACCENT, width=0.8)
-    if title:
-        ax.set_title(title)
-    ax.set_ylabel("sessions")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.autofmt_xdate()
-    return _done(
-        fig,
-        f"Sessions started per day: {sum(p.sessions for p in series):,} sessions.",
+    """Bars of sessions started per local day (zero days shown as gaps at 0).
+
+    ``series``: :class:`TimeSeriesPoint` per day. Alt: span, daily average and peak."""
+    series = list(series)
+    if not any(p.sessions for p in series):
+        return _no_data("No sessions in this window")
+    days = [p.date for p in series]
+    peak = max(series, key=lambda p: p.sessions)
+    alt = (
+        f"Sessions started per day, {_span(days)}: "
+        f"{_per_day(sum(p.sessions for p in series), len(series))} a day on average, "
+        f"peak {fmt_int(peak.sessions)} on {_day(peak.date)}."
     )
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.4) if phone else WIDE)
+        ax.bar(days, [p.sessions for p in series], color=ACCENT, width=0.8)
+        ax.set_ylabel("sessions")
+        _count_axis(ax.yaxis)
+        ax.grid(axis="y")
+        _date_axis(ax, days, phone)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, alt)
+
+
+def _outcome_donut_alt(items: Sequence[tuple[str, int]], total: int) -> str:
+    parts = ", ".join(
+        f"{k} {fmt_pct(v / total)} ({fmt_int(v)})" for k, v in sorted(items, key=lambda i: -i[1])
+    )
+    return f"Outcome mix of {fmt_int(total)} completed sessions: {parts}."
 
 
 def outcome_donut(summary: Summary, title: str | None = None) -> Chart:
-    """Donut of the outcome breakdown, with the completed count in the middle."""
-    fig, ax = plt.subplots(figsize=SQUARE)
+    """Donut of the outcome breakdown of completed sessions, the completed count in the
+    middle, each outcome's count and share in the legend beside it (no labels on the
+    ring, so small slices never collide). ``summary``: :class:`Summary`."""
     counts = summary.outcome_breakdown.model_dump()
-    if not sum(counts.values()):
-        return _empty(fig, ax, "No completed sessions")
-    items = [(k, v) for k, v in counts.items() if v]
-    ax.pie(
-        [v for _, v in items],
-        labels=[f"{k}\n{v:,}" for k, v in items],
-        colors=[OUTCOME_COLORS[k] for k, _ in items],
-        startangle=90,
-        counterclock=False,
-        wedgeprops={"width": 0.38, "edgecolor": "white"},
-        textprops={"fontsize": 8},
-    )
-    ax.text(
-        0,
-        0,
-        f"{sum(counts.values()):,}\ncompleted",
-        ha="center",
-        va="center",
-        fontsize=9,
-        fontweight="bold",
-    )
-    if title:
-        ax.set_title(title)
-    ax.set_aspect("equal")
-    return _done(
-        fig,
-        f"Outcome mix of {sum(counts.values()):,} completed sessions: "
-        + ", ".join(f"{k} {v:,}" for k, v in items)
-        + ".",
+    total = sum(counts.values())
+    if not total:
+        return _no_data("No completed sessions in this window")
+    items = [(k, counts[k]) for k in _LAYERS if counts.get(k)]
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 4.6) if phone else SQUARE)
+        wedges, *_ = ax.pie(
+            [v for _, v in items],
+            colors=[OUTCOME_COLORS[k] for k, _ in items],
+            startangle=90,
+            counterclock=False,
+            wedgeprops={"width": 0.36, "edgecolor": "white", "linewidth": 1.5},
+        )
+        ax.text(0, 0.08, fmt_int(total), ha="center", va="center", fontsize=15, weight="bold")
+        ax.text(0, -0.18, "completed", ha="center", va="center", fontsize=9.5, color=MUTED)
+        ax.set_aspect("equal")
+        labels = [f"{k}  {fmt_int(v)} ({fmt_pct(v / total)})" for k, v in items]
+        if phone:
+            fig.legend(wedges, labels, loc="outside lower center", ncols=2, frameon=False)
+        else:
+            fig.legend(wedges, labels, loc="outside right center", frameon=False)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _outcome_donut_alt(items, total))
+
+
+def _csat_alt(csat: CSAT) -> str:
+    n = csat.total_ratings
+    counts = {s: csat.distribution.get(s, 0) for s in range(5, 0, -1)}
+    happy = counts[5] + counts[4]
+    parts = ", ".join(f"{s}: {fmt_int(c)}" for s, c in counts.items())
+    return (
+        f"Ratings by score from 1 to 5, {fmt_int(n)} ratings: mean {fmt_csat(csat.avg_csat)}; "
+        f"{fmt_pct(happy / n)} gave 4 or 5 (score {parts})."
     )
 
 
 def csat_distribution(csat: CSAT, title: str | None = None) -> Chart:
-    """Bars of ratings per score 1–5 with the mean marked."""
-    fig, ax = plt.subplots(figsize=SQUARE)
+    """Bars of ratings per score 1–5, each labelled with its count and share above the
+    bar; the mean and n under the axis. Withheld (small-group privacy) when the page
+    withholds the mean. ``csat``: :class:`CSAT`."""
     if not csat.total_ratings:
-        return _empty(fig, ax, "No ratings in this window")
+        return _no_data("No ratings in this window")
     if csat.avg_csat is None:
-        return _empty(fig, ax, "Withheld: too few distinct raters (small-group privacy)")
+        return _no_data("Withheld: too few distinct raters (small-group privacy)")
     scores = list(range(1, 6))
-    palette = sns.color_palette("RdYlGn", 5)
-    ax.bar(scores, [csat.distribution.get(s, 0) for s in scores], color=palette)
-    ax.set_xticks(scores)
-    ax.set_xlabel("rating")
-    ax.set_ylabel("ratings")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"{title or 'Ratings'}: mean {csat.avg_csat:.2f}, n={csat.total_ratings:,}")
-    return _done(
-        fig,
-        f"Ratings per score from 1 to 5: {csat.total_ratings:,} ratings, mean {csat.avg_csat:.1f}.",
+    counts = [csat.distribution.get(s, 0) for s in scores]
+    n = csat.total_ratings
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.4) if phone else SQUARE)
+        bars = ax.bar(scores, counts, color=ACCENT, width=0.7)
+        ax.bar_label(
+            bars, [f"{fmt_int(c)}\n{fmt_pct(c / n)}" for c in counts], padding=3, fontsize=9.5
+        )
+        ax.set_xticks(scores, [str(s) for s in scores])
+        ax.set_xlabel(f"rating (1–5) · mean {fmt_csat(csat.avg_csat)} from {fmt_int(n)} ratings")
+        ax.set_ylabel("ratings")
+        _count_axis(ax.yaxis)
+        ax.set_ylim(0, max(counts) * 1.3)
+        ax.grid(axis="y")
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _csat_alt(csat))
+
+
+def _step_alt(rows: Sequence[StepRow]) -> str:
+    worst = rows[:2]
+    parts = "; ".join(
+        f"{_quoted(r.node_title)} {fmt_pct(r.dropoff_rate)} "
+        f"({fmt_int(r.dropoff_count)} of {fmt_int(r.visit_count)} visits)"
+        for r in worst
+    )
+    rated = [r.helpful_rate for r in rows if r.helpful_rate is not None]
+    helpful = (
+        f"thumbs-up share from {fmt_pct(min(rated))} to {fmt_pct(max(rated))} "
+        f"on the {len(rated)} rated steps"
+        if rated
+        else "no step was rated"
+    )
+    return (
+        f"Drop-off rate and thumbs-up share of the {len(rows)} steps where most sessions "
+        f"stop: {parts}; {helpful}."
     )
 
 
 def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = None) -> Chart:
-    """Two panels per step (worst drop-off first): drop-off rate and helpful rate, each
-    with its 95% Wilson interval as an error bar."""
+    """Per step (worst drop-off first, at most ``limit``): the drop-off rate and the
+    thumbs-up share, each a bar with its 95% Wilson interval as a thin whisker, values in
+    a column beside each panel ("18% · 47/263", "37% · 19 up, 32 down"). Step titles are
+    wrapped, never cut to two equal labels. Desktop: panels side by side; phone: stacked.
+    ``steps``: :class:`StepRow` (sorted by the caller)."""
     rows = list(steps[:limit])
-    fig, (left, right) = plt.subplots(
-        1,
-        2,
-        figsize=(9.0, 0.45 * max(len(rows), 3) + 1.0),
-        sharey=True,
-        gridspec_kw={"width_ratios": [3, 2]},
-    )
     if not rows:
-        left.axis("off")
-        right.axis("off")
-        left.text(0.5, 0.5, "No decisions recorded in this window", ha="center", va="center")
-        return _done(fig, "No decisions recorded in this window.")
-    labels = [r.node_title if len(r.node_title) <= 42 else r.node_title[:40] + "…" for r in rows]
-    ys = list(range(len(rows)))[::-1]
-    left.barh(
-        ys,
-        [r.dropoff_rate for r in rows],
-        color=OUTCOME_COLORS["unresolved"],
-        xerr=_errors([(r.dropoff_rate, r.dropoff_low, r.dropoff_high) for r in rows]),
-        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
-    )
-    left.set_yticks(ys, labels)
-    left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    left.set_title("drop-off rate")
-    for y, r in zip(ys, rows, strict=True):
-        left.text(
-            r.dropoff_rate, y, f" {r.dropoff_count:,}/{r.visit_count:,}", va="center", fontsize=7
-        )
-    rated = [(y, r) for y, r in zip(ys, rows, strict=True) if r.helpful_rate is not None]
-    right.barh(
-        [y for y, _ in rated],
-        [r.helpful_rate for _, r in rated],
-        color=OUTCOME_COLORS["resolved"],
-        xerr=_errors([(r.helpful_rate, r.helpful_low, r.helpful_high) for _, r in rated]),
-        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
-    )
-    right.set_xlim(0, 1)
-    right.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    right.set_title("helpful (thumbs up share)")
-    for y, r in rated:
-        right.text(
-            r.helpful_rate, y, f" {r.helpful_yes} up / {r.helpful_no} down", va="center", fontsize=7
-        )
-    if title:
-        fig.suptitle(title, fontweight="bold")
-    return _done(fig, f"Drop-off and helpful rate of the {len(rows)} steps with the most drop-off.")
+        return _no_data("No decisions recorded in this window")
+
+    def drop_text(sep: str) -> list[str]:
+        return [
+            f"{fmt_pct(r.dropoff_rate)}{sep}{fmt_int(r.dropoff_count)}/{fmt_int(r.visit_count)}"
+            for r in rows
+        ]
+
+    def help_text(sep: str) -> list[str]:
+        return [
+            DASH
+            if r.helpful_rate is None
+            else f"{fmt_pct(r.helpful_rate)}{sep}{r.helpful_yes:,} up, {r.helpful_no:,} down"
+            for r in rows
+        ]
+
+    colors = [MUTED if r.few else INK for r in rows]
+    top = max(r.dropoff_high if r.dropoff_high is not None else r.dropoff_rate for r in rows)
+
+    def panel(ax: Axes, ys, labels, which: str, phone: bool) -> None:
+        _hbar_axes(ax, ys, labels)
+        sep = "\n" if phone else " · "
+        if which == "drop":
+            ax.barh(
+                ys,
+                [r.dropoff_rate for r in rows],
+                color=ACCENT,
+                height=0.62,
+                xerr=_errors([(r.dropoff_rate, r.dropoff_low, r.dropoff_high) for r in rows]),
+                error_kw=_ERROR_KW,
+            )
+            ax.set_xlim(0, min(1.0, max(top * 1.08, 0.05)))
+            ax.set_title("Drop-off rate" if phone else "Drop-off rate (stopped here / visits)")
+            _value_column(ax, ys, drop_text(sep), colors)
+        else:
+            rated = [(y, r) for y, r in zip(ys, rows, strict=True) if r.helpful_rate is not None]
+            ax.barh(
+                [y for y, _ in rated],
+                [r.helpful_rate for _, r in rated],
+                color=ACCENT,
+                height=0.62,
+                xerr=_errors([(r.helpful_rate, r.helpful_low, r.helpful_high) for _, r in rated]),
+                error_kw=_ERROR_KW,
+            )
+            ax.set_xlim(0, 1)
+            ax.set_title("Helpful (thumbs-up share)")
+            _value_column(ax, ys, help_text(sep), colors)
+        _percent_axis(ax.xaxis)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3 if phone else 4))
+
+    def draw(phone: bool) -> Figure:
+        ys = list(range(len(rows)))[::-1]
+        if phone:
+            labels = wrap_labels([r.node_title for r in rows], 22, 3)
+            height = _row_height(labels, 0.17, 0.14) * len(rows)
+            fig, (a, b) = _figure((PHONE_WIDTH, 2 * height + 1.3), nrows=2)
+            panel(a, ys, labels, "drop", phone)
+            panel(b, ys, labels, "help", phone)
+        else:
+            labels = wrap_labels([r.node_title for r in rows], 34, 3)
+            height = _row_height(labels) * len(rows)
+            fig, (a, b) = _figure(
+                (10.0, height + 0.9), ncols=2, sharey=True, gridspec_kw={"wspace": 0.05}
+            )
+            panel(a, ys, labels, "drop", phone)
+            panel(b, ys, labels, "help", phone)
+            b.tick_params(axis="y", labelleft=False)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _step_alt(rows))
 
 
 # ── FlowPilot (METRICS.md §4) ────────────────────────────────────────────────
 
-TIER_COLORS = {"guided": "#2a9d8f", "exploring": "#e9c46a", "discovery": "#e76f51"}
+
+def _mttr_alt(points: Sequence) -> str:
+    days = [p.date for p in points]
+    known = [p for p in points if p.mttr_minutes is not None and p.resolved_sessions]
+    n = sum(p.resolved_sessions for p in known)
+    mean = sum(p.mttr_minutes * p.resolved_sessions for p in known) / n
+    low = min(known, key=lambda p: p.mttr_minutes)
+    high = max(known, key=lambda p: p.mttr_minutes)
+    return (
+        f"Mean time to resolution per day, {_span(days)}: {fmt_minutes(mean)} on average "
+        f"over {fmt_int(n)} resolved AI sessions, from {fmt_minutes(low.mttr_minutes)} "
+        f"({_day(low.date)}) to {fmt_minutes(high.mttr_minutes)} ({_day(high.date)}); "
+        f"resolved sessions per day below."
+    )
 
 
 def mttr_trend(points: Sequence, title: str | None = None) -> Chart:
-    """MTTR per local resolution day (line, gaps on days without resolutions) with its 95%
-    t interval as a shaded band (days with 2+ resolutions), over bars of resolved AI
-    sessions. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`."""
-    fig, ax = plt.subplots(figsize=WIDE)
-    if not any(p.resolved_sessions for p in points):
-        return _empty(fig, ax, "No resolved AI sessions in this window")
+    """Two panels sharing the day axis: MTTR per local resolution day (line, gaps on days
+    without resolutions) with its 95% t interval as a shaded band (days with 2+
+    resolutions), and below it the resolved AI sessions per day (bars). No second y
+    axis: each panel names its series. ``points``: :class:`rfa.metrics.flowpilot.MTTRPoint`.
+    """
+    points = list(points)
+    if not any(p.resolved_sessions and p.mttr_minutes is not None for p in points):
+        return _no_data("No resolved AI sessions in this window")
     days = [p.date for p in points]
-    counts = ax.twinx()
-    counts.bar(days, [p.resolved_sessions for p in points], color="#dfe5ec", width=0.8)
-    counts.set_ylabel("resolved sessions", color="#7a8594")
-    counts.grid(False)
-    ax.set_zorder(counts.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    values = [float("nan") if p.mttr_minutes is None else p.mttr_minutes for p in points]
     nan = float("nan")
+    values = [nan if p.mttr_minutes is None else p.mttr_minutes for p in points]
     lows = [nan if getattr(p, "mttr_low", None) is None else max(p.mttr_low, 0.0) for p in points]
     highs = [nan if getattr(p, "mttr_high", None) is None else p.mttr_high for p in points]
-    if any(h == h for h in highs):  # NaN-free somewhere: draw the band
-        ax.fill_between(
-            days, lows, highs, color=ACCENT, alpha=0.15, linewidth=0, label="95% interval"
+
+    def draw(phone: bool) -> Figure:
+        fig, (ax, counts) = _figure(
+            (PHONE_WIDTH, 4.4) if phone else WIDE,
+            nrows=2,
+            sharex=True,
+            gridspec_kw={"height_ratios": [3, 1]},
         )
-        ax.legend(loc="upper left", fontsize="small", frameon=False)
-    ax.plot(days, values, marker="o", markersize=3, color=ACCENT, linewidth=1.6)
-    ax.set_ylabel("MTTR (minutes)")
-    ax.set_ylim(bottom=0)
-    if title:
-        ax.set_title(title)
-    fig.autofmt_xdate()
-    return _done(
-        fig,
-        f"Mean time to resolution per day, {len(points)} days.",
+        handles = []
+        if any(h == h for h in highs):  # NaN-free somewhere: draw the band
+            handles.append(
+                ax.fill_between(days, lows, highs, color=ACCENT, alpha=0.18, linewidth=0)
+            )
+        (line,) = ax.plot(days, values, marker="o", markersize=3.5, color=ACCENT, linewidth=1.8)
+        handles.insert(0, line)
+        names = ["MTTR (mean minutes per day)", "95% interval"][: len(handles)]
+        _legend_above(fig, handles, names, ncols=1 if phone else 2)
+        ax.set_ylabel("minutes")
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y")
+        counts.bar(days, [p.resolved_sessions for p in points], color="#9C9C9C", width=0.8)
+        counts.set_title("Resolved AI sessions per day", fontweight="normal", fontsize=9.5)
+        counts.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=2))
+        counts.grid(axis="y")
+        _date_axis(counts, days, phone)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _mttr_alt(points))
+
+
+def _domain_alt(rows: Sequence) -> str:
+    total = sum(r.total for r in rows)
+    most = max(rows, key=lambda r: r.total)
+    rated = [r for r in rows if r.resolution_rate_pct is not None]
+    text = (
+        f"AI sessions by problem domain and outcome, {len(rows)} domains, {fmt_int(total)} "
+        f"sessions: most in {humanize(most.domain)} ({fmt_int(most.total)}, "
+        f"{fmt_pct100(most.resolution_rate_pct)} resolved)"
     )
+    if len(rated) > 1:
+        best = max(rated, key=lambda r: r.resolution_rate_pct)
+        worst = min(rated, key=lambda r: r.resolution_rate_pct)
+        text += (
+            f"; highest resolution rate {humanize(best.domain)} "
+            f"({fmt_pct100(best.resolution_rate_pct)}), lowest {humanize(worst.domain)} "
+            f"({fmt_pct100(worst.resolution_rate_pct)})"
+        )
+    return text + "."
 
 
 def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
-    """Horizontal stacked bars per problem domain: resolved, escalated, other. The end of
-    the resolved part carries the 95% Wilson interval of the resolution rate as an error
-    bar (scaled to the domain's sessions) and the label says rate, interval and n.
-    ``rows``: :class:`rfa.metrics.flowpilot.DomainBreakdownRow`."""
+    """Horizontal stacked bars per problem domain: resolved, escalated, abandoned or
+    active. The end of the resolved part carries the 95% Wilson interval of the
+    resolution rate as a thin whisker (scaled to the domain's sessions); the rate and n
+    stand in a column beside the bars ("47% resolved · n=124", muted and marked for few
+    sessions). Domain names humanised. ``rows``: :class:`DomainBreakdownRow`."""
     rows = list(rows)
-    fig, ax = plt.subplots(figsize=(WIDE[0] / 2, 0.42 * max(len(rows), 3) + 1.0))
     if not rows:
-        return _empty(fig, ax, "No AI sessions with a domain")
-    ys = list(range(len(rows)))[::-1]
+        return _no_data("No AI sessions with a domain in this window")
     resolved = [r.resolved for r in rows]
     escalated = [r.escalated for r in rows]
     other = [r.total - r.resolved - r.escalated for r in rows]
-    ax.barh(ys, resolved, color=OUTCOME_COLORS["resolved"], label="resolved")
-    ax.barh(ys, escalated, left=resolved, color=OUTCOME_COLORS["escalated"], label="escalated")
-    ax.barh(
-        ys,
-        other,
-        left=[a + b for a, b in zip(resolved, escalated, strict=True)],
-        color=OUTCOME_COLORS["not completed"],
-        label="abandoned / active",
+
+    def texts(sep: str) -> list[str]:
+        return [
+            f"{fmt_pct100(r.resolution_rate_pct)} resolved{sep}n={fmt_int(r.total)}"
+            + (" · few" if getattr(r, "few", False) else "")
+            for r in rows
+        ]
+
+    colors = [MUTED if getattr(r, "few", False) else INK for r in rows]
+    whiskers = _errors(
+        [
+            (
+                r.resolved,
+                None if r.resolution_low_pct is None else r.resolution_low_pct / 100 * r.total,
+                None if r.resolution_high_pct is None else r.resolution_high_pct / 100 * r.total,
+            )
+            for r in rows
+        ]
     )
-    ax.errorbar(
-        resolved,
-        ys,
-        xerr=_errors(
-            [
-                (
-                    r.resolved,
-                    None if r.resolution_low_pct is None else r.resolution_low_pct / 100 * r.total,
-                    None
-                    if r.resolution_high_pct is None
-                    else r.resolution_high_pct / 100 * r.total,
-                )
-                for r in rows
-            ]
-        ),
-        fmt="none",
-        ecolor="#444444",
-        capsize=2,
-        elinewidth=0.8,
+
+    def draw(phone: bool) -> Figure:
+        labels = wrap_labels([humanize(r.domain) for r in rows], 12 if phone else 18, 2)
+        height = _row_height(labels, pad=0.16) * len(rows) + 1.0
+        fig, ax = _figure((PHONE_WIDTH if phone else 6.4, height))
+        ys = list(range(len(rows)))[::-1]
+        _hbar_axes(ax, ys, labels)
+        h = 0.66
+        parts = [
+            ax.barh(ys, resolved, height=h, color=OUTCOME_COLORS["resolved"]),
+            ax.barh(ys, escalated, height=h, left=resolved, color=OUTCOME_COLORS["escalated"]),
+            ax.barh(
+                ys,
+                other,
+                height=h,
+                left=[a + b for a, b in zip(resolved, escalated, strict=True)],
+                color=OUTCOME_COLORS["not completed"],
+            ),
+        ]
+        ax.errorbar(resolved, ys, xerr=whiskers, fmt="none", **_ERROR_KW)
+        _legend_above(fig, parts, ["resolved", "escalated", "abandoned / active"], ncols=3)
+        _value_column(ax, ys, texts("\n" if phone else " · "), colors)
+        ax.set_xlim(0, max(r.total for r in rows) * 1.02)
+        _count_axis(ax.xaxis)
+        ax.set_xlabel("AI sessions")
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _domain_alt(rows))
+
+
+def _tier_alt(rows: Sequence) -> str:
+    parts = ", ".join(
+        f"{r.tier} {fmt_pct100(r.resolution_rate_pct)} (n={fmt_int(r.sessions)}"
+        + (", few sessions)" if r.few and r.sessions else ")")
+        for r in rows
     )
-    ax.set_yticks(ys, [r.domain for r in rows])
-    for y, r in zip(ys, rows, strict=True):
-        ci = (
-            ""
-            if r.resolution_low_pct is None or r.resolution_high_pct is None
-            else f" ({r.resolution_low_pct:.0f}–{r.resolution_high_pct:.0f}%)"
-        )
-        ax.text(
-            r.total,
-            y,
-            f" {r.resolution_rate_pct:.0f}%{ci}, n={r.total:,}",
-            va="center",
-            fontsize=7,
-            color="#8a94a3" if getattr(r, "few", False) else "#222222",
-        )
-    ax.set_xlim(0, max(r.total for r in rows) * 1.45)
-    ax.set_xlabel("AI sessions")
-    ax.legend(loc="lower right", fontsize="small", frameon=False)
-    if title:
-        ax.set_title(title)
-    return _done(fig, f"AI sessions by problem domain and outcome, {len(rows)} domains.")
+    return f"Resolution rate by confidence tier: {parts}."
 
 
 def confidence_tiers(rows: Sequence, title: str | None = None) -> Chart:
-    """Resolution rate per confidence tier with its 95% Wilson interval as an error bar,
-    and its number of ended sessions; a tier with fewer than the page's ``min_n`` (its
-    ``few`` flag) is drawn pale and hatched and labelled "few sessions".
-    ``rows``: :class:`rfa.metrics.flowpilot.ConfidenceTierRow`."""
-    fig, ax = plt.subplots(figsize=SQUARE)
+    """Resolution rate per confidence tier (bars, 0–100%) with its 95% Wilson interval as a
+    thin whisker; above each whisker the rate, its number of ended sessions, and "few
+    sessions" for a tier with fewer than the page's ``min_n`` (its ``few`` flag; such a
+    bar is drawn pale and hatched). ``rows``: :class:`ConfidenceTierRow`."""
+    rows = list(rows)
     if not any(r.sessions for r in rows):
-        return _empty(fig, ax, "No ended AI sessions")
-    tiers = [r.tier for r in rows]
+        return _no_data("No ended AI sessions in this window")
     rates = [r.resolution_rate_pct or 0.0 for r in rows]
-    bars = ax.bar(
-        tiers,
-        rates,
-        color=[TIER_COLORS.get(t, ACCENT) for t in tiers],
-        yerr=_errors(
-            [
-                (v, r.resolution_low_pct, r.resolution_high_pct)
-                for v, r in zip(rates, rows, strict=True)
-            ]
-        ),
-        error_kw={"ecolor": "#444444", "capsize": 3, "elinewidth": 0.8},
-    )
-    for x, r in enumerate(rows):
-        label = "—" if r.resolution_rate_pct is None else f"{r.resolution_rate_pct:.0f}%"
-        top = r.resolution_high_pct if r.resolution_high_pct is not None else rates[x]
-        few = "\nfew sessions" if r.few and r.sessions else ""
-        ax.text(x, top, f"{label}\nn={r.sessions:,}{few}", ha="center", va="bottom", fontsize=8)
-        if r.few:
-            bars[x].set_alpha(0.35)
-            bars[x].set_hatch("//")
-    ax.set_ylim(0, 115)
-    ax.set_ylabel("resolution rate (%)")
-    if title:
-        ax.set_title(title)
-    return _done(
-        fig,
-        "Resolution rate per confidence tier: "
-        + ", ".join(f"{r.tier} {r.resolution_rate_pct or 0:.0f}%" for r in rows)
-        + ".",
-    )
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.6) if phone else SQUARE)
+        xs = list(range(len(rows)))
+        bars = ax.bar(
+            xs,
+            rates,
+            width=0.6,
+            color=[TIER_COLORS.get(r.tier, ACCENT) for r in rows],
+            yerr=_errors(
+                [
+                    (v, r.resolution_low_pct, r.resolution_high_pct)
+                    for v, r in zip(rates, rows, strict=True)
+                ]
+            ),
+            error_kw=_ERROR_KW,
+        )
+        for x, r in enumerate(rows):
+            top = max(rates[x], r.resolution_high_pct or 0.0)
+            few = "\nfew sessions" if r.few and r.sessions else ""
+            ax.annotate(
+                f"{fmt_pct100(r.resolution_rate_pct)}\nn={fmt_int(r.sessions)}{few}",
+                xy=(x, top),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=9.5,
+                color=MUTED if r.few else INK,
+            )
+            if r.few:
+                bars[x].set_alpha(0.35)
+                bars[x].set_hatch("//")
+        ax.set_xticks(xs, [humanize(r.tier) for r in rows])
+        ax.tick_params(axis="x", length=0)
+        lines = [3 if r.few and r.sessions else 2 for r in rows]
+        tops = [max(v, r.resolution_high_pct or 0.0) for v, r in zip(rates, rows, strict=True)]
+        ax.set_ylim(0, max(105.0, *(t + 12 * n + 4 for t, n in zip(tops, lines, strict=True))))
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.spines["left"].set_bounds(0, 100)
+        _percent_axis(ax.yaxis, 100)
+        ax.set_ylabel("resolution rate")
+        ax.grid(axis="y")
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _tier_alt(rows))
 
 
 def psa_funnel(psa, title: str | None = None) -> Chart:
@@ -463,166 +894,376 @@ def psa_funnel(psa, title: str | None = None) -> Chart:
     return _done(fig)
 
 
-def psa_daily(points: Sequence, title: str | None = None) -> Chart:
-    """Time entries per local day (bars) and hours logged (line).
-    ``points``: :class:`rfa.metrics.flowpilot.PsaDailyPoint`."""
-    fig, ax = plt.subplots(figsize=WIDE)
-    if not any(p.entries for p in points):
-        return _empty(fig, ax, "No time entries in this window")
+def _psa_daily_alt(points: Sequence) -> str:
     days = [p.date for p in points]
-    ax.bar(days, [p.entries for p in points], color="#8ab17d", width=0.8, label="time entries")
-    ax.set_ylabel("time entries")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    hours = ax.twinx()
-    hours.plot(days, [p.hours for p in points], color=ACCENT, linewidth=1.5, label="hours")
-    hours.set_ylabel("hours logged")
-    hours.set_ylim(bottom=0)
-    hours.grid(False)
-    if title:
-        ax.set_title(title)
-    fig.autofmt_xdate()
-    return _done(
-        fig, f"Time entries and hours logged per day: {sum(p.entries for p in points):,} entries."
+    entries = sum(p.entries for p in points)
+    hours = sum(p.hours for p in points)
+    busiest = max(points, key=lambda p: (p.entries, p.hours))
+    return (
+        f"PSA time entries and hours logged per day, {_span(days)}: {fmt_int(entries)} entries "
+        f"({_per_day(entries, len(points))} a day on average) and {hours:,.1f} hours; busiest "
+        f"day {_day(busiest.date)} ({fmt_int(busiest.entries)} entries, {busiest.hours:,.1f} h)."
     )
+
+
+def psa_daily(points: Sequence, title: str | None = None) -> Chart:
+    """Two panels sharing the day axis: PSA time entries per local day (bars) and hours
+    logged per day (bars in a second colour); no second y axis, each panel titled with its
+    series. ``points``: :class:`rfa.metrics.flowpilot.PsaDailyPoint`."""
+    points = list(points)
+    if not any(p.entries for p in points):
+        return _no_data("No time entries in this window")
+    days = [p.date for p in points]
+
+    def draw(phone: bool) -> Figure:
+        fig, (top, bottom) = _figure(
+            (PHONE_WIDTH, 4.4) if phone else (WIDE[0], 4.2), nrows=2, sharex=True
+        )
+        top.bar(days, [p.entries for p in points], color=ACCENT, width=0.8)
+        top.set_title("Time entries per day")
+        _count_axis(top.yaxis)
+        top.grid(axis="y")
+        bottom.bar(days, [p.hours for p in points], color=SECOND, width=0.8)
+        bottom.set_title("Hours logged per day")
+        bottom.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        bottom.grid(axis="y")
+        _date_axis(bottom, days, phone)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _psa_daily_alt(points))
+
+
+def _flow_map_alt(rows: Sequence) -> str:
+    rates = [r.success_rate_pct for r in rows if r.success_rate_pct is not None]
+    attention = [r for r in rows if r.needs_attention]
+    text = (
+        f"Success rate against AI sessions matched for {len(rows)} flows: success rates from "
+        f"{fmt_pct100(min(rates, default=None))} to {fmt_pct100(max(rates, default=None))}"
+    )
+    if not attention:
+        return text + "; no flow needs attention."
+    named = "; ".join(
+        f"{_quoted(r.name, 50)} ({fmt_pct100(r.success_rate_pct)}, "
+        f"{fmt_int(r.usage_count)} sessions)"
+        for r in attention[:3]
+    )
+    more = f"; and {len(attention) - 3} more" if len(attention) > 3 else ""
+    noun = "flow needs" if len(attention) == 1 else "flows need"
+    return f"{text}; {len(attention)} {noun} attention: {named}{more}."
+
+
+def _plain_log_axis(axis) -> None:
+    """Log-scale ticks written as plain numbers (1, 2, 5, 10, 20, 50…), not 10¹/10²."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
-    """Each matched flow: uses (log x) against success rate with its 95% Wilson interval
-    as a vertical error bar, coloured by quality score; flows that need attention are
-    outlined in red. ``rows``: :class:`FlowQualityRow`."""
+    """Each matched flow: uses (log x, plain ticks) against success rate with its 95%
+    Wilson interval as a thin vertical whisker, coloured by quality score (cividis,
+    colour-blind safe); flows that need attention are ringed in vermillion and named
+    (wrapped, placed towards the middle so no name is cut).
+    ``rows``: :class:`FlowQualityRow`."""
     rows = list(rows)
-    fig, ax = plt.subplots(figsize=WIDE)
     if not rows:
-        return _empty(fig, ax, "No flow matched by AI sessions in this window")
-    ax.errorbar(
-        [r.usage_count for r in rows],
-        [r.success_rate_pct for r in rows],
-        yerr=_errors([(r.success_rate_pct, r.success_low_pct, r.success_high_pct) for r in rows]),
-        fmt="none",
-        ecolor="#9aa5b1",
-        elinewidth=0.8,
-        capsize=2,
-        zorder=1,
-    )
-    points = ax.scatter(
-        [r.usage_count for r in rows],
-        [r.success_rate_pct for r in rows],
-        c=[r.quality_score for r in rows],
-        cmap="RdYlGn",
-        vmin=0,
-        vmax=100,
-        s=46,
-        edgecolors=["#c0392b" if r.needs_attention else "white" for r in rows],
-        linewidths=1.4,
-        zorder=2,
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel("AI sessions matched (log scale)")
-    ax.set_ylabel("success rate (%)")
-    ax.set_ylim(-5, 105)
-    fig.colorbar(points, ax=ax, label="quality score", pad=0.01)
-    for r in rows:
-        if r.needs_attention:
+        return _no_data("No flow matched by AI sessions in this window")
+    xs = [max(r.usage_count, 1) for r in rows]
+    ys = [r.success_rate_pct or 0.0 for r in rows]
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 4.4) if phone else (WIDE[0], 4.0))
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=_errors(
+                [(y, r.success_low_pct, r.success_high_pct) for y, r in zip(ys, rows, strict=True)]
+            ),
+            fmt="none",
+            ecolor="#A6A6A6",
+            elinewidth=0.9,
+            capsize=2,
+            zorder=1,
+        )
+        points = ax.scatter(
+            xs,
+            ys,
+            c=[r.quality_score for r in rows],
+            cmap="cividis",
+            vmin=0,
+            vmax=100,
+            s=42,
+            edgecolors=[ATTENTION if r.needs_attention else "white" for r in rows],
+            linewidths=[2.0 if r.needs_attention else 0.8 for r in rows],
+            zorder=2,
+        )
+        ax.set_xscale("log")
+        lo, hi = min(xs), max(xs)
+        ax.set_xlim(lo / 1.5, hi * 1.5)
+        _plain_log_axis(ax.xaxis)
+        ax.set_xlabel("AI sessions matched (log scale)")
+        ax.set_ylim(-5, 105)
+        ax.set_yticks([0, 25, 50, 75, 100])
+        _percent_axis(ax.yaxis, 100)
+        ax.set_ylabel("success rate")
+        ax.grid(axis="both")
+        fig.colorbar(points, ax=ax, label="quality score (0–100)", pad=0.01, aspect=30)
+        mid = (lo * hi) ** 0.5
+        for x, y, r in zip(xs, ys, rows, strict=True):
+            if not r.needs_attention:
+                continue
+            right = x <= mid
+            up = y < 70
             ax.annotate(
-                r.name[:28],
-                (r.usage_count, r.success_rate_pct),
-                fontsize=7,
-                xytext=(4, 4),
+                "\n".join(
+                    textwrap.wrap(r.name, 16 if phone else 26, max_lines=3, placeholder=" …")
+                ),
+                (x, y),
+                xytext=(7 if right else -7, 6 if up else -6),
                 textcoords="offset points",
-                color="#c0392b",
+                ha="left" if right else "right",
+                va="bottom" if up else "top",
+                fontsize=9,
+                color=ATTENTION,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0},
+                zorder=4,
             )
-    if title:
-        ax.set_title(title)
-    return _done(fig, f"Success rate against uses for {len(rows)} flows matched by AI sessions.")
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="none",
+                markersize=7,
+                markerfacecolor="#BFBFBF",
+                markeredgecolor=ATTENTION,
+                markeredgewidth=2.0,
+            ),
+            Line2D([], [], color="#A6A6A6", linewidth=0.9),
+        ]
+        _legend_above(fig, handles, ["needs attention", "95% interval"], ncols=2)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _flow_map_alt(rows))
+
+
+# ── Histograms (escalations, durations) ──────────────────────────────────────
+
+
+def _histogram_alt(bins: Sequence, what: str, noun: str) -> str:
+    total = sum(b.count for b in bins)
+    mode = max(bins, key=lambda b: b.count)
+    running, median = 0, bins[-1]
+    for b in bins:
+        running += b.count
+        if running >= total / 2:
+            median = b
+            break
+    return (
+        f"{what}, {fmt_int(total)} {noun}: the most common is {mode.label} "
+        f"({fmt_int(mode.count)}, {fmt_pct(mode.count / total)}); the median is in "
+        f"{median.label}."
+    )
+
+
+def _histogram(bins: Sequence, title: str | None, xlabel: str, ylabel: str, alt: str) -> Chart:
+    labels = [b.label for b in bins]
+    counts = [b.count for b in bins]
+    total = sum(counts)
+
+    def draw(phone: bool) -> Figure:
+        if phone:  # categories down the side: long bucket names stay on one line
+            fig, ax = _figure((PHONE_WIDTH, 0.36 * len(bins) + 1.2))
+            ys = list(range(len(bins)))[::-1]
+            bars = ax.barh(ys, counts, color=ACCENT, height=0.7)
+            _hbar_axes(ax, ys, labels)
+            ax.bar_label(bars, [f"{fmt_int(c)}" for c in counts], padding=3, fontsize=9.5)
+            ax.set_xlim(0, max(counts) * 1.18)
+            _count_axis(ax.xaxis)
+            ax.set_xlabel(ylabel)
+            ax.set_title(xlabel[:1].upper() + xlabel[1:], fontweight="normal")
+        else:
+            fig, ax = _figure((WIDE[0], 3.4))
+            xs = list(range(len(bins)))
+            bars = ax.bar(xs, counts, color=ACCENT, width=0.7)
+            ax.bar_label(
+                bars,
+                [f"{fmt_int(c)} ({fmt_pct(c / total)})" if c else "0" for c in counts],
+                padding=3,
+                fontsize=9,
+            )
+            slot = WIDE[0] * 72 * 0.9 / len(bins)  # points per bar, roughly
+            ax.set_xticks(xs, wrap_labels(labels, max(6, int(slot / (9.5 * 0.6)) - 1), 2))
+            ax.tick_params(axis="x", length=0)
+            ax.set_ylim(0, max(counts) * 1.18)
+            _count_axis(ax.yaxis)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.grid(axis="y")
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, alt)
 
 
 def escalation_lag_histogram(bins: Sequence, title: str | None = None) -> Chart:
-    """Claimed hand-offs per bucket of seconds to first action (post-claim activity lag).
-    ``bins``: :class:`rfa.metrics.escalations.HistogramBin`."""
-    fig, ax = plt.subplots(figsize=WIDE)
+    """Claimed hand-offs per bucket of time to first action (post-claim activity lag),
+    each bar labelled with its count and share. ``bins``:
+    :class:`rfa.metrics.escalations.HistogramBin` (seconds, labelled)."""
+    bins = list(bins)
     if not any(b.count for b in bins):
-        return _empty(fig, ax, "No claimed hand-off was acted on in this window")
-    labels = [b.label for b in bins]
-    ax.bar(labels, [b.count for b in bins], color=ACCENT)
-    ax.set_xlabel("time from claim to first action")
-    ax.set_ylabel("hand-offs")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        ax.set_title(title)
-    return _done(
-        fig,
-        f"Hand-offs by time from claim to first action: {sum(b.count for b in bins):,} hand-offs.",
+        return _no_data("No claimed hand-off was acted on in this window")
+    return _histogram(
+        bins,
+        title,
+        "time from claim to first action",
+        "hand-offs",
+        _histogram_alt(bins, "Claimed hand-offs by time from claim to first action", "hand-offs"),
     )
-
-
-SEVERITY_COLORS = {"high": "#e76f51", "medium": "#e9c46a", "low": "#8ab17d"}
-
-
-def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Chart:
-    """Knowledge gaps per kind, stacked by severity. ``gaps``: :class:`Gap`."""
-    fig, ax = plt.subplots(figsize=SQUARE)
-    if not gaps:
-        return _empty(fig, ax, "No gap passes the thresholds")
-    kinds = sorted({g.kind for g in gaps})
-    ys = list(range(len(kinds)))[::-1]
-    left = [0] * len(kinds)
-    for level in ("high", "medium", "low"):
-        counts = [sum(1 for g in gaps if g.kind == k and g.severity == level) for k in kinds]
-        ax.barh(ys, counts, left=left, color=SEVERITY_COLORS[level], label=level)
-        left = [a + b for a, b in zip(left, counts, strict=True)]
-    ax.set_yticks(ys, [k.replace("_", " ") for k in kinds])
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("gaps")
-    ax.legend(fontsize="small", frameon=False)
-    if title:
-        ax.set_title(title)
-    return _done(fig, f"Knowledge gaps by kind and severity: {len(gaps):,} gaps.")
 
 
 def duration_distribution(bins: Sequence, title: str | None = None) -> Chart:
-    """Completed sessions per duration bucket (``bins``:
-    :class:`rfa.metrics.escalations.HistogramBin` in seconds, labelled in minutes)."""
-    fig, ax = plt.subplots(figsize=WIDE)
+    """Completed sessions per duration bucket, each bar labelled with its count and share.
+    ``bins``: :class:`rfa.metrics.escalations.HistogramBin` (seconds, labelled in minutes)."""
+    bins = list(bins)
     if not any(b.count for b in bins):
-        return _empty(fig, ax, "No completed session in this window")
-    ax.bar([b.label for b in bins], [b.count for b in bins], color=ACCENT)
-    ax.set_xlabel("time from start to completion")
-    ax.set_ylabel("completed sessions")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if title:
-        ax.set_title(title)
-    return _done(fig, f"Completed sessions by duration: {sum(b.count for b in bins):,} sessions.")
+        return _no_data("No completed session in this window")
+    return _histogram(
+        bins,
+        title,
+        "time from start to completion",
+        "completed sessions",
+        _histogram_alt(bins, "Completed sessions by duration", "sessions"),
+    )
+
+
+# ── Knowledge gaps ───────────────────────────────────────────────────────────
+
+
+def _gaps_alt(gaps: Sequence, kinds: Sequence[str]) -> str:
+    levels = ", ".join(
+        f"{sum(1 for g in gaps if g.severity == s)} {s}"
+        for s in SEVERITY_COLORS
+        if any(g.severity == s for g in gaps)
+    )
+    per_kind = ", ".join(
+        f"{humanize(k)} {sum(1 for g in gaps if g.kind == k)}"
+        for k in sorted(kinds, key=lambda k: -sum(1 for g in gaps if g.kind == k))
+    )
+    noun = "gap" if len(gaps) == 1 else "gaps"
+    return f"Knowledge gaps by kind and severity, {len(gaps)} {noun} ({levels}): {per_kind}."
+
+
+def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Chart:
+    """Knowledge gaps per kind (humanised), stacked by severity (high, medium, low), the
+    total at each bar's end; legend above. ``gaps``: :class:`Gap`."""
+    gaps = list(gaps)
+    if not gaps:
+        return _no_data("No gap passes the thresholds")
+    kinds = sorted({g.kind for g in gaps}, key=lambda k: (-sum(g.kind == k for g in gaps), k))
+    levels = [s for s in SEVERITY_COLORS if any(g.severity == s for g in gaps)]
+
+    def draw(phone: bool) -> Figure:
+        labels = wrap_labels([humanize(k) for k in kinds], 14 if phone else 22, 3)
+        fig, ax = _figure(
+            (PHONE_WIDTH if phone else SQUARE[0], _row_height(labels) * len(kinds) + 1.1)
+        )
+        ys = list(range(len(kinds)))[::-1]
+        _hbar_axes(ax, ys, labels)
+        left = [0] * len(kinds)
+        handles = []
+        bars = None
+        for level in levels:
+            counts = [sum(1 for g in gaps if g.kind == k and g.severity == level) for k in kinds]
+            bars = ax.barh(ys, counts, left=left, color=SEVERITY_COLORS[level], height=0.62)
+            handles.append(bars)
+            left = [a + b for a, b in zip(left, counts, strict=True)]
+        ax.bar_label(bars, [str(t) for t in left], padding=4, fontsize=9.5)
+        ax.set_xlim(0, max(left) * 1.15)
+        _count_axis(ax.xaxis)
+        ax.set_xlabel("gaps")
+        _legend_above(fig, handles, [f"{s} severity" for s in levels], ncols=3)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _gaps_alt(gaps, kinds))
+
+
+# ── Rates of this window and the previous one ────────────────────────────────
+
+
+def _kpi_alt(rates: Sequence) -> str:
+    parts = "; ".join(
+        f"{k.label} {fmt_pct(k.estimate.value)} (previous {fmt_pct(k.previous.value)}, "
+        f"{k.change.label})"
+        for k in rates
+    )
+    return f"Rates in this window and the previous one, with 95% intervals: {parts}."
 
 
 def kpi_changes(kpis: Sequence, title: str | None = None) -> Chart:
-    """Rates of this window beside the previous one, with 95% Wilson error bars
-    (``kpis``: :class:`rfa.metrics.kpi.KPI`; only those whose unit is a fraction)."""
+    """Rates of this window beside the previous one (dots, 95% Wilson whiskers), the
+    values in a column beside the plot ("80% · was 80%"), the x range fitted to the data
+    so no dot sits on the edge, the legend above. ``kpis``: :class:`rfa.metrics.kpi.KPI`;
+    only those whose unit is a fraction are drawn."""
     rates = [k for k in kpis if k.unit == "fraction"]
-    fig, ax = plt.subplots(figsize=(4.6, 0.55 * max(len(rates), 2) + 1.0))
     if not rates:
-        return _empty(fig, ax, "No rates on this page")
-    ys = list(range(len(rates)))[::-1]
-    for offset, attr, colour, name in (
-        (0.18, "estimate", ACCENT, "this window"),
-        (-0.18, "previous", "#b8c0cc", "previous window"),
-    ):
-        est = [getattr(k, attr) for k in rates]
-        shown = [(y + offset, e) for y, e in zip(ys, est, strict=True) if e.value is not None]
-        ax.errorbar(
-            [e.value for _, e in shown],
-            [y for y, _ in shown],
-            xerr=_errors([(e.value, e.low, e.high) for _, e in shown]),
-            fmt="o",
-            color=colour,
-            capsize=3,
-            label=name,
+        return _no_data("No rates on this page")
+    ends = [
+        v
+        for k in rates
+        for e in (k.estimate, k.previous)
+        for v in (e.value, e.low, e.high)
+        if v is not None
+    ] or [0.0, 1.0]
+    lo, hi = min(ends), max(ends)
+    pad = max((hi - lo) * 0.12, 0.02)
+    xlim = (max(0.0, lo - pad), min(1.0, hi + pad))
+    texts = [f"{fmt_pct(k.estimate.value)} · was {fmt_pct(k.previous.value)}" for k in rates]
+
+    def draw(phone: bool) -> Figure:
+        labels = wrap_labels([k.label for k in rates], 12 if phone else 22, 2)
+        fig, ax = _figure(
+            (PHONE_WIDTH if phone else 6.4, max(_row_height(labels), 0.6) * len(rates) + 1.1)
         )
-    ax.set_yticks(ys, [k.label for k in rates])
-    ax.set_xlim(0, 1)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.legend(loc="lower left", fontsize=7, frameon=False)
-    if title:
-        ax.set_title(title)
-    return _done(
-        fig, "Rates of this window and the previous one: " + ", ".join(k.label for k in rates) + "."
-    )
+        ys = list(range(len(rates)))[::-1]
+        _hbar_axes(ax, ys, labels)
+        handles = []
+        for offset, attr, colour, face in (
+            (0.14, "estimate", ACCENT, ACCENT),
+            (-0.14, "previous", PREVIOUS, "white"),
+        ):
+            shown = [
+                (y + offset, getattr(k, attr))
+                for y, k in zip(ys, rates, strict=True)
+                if getattr(k, attr).value is not None
+            ]
+            container = ax.errorbar(
+                [e.value for _, e in shown],
+                [y for y, _ in shown],
+                xerr=_errors([(e.value, e.low, e.high) for _, e in shown]),
+                fmt="o",
+                color=colour,
+                markerfacecolor=face,
+                markersize=7,
+                elinewidth=1.0,
+                capsize=3,
+                zorder=3,
+            )
+            for artist in (
+                container.lines[0:1] + tuple(container.lines[1]) + tuple(container.lines[2])
+            ):
+                if artist is not None:
+                    artist.set_clip_on(False)
+            handles.append(container)
+        ax.set_xlim(*xlim)
+        _percent_axis(ax.xaxis)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4 if phone else 6))
+        _value_column(ax, ys, texts)
+        _legend_above(fig, handles, ["this window", "previous window"], ncols=2)
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _kpi_alt(rates))
