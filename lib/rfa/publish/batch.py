@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import as_completed
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +67,7 @@ from rfa.publish.pipeline import (
     Kernel,
     PageJob,
     PublishError,
+    dedupe_jobs,
     error_message,
     log_line,
     notebook_imports,
@@ -74,7 +75,17 @@ from rfa.publish.pipeline import (
     remove_kernel_sockets,
     run_job,
 )
-from rfa.publish.site import PageRecord, load_records, save_records, write_index
+from rfa.publish.site import (
+    PageRecord,
+    load_records,
+    lock_wait,
+    one_line,
+    publish_lock,
+    refill_pages,
+    save_records,
+    unvouched,
+    write_index,
+)
 from rfa.queries.accounts import resolve_account
 from rfa.window import make_window
 
@@ -132,6 +143,8 @@ class BatchResult(BaseModel):
     outcomes: list[Outcome] = []
     signal: int | None = None
     not_rendered: list[str] = []
+    build_dir: str | None = None
+    """This run's build folder (page logs, executed notebooks); ``None`` in a dry run."""
 
     def count(self, status: Status) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -220,7 +233,9 @@ def decide(
     url: str | None = None,
 ) -> list[Decision]:
     """Fingerprint every job (one stats query set per account and window) and decide
-    which render: new pages, changed parts, missing files, previously failed, or ``force``."""
+    which render: new pages, changed parts, previously failed, pages or data files the
+    manifest does not vouch for (missing, or not the content it recorded:
+    :func:`rfa.publish.site.unvouched`), or ``force``."""
     stats: dict[tuple[str, str, str], dict] = {}
     decisions = []
     with connect(url) as conn:
@@ -241,8 +256,8 @@ def decide(
                 reason, render = "changed: " + ", ".join(changed), True
             elif old is None or old.status != "ok":
                 reason, render = "last render failed", True
-            elif not (publish_dir / job.page).exists():
-                reason, render = "page missing", True
+            elif why := unvouched(old, publish_dir):
+                reason, render = why, True  # e.g. a run killed before its manifest write
             else:
                 reason, render = "unchanged", False
             decisions.append(
@@ -633,6 +648,87 @@ def mark_stale(records: Iterable[PageRecord], now: dt.datetime) -> dict[str, Pag
     return out
 
 
+def _collisions(
+    jobs: Sequence[PageJob], previous: dict[str, PageRecord]
+) -> tuple[list[PageJob], list[tuple[str, str, str]]]:
+    """Jobs whose page path the manifest holds for another page (another account,
+    dashboard or scope: e.g. a page published before paths carried whole ids) fail
+    loudly instead of overwriting it: ``(kept jobs, failures)``."""
+    kept, failures = [], []
+    for job in jobs:
+        old = previous.get(job.page)
+        scope = job.spec.scope
+        theirs = old.parameters.get(scope) if (old is not None and scope) else job.scope_id
+        if old is not None and (
+            old.account_slug != job.account_slug
+            or old.dashboard != job.dashboard
+            or (scope is not None and str(theirs or "") != (job.scope_id or ""))
+        ):
+            failures.append(
+                (
+                    job.page,
+                    job.label,
+                    f"{job.label}: page path collision: the manifest lists this path for "
+                    f"{old.dashboard} {old.scope!r} of {old.account_slug}; nothing is "
+                    "overwritten — accepted: one scope per page path",
+                )
+            )
+        else:
+            kept.append(job)
+    return kept, failures
+
+
+BUILDS_KEPT = 3
+"""Build folders of finished runs kept in the build directory (the newest; a running
+run's folder is never removed): each run builds in ``<build dir>/run-<UTC time>-<pid>/``."""
+
+
+@contextmanager
+def run_build_folder(build_dir: Path) -> Iterator[Path]:
+    """A build folder for this run alone, ``<build_dir>/run-<YYYYmmddTHHMMSSZ>-<pid>``,
+    held with a file lock (``….lock`` beside it) while the run lasts, so no other run
+    (of any publish folder) builds in it or removes it. On exit, finished runs' folders
+    beyond the newest :data:`BUILDS_KEPT` are removed (never one whose lock is held).
+    Yields the folder's path."""
+    import filelock
+
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = build_dir / f"run-{stamp}-{os.getpid()}"
+    lock = filelock.FileLock(folder.with_name(folder.name + ".lock"), timeout=0)
+    lock.acquire()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    finally:
+        lock.release()
+        _prune_builds(build_dir, keep=BUILDS_KEPT)
+
+
+def _prune_builds(build_dir: Path, keep: int) -> None:
+    """Remove run folders of ``build_dir`` beyond the newest ``keep``, skipping any whose
+    run still holds its lock."""
+    import filelock
+
+    runs = sorted((p for p in build_dir.glob("run-*") if p.is_dir()), key=lambda p: p.name)
+    for old in runs[: max(len(runs) - keep, 0)]:
+        lock = filelock.FileLock(old.with_name(old.name + ".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            continue  # a run still building there
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            lock.release()
+        old.with_name(old.name + ".lock").unlink(missing_ok=True)
+
+
+def _waiting(line: str) -> None:
+    print(f"rfa: {line}", file=sys.stderr, flush=True)
+
+
 def run_batch(
     jobs: Iterable[PageJob],
     *,
@@ -652,18 +748,73 @@ def run_batch(
     """Decide, render and publish ``jobs``; merge the manifest and rewrite the index.
 
     ``plan_failures`` are ``(page, label, message)`` of pages that could not even be
-    planned (e.g. a schedule naming an unknown flow): reported as failed. With
-    ``dry_run`` nothing is rendered or written: the outcomes say what would render
-    (status ``rendered``/``skipped`` with the reason). ``on_start(n)`` is called with
-    the number of pages to render, ``on_outcome`` as each page finishes.
+    planned (e.g. a schedule naming an unknown flow): reported as failed. Jobs are
+    de-duplicated first (:func:`~rfa.publish.pipeline.dedupe_jobs`): a page planned
+    twice alike renders once; planned with different parameters, or a path two
+    scopes (or the manifest and a job) would share, it fails with a one-line reason
+    and nothing is overwritten. With ``dry_run`` nothing is rendered or written: the
+    outcomes say what would render (status ``rendered``/``skipped`` with the reason).
+    ``on_start(n)`` is called with the number of pages to render, ``on_outcome`` as
+    each page finishes.
+
+    Except in a dry run, the run holds the publish folder's lock
+    (:func:`~rfa.publish.site.publish_lock`) from reading the manifest to writing the
+    index, and builds in a folder of its own (:func:`run_build_folder`). Raises
+    :class:`~rfa.publish.site.PublishBusy` (exit code 75) when another run holds the
+    lock longer than ``RFA_PUBLISH_LOCK_WAIT_S``, and
+    :class:`~rfa.publish.site.SiteError` when the manifest or index cannot be written
+    (the previous one is kept).
     """
     settings = get_settings()
     database_url = absolute_sqlite_url(settings.database_url)
     publish_dir = Path(publish_dir or settings.publish_dir)
-    build_dir = Path(build_dir or settings.build_dir)
+    jobs, conflicts = dedupe_jobs(list(jobs))
+    builds = Path(build_dir or settings.build_dir)
+    with ExitStack() as held:
+        run: Path | None = None
+        if not dry_run:
+            held.enter_context(publish_lock(publish_dir, lock_wait(), on_wait=_waiting))
+            run = held.enter_context(run_build_folder(builds))
+        return _run_locked(
+            jobs,
+            [*plan_failures, *conflicts],
+            publish_dir=publish_dir,
+            build_dir=run,
+            database_url=database_url,
+            workers=workers,
+            renderer=renderer,
+            force=force,
+            dry_run=dry_run,
+            executor=executor,
+            scheduler_address=scheduler_address,
+            timeout=timeout,
+            on_outcome=on_outcome,
+            on_start=on_start,
+        )
+
+
+def _run_locked(
+    jobs: list[PageJob],
+    plan_failures: Sequence[tuple[str, str, str]],
+    *,
+    publish_dir: Path,
+    build_dir: Path | None,
+    database_url: str,
+    workers: int | None,
+    renderer: str,
+    force: bool,
+    dry_run: bool,
+    executor: str,
+    scheduler_address: str | None,
+    timeout: float,
+    on_outcome: Callable[[Outcome], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> BatchResult:
+    """:func:`run_batch` once the publish lock is held (or for a dry run)."""
     previous = {r.page: r for r in load_records(publish_dir)}
-    jobs = list(jobs)
-    result = BatchResult()
+    jobs, collisions = _collisions(jobs, previous)
+    plan_failures = [*plan_failures, *collisions]
+    result = BatchResult(build_dir=str(build_dir) if build_dir else None)
 
     def emit(outcome: Outcome) -> None:
         result.outcomes.append(outcome)
@@ -697,6 +848,7 @@ def run_batch(
                     )
                 )
             return result
+        assert build_dir is not None
         if executor == "dask" and not scheduler_address:
             raise PublishError("--executor dask needs --scheduler-address tcp://HOST:PORT")
         if on_start:
@@ -714,24 +866,27 @@ def run_batch(
             scheduler_address=scheduler_address,
             workers=workers or os.cpu_count() or 1,
             timeout=timeout,
+            site=previous,
         )
         if executor != "dask":
             _sweep_temporary_files(publish_dir)  # a worker stopped mid-write (interrupted)
         # From here on signals are only recorded: the manifest and index are written whole.
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         by_page = dict(previous)
         for outcome in result.outcomes:
             if outcome.status == "failed" and outcome.page in by_page:
-                first_line = (outcome.error or "").splitlines()[0] if outcome.error else None
                 by_page[outcome.page] = by_page[outcome.page].model_copy(
-                    update={"status": "failed", "error": first_line}
+                    update={"status": "failed", "error": one_line(outcome.error), "failed_at": now}
                 )
         by_page.update(records)
-        by_page = mark_stale(by_page.values(), dt.datetime.now(dt.UTC))
+        by_page = mark_stale(by_page.values(), now)
         ordered = sorted(
             by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope, r.period)
         )
+        # every page's navigation and banner, so earlier pages link to later ones
+        refill_pages(ordered, publish_dir, on_error=_waiting)
         save_records(ordered, publish_dir)
-        write_index(ordered, publish_dir, generated_at=dt.datetime.now(dt.UTC))
+        write_index(ordered, publish_dir, generated_at=now)
         if result.signal is None and guard.signum is not None:
             result.signal = guard.signum  # arrived while the manifest was being written
     return result
@@ -790,10 +945,12 @@ def _render_all(
     scheduler_address: str | None,
     workers: int,
     timeout: float,
+    site: dict[str, PageRecord] | None = None,
 ) -> dict[str, PageRecord]:
     """Render ``todo`` (locally or on Dask), emitting each page's outcome as it finishes;
     returns the new records. On a signal: stop the renders, reap their processes, set
-    ``result.signal`` and ``result.not_rendered``."""
+    ``result.signal`` and ``result.not_rendered``. ``site``: the manifest's records,
+    for the related links a page gets as it is published."""
     # Local workers inherit the environment; kernels run in each page's build
     # directory, so they get an absolute SQLite path.
     os.environ["RFA_DATABASE_URL"] = database_url
@@ -826,6 +983,7 @@ def _render_all(
                     fingerprint=d.fingerprint,
                     fingerprint_parts=d.parts,
                     phases=phases,
+                    site=[*(site or {}).values(), *records.values()],
                 )
             except PublishError as exc:
                 record, error = None, str(exc)

@@ -14,13 +14,22 @@ audience's folder (where a web server would show it to the wrong readers).
   so two different values never share a folder. A value without a single letter
   or digit (empty, ``.``, ``..``, ``/``) is refused with :class:`UnsafePathError`.
 * :func:`page_relpath` builds a page's path relative to the publish directory
-  (the layout of :mod:`rfa.publish.pipeline`) from such segments.
+  (the layout of :mod:`rfa.publish.pipeline`) from such segments. A flow's or
+  engineer's segment carries the scope's whole id (a UUID as it is), so two scopes
+  never share a path even when their names slugify alike and their ids share a
+  prefix (time-ordered UUIDs do). A window that is not the rolling one (an explicit
+  end) is named in the file name, so an ad-hoc page never replaces a scheduled one.
+* Names the site uses itself (:data:`RESERVED_NAMES`: ``index.html``,
+  ``manifest.json``, the publish lock) and hidden names (starting with ``.``) are
+  never the first segment of a page path: an account slug ``manifest.json`` is
+  rewritten like any other non-plain value (``manifest-json-<hash>``).
 * :func:`page_path` joins a relative path to its root directory and checks, after
   resolving symbolic links and ``..``, that the result is strictly inside it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path, PurePosixPath
@@ -30,12 +39,14 @@ from slugify import slugify
 from rfa.errors import RFAError
 
 __all__ = [
+    "RESERVED_NAMES",
     "UnsafePathError",
     "check_relative",
     "page_path",
     "page_relpath",
     "safe_segment",
     "scope_segment",
+    "window_end_label",
 ]
 
 MAX_SEGMENT = 64
@@ -43,7 +54,10 @@ MAX_SEGMENT = 64
 SCOPE_NAME_LENGTH = 48
 """Longest slug of a flow or engineer name in a page path."""
 _PLAIN = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_PLAIN_ID = re.compile(r"[A-Za-z0-9-]*")
+_PLAIN_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+RESERVED_NAMES = frozenset({"index.html", "manifest.json", ".rfa-publish.lock"})
+"""File names the site writes at the top of the publish directory (the index, the
+manifest, the publish lock): never an account folder."""
 _SEGMENT_ACCEPTED = "text with at least one letter or digit"
 
 
@@ -62,13 +76,14 @@ def safe_segment(value: str, what: str = "path segment", *, max_length: int = MA
 
     Inputs: ``value`` (any text, e.g. an account slug from the database), ``what``
     (how messages name it, e.g. ``"account slug"``) and ``max_length`` (≥ 16).
-    Output: ``value`` itself when it is already plain and short enough, otherwise
-    ``<slug>-<10 hex digits of its SHA-256>``. Raises :class:`UnsafePathError`
-    when ``value`` is not text or has no letter or digit to slugify.
+    Output: ``value`` itself when it is already plain, short enough and not one of
+    :data:`RESERVED_NAMES`, otherwise ``<slug>-<10 hex digits of its SHA-256>``.
+    Raises :class:`UnsafePathError` when ``value`` is not text or has no letter or
+    digit to slugify.
     """
     if not isinstance(value, str):
         raise UnsafePathError(f"{what} {value!r} is not text; accepted: {_SEGMENT_ACCEPTED}")
-    if len(value) <= max_length and _PLAIN.fullmatch(value):
+    if len(value) <= max_length and _PLAIN.fullmatch(value) and value not in RESERVED_NAMES:
         return value
     slug = slugify(value, max_length=max(max_length - 11, 1), word_boundary=False)
     slug = slug.strip("-")
@@ -81,17 +96,18 @@ def safe_segment(value: str, what: str = "path segment", *, max_length: int = MA
 
 
 def _id_part(scope_id: str | None) -> str:
-    """The first 8 characters of an id (a UUID's first group) when they are plain,
-    otherwise 8 hex digits of the id's hash."""
-    head = (scope_id or "")[:8]
-    if _PLAIN_ID.fullmatch(head):
-        return head
-    return _digest(scope_id or "", 8)
+    """The whole id when it is plain (a lower-case UUID, at most 40 letters, digits and
+    ``-``), otherwise 16 hex digits of the id's hash: never a prefix of the id, which
+    time-ordered UUIDs share."""
+    if scope_id and _PLAIN_ID.fullmatch(scope_id):
+        return scope_id
+    return _digest(scope_id or "", 16)
 
 
 def scope_segment(scope_name: str | None, scope_id: str | None) -> str:
     """``<slug of the name, ≤ 48 characters>-<id part>`` for a flow or engineer page:
-    unchanged for UUID ids, never a separator or ``..`` whatever the database holds."""
+    the whole UUID (two scopes never share a segment), never a separator or ``..``
+    whatever the database holds."""
     name = slugify(scope_name or "", max_length=SCOPE_NAME_LENGTH)
     return f"{name}-{_id_part(scope_id)}"
 
@@ -99,11 +115,14 @@ def scope_segment(scope_name: str | None, scope_id: str | None) -> str:
 def check_relative(relative: str) -> str:
     """Return ``relative`` when it is a relative POSIX path of plain segments (no
     ``..``, ``.``, empty segment, backslash, NUL or leading ``/``); raise
-    :class:`UnsafePathError` otherwise."""
+    :class:`UnsafePathError` otherwise. A hidden segment (``.name``) or a first
+    segment that is one of :data:`RESERVED_NAMES` is refused too: a page never
+    replaces or hides under the site's own files."""
     parts = relative.split("/") if isinstance(relative, str) else []
     bad = (
         not parts
-        or any(p in ("", ".", "..") for p in parts)
+        or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+        or parts[0] in RESERVED_NAMES
         or "\\" in relative
         or "\x00" in relative
         or PurePosixPath(relative).is_absolute()
@@ -111,9 +130,21 @@ def check_relative(relative: str) -> str:
     if bad:
         raise UnsafePathError(
             f"page path {str(relative)[:200]!r} is not inside the publish directory; "
-            "accepted: a relative path of plain segments"
+            "accepted: a relative path of plain segments, not hidden, not starting "
+            "with index.html or manifest.json"
         )
     return relative
+
+
+def window_end_label(end: dt.datetime) -> str:
+    """How a page path names an explicit window end: ``2026-11-01`` for 00:00 UTC,
+    otherwise ``2026-11-01t0630z`` (UTC, minutes). Input: an aware datetime (naive =
+    UTC)."""
+    if end.tzinfo is not None:
+        end = end.astimezone(dt.UTC)
+    if (end.hour, end.minute, end.second) == (0, 0, 0):
+        return end.date().isoformat()
+    return end.strftime("%Y-%m-%dt%H%Mz")
 
 
 def page_relpath(
@@ -125,15 +156,19 @@ def page_relpath(
     scope: str | None = None,
     scope_name: str | None = None,
     scope_id: str | None = None,
+    window_end: dt.datetime | None = None,
 ) -> str:
     """A page's path relative to the publish directory (POSIX), in its audience folder.
 
-    ``<account>/<folder>/<dashboard>-<period>.html`` for account-wide pages,
-    ``<account>/<folder>/flow-<scope>-<period>.html`` (``scope="flow"``) and
-    ``<account>/<folder>/<scope>/personal-<period>.html`` (``scope="engineer"``),
-    with ``<account>`` = :func:`safe_segment` of the slug and ``<scope>`` =
-    :func:`scope_segment`. Raises :class:`UnsafePathError` for an account slug or
-    period that cannot name a folder.
+    ``<account>/<folder>/<dashboard>-<when>.html`` for account-wide pages,
+    ``<account>/<folder>/flow-<scope>-<when>.html`` (``scope="flow"``) and
+    ``<account>/<folder>/<scope>/personal-<when>.html`` (``scope="engineer"``),
+    with ``<account>`` = :func:`safe_segment` of the slug, ``<scope>`` =
+    :func:`scope_segment` and ``<when>`` the slugified period (``30d``,
+    ``2026-10-01-2026-10-31``), followed by ``-to-<end>`` (:func:`window_end_label`)
+    when ``window_end`` is given: a window that is not the rolling one (an explicit
+    ``as_of``) never shares its path with the scheduled page. Raises
+    :class:`UnsafePathError` for an account slug or period that cannot name a folder.
     """
     account = safe_segment(account_slug, "account slug")
     audience = safe_segment(folder, "audience folder")
@@ -143,6 +178,8 @@ def page_relpath(
             f"period {period!r} cannot name a page; "
             "accepted: 7d, 30d, 90d or YYYY-MM-DD..YYYY-MM-DD"
         )
+    if window_end is not None:
+        when = f"{when}-to-{window_end_label(window_end)}"
     base = f"{account}/{audience}"
     if scope is None:
         name = safe_segment(dashboard.replace("_", "-"), "dashboard")

@@ -19,6 +19,7 @@ Published layout (per-audience folders a web server can protect)::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -47,7 +48,7 @@ from rfa.publish.kernels import (  # noqa: F401 - re-exported for the batch and 
 )
 from rfa.queries import accounts as account_queries
 from rfa.queries import sessions as session_queries
-from rfa.window import make_window, parse_as_of
+from rfa.window import PERIODS, make_window, parse_as_of
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 DEFAULT_FLOWS = 5
@@ -78,6 +79,10 @@ class PageJob(BaseModel):
     """Further notebook parameters (e.g. knowledge-gap thresholds from a schedule)."""
     team: str | None = None
     """The schedule (team) that asked for the page, if any."""
+    rolling: bool = True
+    """The window ends at the run's time (a scheduled page). ``False`` for an explicit
+    end (``--as-of`` or a schedule's ``as_of`` date other than today): the page path
+    then names the window's end, so the ad-hoc page never replaces the scheduled one."""
 
     @property
     def spec(self) -> DashboardSpec:
@@ -99,7 +104,10 @@ class PageJob(BaseModel):
         Every segment is made safe by :mod:`rfa.publish.paths` (an account slug or a
         flow id holding ``/`` or ``..`` never leaves its folder); raises
         :class:`~rfa.publish.paths.UnsafePathError` for a slug without a letter or digit.
+        A page that is not :attr:`rolling` names its window's end
+        (``team-30d-to-2026-11-01.html``; a date-range period already names it).
         """
+        explicit = not self.rolling and self.period.strip() in PERIODS
         return paths.page_relpath(
             self.account_slug,
             self.spec.folder,
@@ -108,7 +116,15 @@ class PageJob(BaseModel):
             scope=self.spec.scope,
             scope_name=self.scope_name,
             scope_id=self.scope_id,
+            window_end=parse_as_of(self.as_of) if explicit else None,
         )
+
+    @property
+    def identity(self) -> tuple:
+        """What makes two jobs the same page: account, dashboard, scope id, period and
+        window end (for a page that is not rolling)."""
+        end = None if self.rolling else self.as_of
+        return (self.account_slug, self.dashboard, self.scope_id, self.period, end)
 
     @property
     def label(self) -> str:
@@ -143,13 +159,17 @@ def plan_account(
     engineers: Sequence[str] | None = None,
     n_flows: int = DEFAULT_FLOWS,
     n_engineers: int = DEFAULT_ENGINEERS,
+    rolling: bool | None = None,
 ) -> list[PageJob]:
     """Validate parameters and list the pages to publish for one account.
 
     ``flows``/``engineers`` name scopes explicitly (ids, names, emails); when
     ``None`` the ``n_flows`` busiest flows and ``n_engineers`` busiest engineers
-    of the window are used. Raises :class:`~rfa.errors.RFAError` subclasses for
-    an unknown account, flow or engineer, or a bad period / as_of.
+    of the window are used. A scope named twice (``--flow NAME --flow ITS-ID``) is
+    planned once. ``rolling`` (default: :func:`is_rolling` of ``as_of``) says whether
+    the window is the scheduled, rolling one; otherwise the page paths name the
+    window's end. Raises :class:`~rfa.errors.RFAError` subclasses for an unknown
+    account, flow or engineer, or a bad period / as_of.
     """
     info = account_queries.resolve_account(conn, account)
     paths.safe_segment(info.slug, "account slug")  # refuse a slug like ".." before any work
@@ -161,6 +181,7 @@ def plan_account(
         "timezone": info.timezone,
         "period": period,
         "as_of": end.isoformat(),
+        "rolling": is_rolling(as_of, end) if rolling is None else rolling,
     }
     jobs = [PageJob(dashboard=name, **base) for name in ACCOUNT_DASHBOARDS if name in dashboards]
     scoped = [
@@ -175,11 +196,82 @@ def plan_account(
             if sessions is None:
                 sessions = session_queries.sessions_frame(conn, info.id, window)
             names = busiest(sessions, by, n)
-        jobs += [
-            PageJob(dashboard=name, scope_id=e.id, scope_name=e.name, **base)
-            for e in (resolve(conn, info.id, x) for x in names)
-        ]
+        seen: set[str] = set()
+        for entity in (resolve(conn, info.id, x) for x in names):
+            if entity.id not in seen:
+                seen.add(entity.id)
+                jobs.append(
+                    PageJob(dashboard=name, scope_id=entity.id, scope_name=entity.name, **base)
+                )
     return jobs
+
+
+def is_rolling(
+    as_of: str | dt.datetime | None, end: dt.datetime, now: dt.datetime | None = None
+) -> bool:
+    """Whether a window ending at ``end`` is the rolling (scheduled) one: no explicit
+    ``as_of`` was given, or it names the same end a schedule's ``as_of: today`` gives
+    (00:00 UTC of ``now``'s day, default today). Any other end is ad hoc: its pages
+    get paths of their own."""
+    if as_of is None:
+        return True
+    current = parse_as_of(now or dt.datetime.now(dt.UTC))
+    today = dt.datetime.combine(current.date(), dt.time(), tzinfo=dt.UTC)
+    return end == today
+
+
+def dedupe_jobs(jobs: Sequence[PageJob]) -> tuple[list[PageJob], list[tuple[str, str, str]]]:
+    """One job per page path.
+
+    Input: planned jobs (e.g. ``--flow NAME --flow ITS-ID``, or two schedules of one
+    account). Output: ``(jobs, failures)``: identical plans of a page are merged (the
+    teams that asked are joined, ``"a, b"``); a page planned with different
+    parameters (window end, notebook parameters) is a conflict, and two different
+    scopes sharing a path a collision: such a page becomes one failure
+    ``(page, label, one-line message)`` and is not rendered (its published version
+    is left as it is). Order is kept.
+    """
+    groups: dict[str, list[PageJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.page, []).append(job)
+    kept: list[PageJob] = []
+    failures: list[tuple[str, str, str]] = []
+    for page, group in groups.items():
+        first = group[0]
+        label = first.label
+        scopes = sorted({(j.dashboard, j.scope_id or "", j.scope_name or "") for j in group})
+        if len(scopes) > 1:
+            names = " and ".join(f"{d} {n!r} (id {i})" for d, i, n in scopes[:2])
+            failures.append(
+                (
+                    page,
+                    label,
+                    f"{label}: page path collision: {names} would share it; nothing "
+                    "is overwritten — accepted: one scope per page path",
+                )
+            )
+            continue
+        variants = {(j.as_of, tuple(sorted(j.extra.items()))) for j in group}
+        if len(variants) > 1:
+            plans = " and ".join(
+                f"{j.team or 'the command line'} (as_of {j.as_of}"
+                + "".join(f", {k}={v}" for k, v in sorted(j.extra.items()))
+                + ")"
+                for j in group[:2]
+            )
+            failures.append(
+                (
+                    page,
+                    label,
+                    f"{label}: planned twice with different parameters: {plans}; "
+                    "accepted: one plan per page — give the schedules the same as_of and "
+                    "parameters, or drop one",
+                )
+            )
+            continue
+        teams = list(dict.fromkeys(j.team for j in group if j.team))
+        kept.append(first.model_copy(update={"team": ", ".join(teams) or None}))
+    return kept, failures
 
 
 def plan_all_accounts(
@@ -349,11 +441,22 @@ def publish_job(
     fingerprint: str | None = None,
     fingerprint_parts: dict[str, str] | None = None,
     phases: dict[str, float] | None = None,
+    site: Sequence | None = None,
 ):
     """Move an executed and rendered page (``page.html`` and ``page.json`` of its build
-    folder) into the publish directory, each by an atomic rename; returns its
-    :class:`~rfa.publish.site.PageRecord` (``renderer``: the one that rendered it)."""
-    from rfa.publish.site import PageRecord, atomic_copy
+    folder) into the publish directory; returns its
+    :class:`~rfa.publish.site.PageRecord` (``renderer``: the one that rendered it).
+
+    The page and its data file are published together or not at all
+    (:func:`rfa.publish.site.atomic_write_many`: both are staged beside their
+    targets, then renamed): a full disk leaves the previous pair in place and raises
+    ``OSError``. Before that, the page's slots are filled
+    (:func:`rfa.publish.site.fill_page`): breadcrumbs, and links to the pages of
+    ``site`` (the records known so far: the manifest and this run) its readers may
+    open. The record carries the digests the manifest vouches for the pair with.
+    Raises :class:`PublishError` when the build folder lacks the data file or page.
+    """
+    from rfa.publish.site import PageRecord, atomic_write_many, fill_page, page_digest
 
     started = time.perf_counter()
     work = paths.page_path(build_dir, job.label)
@@ -361,15 +464,14 @@ def publish_job(
     parameters = job.parameters(data_file)
     if not data_file.exists():
         raise PublishError(f"{job.label}: the notebook wrote no data file")
-    meta = json.loads(data_file.read_text())["meta"]
+    if not html.exists():
+        raise PublishError(f"{job.label}: the renderer wrote no page")
+    data = data_file.read_bytes()
+    page = html.read_bytes()
+    meta = json.loads(data)["meta"]
     target = paths.page_path(publish_dir, job.page)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_copy(data_file, target.with_suffix(".json"))
-    atomic_copy(html, target)
-    if phases is not None:
-        phases["publish"] = time.perf_counter() - started
     window = meta["window"]
-    return PageRecord(
+    record = PageRecord(
         account_slug=job.account_slug,
         account_name=job.account_name,
         dashboard=job.dashboard,
@@ -388,10 +490,24 @@ def publish_job(
         status="ok",
         team=job.team,
         as_of=job.as_of,
+        rolling=job.rolling,
         parameters={k: v for k, v in parameters.items() if k != "data_file"},
         fingerprint=fingerprint,
         fingerprint_parts=fingerprint_parts or {},
+        page_sha256=page_digest(page),
+        data_sha256=hashlib.sha256(data).hexdigest(),
     )
+    try:
+        text = page.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        others = [r for r in (site or ()) if r.page != record.page]
+        page = fill_page(record, [*others, record], text).encode("utf-8")
+    atomic_write_many([(target.with_suffix(".json"), data), (target, page)])
+    if phases is not None:
+        phases["publish"] = time.perf_counter() - started
+    return record
 
 
 def accounts_frame(url: str | None = None) -> pl.DataFrame:

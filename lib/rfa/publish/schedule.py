@@ -773,6 +773,8 @@ def plan_schedule(
             dashboards=wanted,
             flows=resolved.get("flow", []),
             engineers=resolved.get("personal", []),
+            # today / now: the rolling window (the pages' usual paths); another end is ad hoc
+            rolling=True if schedule.as_of in ("today", "now") else None,
         )
         jobs += [
             job.model_copy(
