@@ -254,6 +254,9 @@ def test_glossary_definitions_point_nowhere_outside_the_project() -> None:
 
     problems = {key: outside_references(text) for key, text in DEFINITIONS.items()}
     assert not {k: v for k, v in problems.items() if v}
+    # a page's reader has the publish folder, not the repository: no file to look up
+    naming = {key: text for key, text in DEFINITIONS.items() if re.search(r"\w\.md\b", text)}
+    assert not naming, f"glossary texts that send the reader to a repository file: {naming}"
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=_rel)

@@ -1,6 +1,7 @@
 """Plain-language definitions of every published metric — one source for pages and JSON.
 
-Keys are the metric names used in the data files; texts follow METRICS.md §3.
+Keys are the metric names used in the data files; texts say what docs/METRICS.md defines
+(§3–§5), in fewer words. A page's glossary prints them: they name no file and link nowhere.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ DEFINITIONS: dict[str, str] = {
     "completion_rate": (
         "Completed sessions ÷ sessions started. With no session there is no rate: the page "
         "shows “—” and the KPI's value is null (the data file's summary keeps 0, as "
-        "METRICS.md requires)."
+        "ResolutionFlow's own analytics do)."
     ),
     "median_duration_minutes": (
         "Median time from start to completion, in minutes, over completed sessions. "
@@ -118,8 +119,11 @@ DEFINITIONS: dict[str, str] = {
         "a tier with few sessions is drawn pale and hatched."
     ),
     "knowledge_coverage": (
-        "Flows in the account, flows written or enhanced by AI, flow proposals pending "
-        "review (any age), and proposals approved (or modified) and rejected in the window."
+        "As they stood at the window's end: flows in the account and flows written or "
+        "enhanced by AI, counting only flows created before the window's end (a page for a "
+        "past date shows what existed then; a flow with no creation date counts), flow "
+        "proposals pending review at the window's end (any age), and proposals approved "
+        "(or modified) and rejected in the window."
     ),
     "coverage_by_domain": (
         "Per problem domain: flows matched by its AI sessions, sessions, resolution, "
@@ -136,8 +140,12 @@ DEFINITIONS: dict[str, str] = {
     "psa": (
         "PSA integration: share of AI sessions linked to a ticket; pushes to the PSA "
         "(posted in the window) that succeeded at the first try or after retries; time "
-        "entries logged and their hours; the funnel from AI sessions to linked, doc pushed "
-        "and time entry logged."
+        "entries logged and their hours. The funnel is nested: each stage counts the AI "
+        "sessions of the window that also reached every stage before it — linked to a "
+        "ticket; linked and a doc pushed; linked, a doc pushed and a time entry logged "
+        "(successful posts only, posted before the window's end) — so it only narrows. "
+        "The same stages counted each on its own (a session may log time without a doc) "
+        "are shown apart, as shares of all AI sessions, not as a funnel."
     ),
     "knowledge_gaps": (
         "Domains, flows and flow options where engineers are least helped: high "
