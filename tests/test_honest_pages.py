@@ -14,7 +14,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 from statsmodels.stats.proportion import proportion_confint
 
-from rfa import charts, dashboards, present
+from rfa import charts, dashboards, layout, present
 from rfa.definitions import DEFINITIONS
 from rfa.metrics import kpi as kpi_metrics
 
@@ -62,7 +62,6 @@ def _tables(pages) -> dict[str, str]:
         "coverage": present.coverage_table(cov.coverage_by_domain.domains),
         "flow quality": present.quality_table(cov.flow_quality.flows, "UTC"),
         "gaps": present.gaps_table(gaps.report.gaps),
-        "kpis": present.kpi_table(team.kpis),
     }
 
 
@@ -71,48 +70,50 @@ def _body_rows(html: str) -> list[str]:
     return re.findall(r"<tr[^>]*>.*?</tr>", body, flags=re.S)
 
 
-def test_every_value_box_shows_value_interval_n_and_a_verdict(pages):
-    verdicts = []
+def test_every_tile_shows_one_value_a_chip_and_n_with_the_interval_in_its_tooltip(pages):
+    chips = []
     for name, page in pages.items():
         for k in page.kpis:
-            box = present.kpi_box(k, icon="x")
-            value, est = box["value"], k.estimate
-            where = f"{name}: {k.key} → {value!r}"
+            chip, tip = layout.change_chip(k, page.meta.previous_label), layout.tile_tooltip(k)
+            est = k.estimate
+            where = f"{name}: {k.key} → {chip.text!r} / {tip!r}"
             if est.value is None or est.few:
-                assert f"n={est.n:,}" in value and box["color"] == present.MUTED, where
+                assert chip.tone == "muted", where
                 if est.few and est.value is not None:
-                    assert "few sessions" in value, where
+                    assert chip.text == "few sessions", where
                 continue
-            if est.margin is not None:
-                assert "± " in value, where
-            if k.unit != "count":  # a count is its own n
-                assert f"(n={est.n:,})" in value, where
-            arrow = value.endswith(("▲", "▼"))
+            if k.unit == "count":  # counts are exact: no interval anywhere
+                assert "exact count" in tip and "interval" not in tip, where
+            else:
+                assert f"n = {est.n:,}" in tip, where
+                if est.margin is not None:
+                    assert "95% interval" in tip, where
+            arrow = chip.text.startswith(("▲", "▼"))
             assert arrow == k.change.significant, where
             if not arrow:
-                assert value.endswith(tuple(f"· {v}" for v in VERDICTS)), where
-            verdicts.append(value)
-    assert any(v.endswith("· no clear change") for v in verdicts)
+                assert chip.text.startswith("≈ ") or chip.text == "no previous data", where
+            chips.append(chip.text)
+    assert any(c.startswith("≈ ") for c in chips)
 
 
 def test_small_samples_are_shown_muted_with_few_sessions_in_every_table(few_pages):
     tables = _tables(few_pages)
-    kpis = tables.pop("kpis")  # counts are exact, never "few": only the others are muted
-    assert kpis.attrs["few"] == [k.estimate.few for k in few_pages["team"].kpis]
-    assert any(kpis.attrs["few"]) and not all(kpis.attrs["few"])
+    rows = layout.details_rows(few_pages["team"].kpis)  # counts are exact, never "few"
+    assert [r["few"] for r in rows] == [k.estimate.few for k in few_pages["team"].kpis]
+    assert any(r["few"] for r in rows) and not all(r["few"] for r in rows)
     for name, frame in tables.items():
         html = present.html_table(frame)
         rows = _body_rows(html)
         assert rows, name
         for row in rows:
-            assert 'class="rfa-few"' in row and present.MUTED_ROW_STYLE in row, (name, row)
+            assert 'class="rfa-few"' in row, (name, row)
         if name != "psa types":  # a post type without pushes is muted, not "few sessions"
             assert all("few sessions" in row for row in rows), name
     for page in few_pages.values():
         for k in page.kpis:
-            box = present.kpi_box(k, icon="x")
+            chip = layout.change_chip(k)
             if k.unit != "count" and k.estimate.value is not None:
-                assert "few sessions" in box["value"] and box["color"] == present.MUTED
+                assert (chip.text, chip.tone) == ("few sessions", "muted")
 
 
 def test_rows_with_enough_sessions_are_not_muted(pages):
@@ -213,7 +214,7 @@ def test_the_page_reads_intervals_from_the_data_not_from_a_rounded_rate(pages):
     psa = pages["flowpilot"].psa.model_copy(
         update={"ticket_link_low_pct": 1.0, "ticket_link_high_pct": 2.0}
     )
-    assert "1% – 2%" in present.psa_html(psa)
+    assert "1.0% – 2.0%" in present.psa_html(psa)  # below 10%: one decimal
 
 
 def test_every_kpi_of_every_page_is_in_its_glossary(pages):
@@ -236,7 +237,8 @@ def test_every_kpi_of_every_page_is_in_its_glossary(pages):
 
 def test_glossary_texts_match_what_the_pages_show():
     empty = kpi_metrics.rate_kpi("completion_rate", "C", 0, 0, 0, 0, period_label="p")
-    assert present.kpi_box(empty, icon="x")["value"].startswith(present.DASH)
+    assert present.fmt_kpi(empty.estimate.value, empty.unit) == present.DASH
+    assert layout.change_chip(empty).text == "no data"
     assert "0%" not in DEFINITIONS["completion_rate"] and "—" in DEFINITIONS["completion_rate"]
     assert "fraction" in DEFINITIONS["resolution_rate_pct"]
     for key in ("top_flows", "top_engineers", "flow_quality"):

@@ -15,7 +15,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 import factories as f
 import factories_ai as fa
-from rfa import present
+from rfa import layout, present
 from rfa.errors import ParameterError
 from rfa.metrics import flow as flow_metrics
 from rfa.metrics import flowpilot as fp
@@ -103,30 +103,32 @@ def test_small_samples_are_few_and_never_a_change():
     assert rate.estimate.few and rate.estimate.value == 1.0
     assert not rate.change.significant and rate.change.direction == "none"
     assert "no clear change" in rate.change.label
-    box = present.kpi_box(rate, icon="x")
-    assert "few sessions" in box["value"] and box["color"] == present.MUTED
-    assert "▲" not in box["value"]
+    chip = layout.change_chip(rate, PERIOD)
+    assert (chip.text, chip.tone) == ("few sessions", "muted")
+    assert "▲" not in chip.text
 
 
-def test_value_box_marks_only_significant_changes():
-    big = kpi.rate_kpi("r", "R", 900, 1000, 500, 1000, period_label=PERIOD)
-    same = kpi.rate_kpi("r", "R", 500, 1000, 505, 1000, period_label=PERIOD)
-    up = present.kpi_box(big, icon="x")["value"]
-    assert up == "90% ± 2.0 pts (n=1,000) ▲"
-    assert "no clear change" not in up
-    flat = present.kpi_box(same, icon="x")["value"]
+def test_change_chip_marks_only_significant_changes():
+    big = kpi.rate_kpi("completion_rate", "R", 900, 1000, 500, 1000, period_label=PERIOD)
+    assert big.change.significant
+    assert layout.change_chip(big, PERIOD).text == "▲ 40 pts"
+    assert layout.change_chip(big, PERIOD).tone == "good"
+    worse = kpi.rate_kpi("completion_rate", "R", 500, 1000, 900, 1000, period_label=PERIOD)
+    assert (layout.change_chip(worse).text, layout.change_chip(worse).tone) == ("▼ 40 pts", "bad")
+    same = kpi.rate_kpi("r", "R", 500, 1000, 520, 1000, period_label=PERIOD)
     assert same.change.label == "no clear change"
-    assert flat == "50% ± 3.1 pts (n=1,000) · no clear change"
-    assert not any(arrow in flat for arrow in ("▲", "▼"))
+    flat = layout.change_chip(same, PERIOD)
+    assert (flat.text, flat.tone) == ("≈ 52% last period", "flat")
     first = kpi.rate_kpi("r", "R", 500, 1000, 0, 0, period_label=PERIOD)
-    assert present.kpi_box(first, icon="x")["value"].endswith("(n=1,000) · no previous data")
+    assert layout.change_chip(first, PERIOD).text == "no previous data"
+    count = kpi.count_kpi("c", "C", 1234, 1200, period_label=PERIOD)
+    assert layout.change_chip(count, PERIOD).text == "≈ 1,200 last period"
+    assert "±" not in layout.tile_tooltip(count) and "exact count" in layout.tile_tooltip(count)
     median = kpi.quantile_kpi(
         "m", "M", [float(v) for v in range(1, 1235)], [], 0.5, unit="minutes", period_label=PERIOD
     )
-    assert "(n=1,234)" in present.kpi_box(median, icon="x")["value"]
-    count = kpi.count_kpi("c", "C", 1234, 1200, period_label=PERIOD)
-    assert present.kpi_box(count, icon="x")["value"] == "1,234 ± 71 · no clear change"
-    assert present.kpi_box(None, icon="x")["value"] == "withheld"
+    assert "n = 1,234" in layout.tile_tooltip(median)
+    assert layout.change_chip(None).text == "withheld"
 
 
 def test_top_tables_carry_median_and_csat_intervals_within_the_possible_range():

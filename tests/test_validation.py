@@ -27,7 +27,7 @@ from factories import decisions, ratings, sessions, thumbs
 from factories_ai import ai, ai_sessions, flows, posts, proposals
 from factories_escalations import flows as flow_trees
 from factories_escalations import handoffs, option_sessions
-from rfa import present
+from rfa import layout, present
 from rfa.metrics import escalations as esc
 from rfa.metrics import flow as flow_metrics
 from rfa.metrics import flowpilot as fp
@@ -451,7 +451,8 @@ def test_screening_adds_up_frames_and_counts_a_shared_row_once():
 def test_data_quality_text_lists_counts_checks_and_what_was_done():
     _, findings = screen(ratings([("c", "F", 0, None, "2026-11-10 10:00")]), "ratings")
     text = present.data_quality_text(findings)
-    assert "**1** CSAT ratings missing or outside 1–5" in text and "`rating_out_of_range`" in text
+    assert "<strong>1</strong> CSAT ratings missing or outside 1–5" in text
+    assert "(rating_out_of_range)" in text
     assert "No faulty rows" in present.data_quality_text([])
 
 
@@ -637,8 +638,8 @@ def test_every_injected_fault_is_reported_on_its_pages_and_nothing_crashes(fault
             c: n for c, n in was.items() if c not in expected
         }, name  # nothing else moved
         json.loads(page.model_dump_json())  # the data file carries the findings
-        about = present.about(page)
-        assert all(f"`{check}`" in about for check in INJECTED[name]), name
+        about = layout.about_html(page).html
+        assert all(f"({check})" in about for check in INJECTED[name]), name
 
 
 def test_injected_faults_do_not_move_the_numbers_they_would_corrupt(faulty_demo):

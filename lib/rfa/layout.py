@@ -35,7 +35,15 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
-from rfa.present import DASH, fmt_int, fmt_interval, fmt_kpi, fmt_minutes, fmt_seconds
+from rfa.present import (
+    DASH,
+    data_quality_text,
+    fmt_int,
+    fmt_interval,
+    fmt_kpi,
+    fmt_minutes,
+    fmt_seconds,
+)
 
 FRESH_FOR_HOURS = 36
 """A page whose window ended more than this many hours ago was not refreshed by the
@@ -490,7 +498,7 @@ def about_html(page) -> HtmlBlock:
         data_time=data_time_words(meta),
         generated=f"{meta.generated_at:%Y-%m-%d %H:%M} UTC",
         audience=meta.audience,
-        findings=findings,
+        findings=None if findings is None else Markup(data_quality_text(findings)),
         definitions=[(key.replace("_", " "), text) for key, text in meta.definitions.items()],
         version=meta.library_version,
     )
