@@ -49,8 +49,10 @@ def ai_sessions(rows: list[dict]) -> pl.DataFrame:
 
 
 def flows(rows: list[tuple]) -> pl.DataFrame:
-    """Rows of (tree_id, name, tree_type, origin) as a frame of the flows query's schema."""
-    return pl.DataFrame([(*r, None) for r in rows], schema=FLOW_SCHEMA, orient="row")
+    """Rows of (tree_id, name, tree_type, origin[, created]) as a frame of the flows
+    query's schema (``created`` as ``"2026-11-10 10:00"`` UTC; None when left out)."""
+    data = [(*r[:4], ts(r[4]) if len(r) > 4 and r[4] else None) for r in rows]
+    return pl.DataFrame(data, schema=FLOW_SCHEMA, orient="row")
 
 
 def proposals(rows: list[tuple]) -> pl.DataFrame:

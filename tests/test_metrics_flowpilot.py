@@ -16,6 +16,7 @@ import pytest
 
 from factories_ai import ai, ai_sessions, flows, posts, proposals
 from rfa.metrics import flowpilot as m
+from rfa.metrics import uncertainty as u
 from rfa.validation import screen
 from rfa.window import make_window
 
@@ -149,12 +150,8 @@ def test_zero_ai_sessions_give_zeros_and_nones_not_errors():
     assert psa.ticket_link_rate_pct is None
     assert psa.push_success_first_try_pct is None and psa.push_success_overall_pct is None
     assert (psa.time_entries, psa.hours_logged, psa.avg_hours_per_session) == (0, 0.0, None)
-    assert psa.funnel.model_dump() == {
-        "total_sessions": 0,
-        "linked_to_ticket": 0,
-        "doc_pushed": 0,
-        "time_entry_logged": 0,
-    }
+    zeros = {"total_sessions": 0, "linked_to_ticket": 0, "doc_pushed": 0, "time_entry_logged": 0}
+    assert psa.funnel.model_dump() == zeros and psa.stage_counts.model_dump() == zeros
     assert [(p.entries, p.hours) for p in psa.daily_trend] == [(0, 0.0)] * 4
     everything = m.flowpilot_metrics(
         EMPTY, flows([]), proposals([]), EMPTY_POSTS, EMPTY_POSTS, WINDOW
@@ -242,6 +239,26 @@ def test_knowledge_coverage_counts_flows_and_proposals_in_the_window():
     assert k.proposals_approved_in_window == 2  # p3 approved, p4 modified; p8 at the end
     assert k.proposals_rejected_in_window == 1  # p5; p6 reviewed before the window
     assert k.proposals_dismissed_in_window == 1  # p7 at the start (inclusive)
+
+
+def test_knowledge_coverage_counts_only_flows_created_before_the_windows_end():
+    """Issue 20: a page for a past as_of shows what was true then. F-late was created
+    after the window (at its end exactly: the end is exclusive), F-undated has no
+    creation time and counts (nothing dates it after the window)."""
+    dated = flows(
+        [
+            ("F-old", "Old", "troubleshooting", "manual", "2025-01-01 00:00"),
+            ("F-ai", "AI written", "troubleshooting", "ai_generated", "2026-11-13 23:59"),
+            ("F-late", "Later", "troubleshooting", "ai_enhanced", "2026-11-14 00:00"),
+            ("F-later", "Much later", "procedural", "manual", "2026-12-01 09:00"),
+            ("F-undated", "Undated", "procedural", "ai_enhanced", None),
+        ]
+    )
+    k = m.knowledge_coverage(dated, PROPOSALS, WINDOW)
+    assert (k.total_flows, k.ai_generated_flows) == (3, 2)  # F-old, F-ai, F-undated
+    later = make_window("2026-12-01..2026-12-01", None, "UTC")  # ends 12-02 00:00
+    k = m.knowledge_coverage(dated, PROPOSALS, later)
+    assert (k.total_flows, k.ai_generated_flows) == (5, 3)
 
 
 def test_knowledge_coverage_without_flows_or_proposals():
@@ -448,16 +465,68 @@ def test_time_entries_and_hours_count_successful_time_entry_posts():
     assert psa.avg_hours_per_session == pytest.approx(2.5 / 3)
 
 
-def test_psa_funnel_counts_sessions_of_the_window_per_stage():
-    f = m.psa_metrics(S, POSTS, SESSION_POSTS, WINDOW).funnel
-    # doc: a1, a8 (a5's doc came after the window, zz is no session of the window);
-    # time entry: a1, a3, a7 (a2's failed)
+def test_psa_funnel_is_nested_and_the_stage_counts_are_not():
+    psa = m.psa_metrics(S, POSTS, SESSION_POSTS, WINDOW)
+    # linked: a1 a2 a3 a5 a7 a8 a10; successful doc before the end: a1, a8 (a5's came
+    # after the window, zz is no session of the window); successful time entry: a1, a3,
+    # a7 (a2's failed). a3 and a7 are linked with a time entry but no doc: not in the
+    # funnel's last stage, which holds a1 alone.
+    f = psa.funnel
     assert (f.total_sessions, f.linked_to_ticket, f.doc_pushed, f.time_entry_logged) == (
+        10,
+        7,
+        2,
+        1,
+    )
+    c = psa.stage_counts  # each stage on its own: the time entries outnumber the docs
+    assert (c.total_sessions, c.linked_to_ticket, c.doc_pushed, c.time_entry_logged) == (
         10,
         7,
         2,
         3,
     )
+    doc, entry = u.rate(2, 10), u.rate(1, 10)  # shares of all sessions, nested counts
+    assert (psa.doc_pushed_low_pct, psa.doc_pushed_high_pct) == pytest.approx(
+        (doc.low * 100, doc.high * 100)
+    )
+    assert (psa.time_entry_logged_low_pct, psa.time_entry_logged_high_pct) == pytest.approx(
+        (entry.low * 100, entry.high * 100)
+    )
+
+
+def test_psa_funnel_never_widens_and_needs_a_link_first():
+    """Hand-computed: s1 linked, doc, entry; s2 linked with a time entry but no doc; s3
+    doc and time entry without a ticket; s4 linked, failed doc, entry; s5 nothing."""
+    sessions = ai_sessions(
+        [
+            ai("s1", "resolved", ticket="T1"),
+            ai("s2", "escalated", ticket="T2"),
+            ai("s3", "resolved"),
+            ai("s4", "resolved", ticket=" T4 "),
+            ai("s5", "abandoned", ticket="  "),  # blank: not linked
+        ]
+    )
+    session_posts = posts(
+        [
+            ("d1", "s1", "doc", "success", 0, None, "2026-11-10 11:00"),
+            ("e1", "s1", "time_entry", "success", 0, 1.0, "2026-11-10 11:05"),
+            ("e2", "s2", "time_entry", "success", 0, 0.5, "2026-11-10 11:10"),
+            ("d3", "s3", "doc", "success", 0, None, "2026-11-10 11:20"),
+            ("e3", "s3", "time_entry", "success", 2, 0.5, "2026-11-10 11:25"),
+            ("d4", "s4", "doc", "failed", 3, None, "2026-11-10 11:30"),
+            ("e4", "s4", "time_entry", "success", 0, 0.25, "2026-11-10 11:35"),
+        ]
+    )
+    psa = m.psa_metrics(sessions, session_posts, session_posts, WINDOW)
+    f, c = psa.funnel, psa.stage_counts
+    assert (f.total_sessions, f.linked_to_ticket, f.doc_pushed, f.time_entry_logged) == (
+        5, 3, 1, 1,
+    )  # fmt: skip
+    assert (c.total_sessions, c.linked_to_ticket, c.doc_pushed, c.time_entry_logged) == (
+        5, 3, 2, 4,
+    )  # fmt: skip
+    stages = [f.total_sessions, f.linked_to_ticket, f.doc_pushed, f.time_entry_logged]
+    assert stages == sorted(stages, reverse=True)
 
 
 def test_psa_daily_trend_is_zero_filled_with_true_zeros():

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from demo_db import ANCHOR
+from rfa import dashboards
 from rfa.db import ai_sessions, connect, create_engine, flow_proposals, psa_post_logs, trees
 from rfa.demo import DEMO_ACCOUNTS
 from rfa.metrics import flowpilot as fp
@@ -169,3 +170,52 @@ def test_every_demo_account_shows_the_flowpilot_stories(which, request):
         weak = attention[spec.weak_ai_flow]
         assert weak.success_rate_pct < fp.ATTENTION_SUCCESS_PCT
         assert weak.name not in {r.name for r in quarter.flow_quality.top_performers}
+
+
+# ----------------------------------------------- issue 20 on a hand-built database
+
+
+def test_flowpilot_page_shows_the_nested_funnel_and_coverage_as_of_the_windows_end(tmp_path):
+    """Hand-computed on a tiny database: a session linked with a time entry but no doc
+    stops at 'linked'; a flow created after as_of is not counted on a page for that
+    as_of, and is on a later page."""
+    import json
+
+    from factories_db import TinyDB
+
+    tiny = TinyDB(tmp_path / "funnel.sqlite")
+    acc = tiny.account("acct-f")
+    tiny.flow(acc, "f-old", created="2026-01-05 09:00")
+    tiny.flow(acc, "f-ai", origin="ai_generated", created="2026-11-01 09:00")
+    tiny.flow(acc, "f-after", origin="ai_enhanced", created="2026-11-25 09:00")
+    full = tiny.ai_session(acc, "ai-full", "2026-11-10 09:00", ticket="T1")
+    tiny.post(full, "p-doc", "doc", "2026-11-10 09:30")
+    tiny.post(full, "p-time", "time_entry", "2026-11-10 09:40", hours=1.0)
+    no_doc = tiny.ai_session(acc, "ai-no-doc", "2026-11-11 09:00", ticket="T2")
+    tiny.post(no_doc, "p-time2", "time_entry", "2026-11-11 09:40", hours=0.5)
+    failed = tiny.ai_session(acc, "ai-failed-doc", "2026-11-12 09:00", ticket="T3")
+    tiny.post(failed, "p-doc3", "doc", "2026-11-12 09:30", status="failed")
+    tiny.post(failed, "p-time3", "time_entry", "2026-11-12 09:40", hours=0.5)
+    tiny.ai_session(acc, "ai-unlinked", "2026-11-13 09:00")
+
+    page = dashboards.flowpilot_page("acct-f", "30d", "2026-11-20", url=tiny.url)
+    data = json.loads(page.model_dump_json())
+    assert data["psa"]["funnel"] == {
+        "total_sessions": 4,
+        "linked_to_ticket": 3,
+        "doc_pushed": 1,  # ai-full only (ai-failed-doc's doc failed)
+        "time_entry_logged": 1,  # ai-full only: ai-no-doc has no doc
+    }
+    assert data["psa"]["stage_counts"] == {
+        "total_sessions": 4,
+        "linked_to_ticket": 3,
+        "doc_pushed": 1,
+        "time_entry_logged": 3,
+    }
+    coverage = data["knowledge_coverage"]
+    assert (coverage["total_flows"], coverage["ai_generated_flows"]) == (2, 1)  # not f-after
+    later = dashboards.coverage_page("acct-f", "30d", "2026-11-30", url=tiny.url)
+    assert (later.knowledge_coverage.total_flows, later.knowledge_coverage.ai_generated_flows) == (
+        3,
+        2,
+    )

@@ -230,12 +230,15 @@ class ConfidenceTierRow(Result):
 
 
 class KnowledgeCoverage(Result):
-    """Flows and the proposal review queue (METRICS.md §4 knowledge_coverage)."""
+    """Flows and the proposal review queue (METRICS.md §4 knowledge_coverage), as they
+    stood at the window's end: a page for a past ``as_of`` shows what was true then
+    (issue 20)."""
 
     total_flows: int
-    """Flows (``trees``) of the account, any age."""
+    """Flows (``trees``) of the account created before the window's end (a flow without
+    a ``created_at`` counts: nothing dates it after the window)."""
     ai_generated_flows: int
-    """Flows with origin ai_generated or ai_enhanced."""
+    """Those of them with origin ai_generated or ai_enhanced."""
     proposals_pending: int
     """Proposals with status pending created before the window's end (any age)."""
     proposals_approved_in_window: int
@@ -369,20 +372,37 @@ class PsaPushTypeRow(Result):
 
 
 class PsaFunnel(Result):
-    """AI sessions of the window by PSA stage (METRICS.md §4 PSA funnel).
+    """AI sessions of the window through the PSA stages, **nested** (METRICS.md §4 PSA
+    funnel, issue 20): each stage counts the sessions that also reached every stage
+    before it, so the counts never grow from one stage to the next.
 
-    Each stage is a count of AI sessions created in the window, tested on its own:
-    the stages are **not nested** (escalated sessions log time without a doc), but
-    every post normally needs a ticket, so ``linked_to_ticket`` bounds the last two.
+    Posts count when successful and posted before the window's end (or undated).
     """
+
+    total_sessions: int
+    """AI sessions created in the window."""
+    linked_to_ticket: int
+    """Sessions with a non-empty ``psa_ticket_id``."""
+    doc_pushed: int
+    """Linked sessions with a successful ``doc`` post."""
+    time_entry_logged: int
+    """Linked sessions with a successful ``doc`` post **and** a successful
+    ``time_entry`` post."""
+
+
+class PsaStageCounts(Result):
+    """The same stages, each counted **on its own** (not a funnel: a session may log time
+    without a doc, or post without a ticket). Drawn, if at all, as separate bars that do
+    not narrow (:func:`rfa.charts.psa_stage_counts`), never as a funnel."""
 
     total_sessions: int
     linked_to_ticket: int
     """Sessions with a non-empty ``psa_ticket_id``."""
     doc_pushed: int
-    """Sessions with a successful ``doc`` post (posted before the window's end)."""
+    """Sessions with a successful ``doc`` post, linked or not."""
     time_entry_logged: int
-    """Sessions with a successful ``time_entry`` post (posted before the window's end)."""
+    """Sessions with a successful ``time_entry`` post, linked or not, with or without a
+    doc."""
 
 
 class PsaDailyPoint(Result):
@@ -421,7 +441,7 @@ class PsaMetrics(Result):
     doc_pushed_high_pct: float | None = None
     time_entry_logged_low_pct: float | None = None
     time_entry_logged_high_pct: float | None = None
-    """95% Wilson intervals of the funnel's last two stages as a share of its
+    """95% Wilson intervals of the (nested) funnel's last two stages as a share of its
     ``total_sessions`` (percent; the linked stage's is ``ticket_link_*``); None
     without sessions."""
     pushes_by_type: list[PsaPushTypeRow]
@@ -435,6 +455,9 @@ class PsaMetrics(Result):
     avg_hours_per_session: float | None
     """hours_logged / sessions_with_time_entry (hours); None without time entries."""
     funnel: PsaFunnel
+    """The nested funnel: total → linked → linked and doc → linked, doc and time entry."""
+    stage_counts: PsaStageCounts
+    """Each stage counted on its own (not nested; not a funnel)."""
     daily_trend: list[PsaDailyPoint]
     """One point per local day of the window (posted day), zero-filled."""
 
@@ -616,16 +639,22 @@ def knowledge_coverage(
     Input: ``flows`` of ``rfa.queries.accounts.FLOW_SCHEMA`` (origin: String), ``proposals`` of
     ``PROPOSAL_SCHEMA`` (status: String, created_at, reviewed_at: Datetime[us, UTC])
     — any superset of the rows :func:`rfa.queries.proposals.proposals_query`
-    returns; the window conditions are re-applied here. Output: counts of flows,
-    AI-generated flows (origin ai_generated or ai_enhanced), pending proposals
-    created before the window's end (any age), and proposals approved or
-    modified / rejected / dismissed with reviewed_at in the window.
+    returns; the window conditions are re-applied here. Output: counts of flows
+    and AI-generated flows (origin ai_generated or ai_enhanced) **created before the
+    window's end** (``created_at`` < ``window.end``; a flow without ``created_at`` counts),
+    pending proposals created before the window's end (any age), and proposals approved
+    or modified / rejected / dismissed with reviewed_at in the window. Every count is
+    what was true at the window's end, so a page for a past ``as_of`` is reproducible
+    (issue 20).
     """
     reviewed = proposals.filter(_in_window("reviewed_at", window))
     status = pl.col("status")
+    existing = flows.filter(
+        pl.col("created_at").is_null() | (pl.col("created_at") < window.end)
+    )
     return KnowledgeCoverage(
-        total_flows=flows.height,
-        ai_generated_flows=flows.filter(pl.col("origin").is_in(AI_ORIGINS)).height,
+        total_flows=existing.height,
+        ai_generated_flows=existing.filter(pl.col("origin").is_in(AI_ORIGINS)).height,
         proposals_pending=proposals.filter(
             (status == "pending") & (pl.col("created_at") < window.end)
         ).height,
@@ -888,9 +917,10 @@ def psa_metrics(
     and after retry (success, retry_count > 0) over **all** pushes of the
     window, and their sum overall; per post type; time entries = successful
     time_entry posts of the window, their hours (sum, hours), distinct sessions
-    and average hours per such session; the funnel of sessions of the window
-    (total → linked → doc pushed → time entry logged, not nested, see
-    :class:`PsaFunnel`); a daily trend of entries and hours per local posted
+    and average hours per such session; the **nested** funnel of sessions of the window
+    (total → linked → linked with a doc pushed → linked with a doc pushed and a time
+    entry logged, :class:`PsaFunnel`) and the same stages counted each on its own
+    (:class:`PsaStageCounts`, not a funnel); a daily trend of entries and hours per local posted
     day, zero-filled. A null retry_count counts as 0 (the column's default);
     null or negative hours count as 0; both are reported (reported by :mod:`rfa.validation`).
     Every rate and funnel share carries its 95% Wilson interval from the counts
@@ -937,8 +967,14 @@ def psa_metrics(
         & (pl.col("posted_at").is_null() | (pl.col("posted_at") < window.end))
     )
 
-    def reached(post_type: str) -> int:
-        return own.filter(pl.col("post_type") == post_type)["ai_session_id"].n_unique()
+    def reached(post_type: str) -> set:
+        return set(own.filter(pl.col("post_type") == post_type)["ai_session_id"].to_list())
+
+    linked_ids = set(sessions.filter(_LINKED)["ai_session_id"].to_list())
+    with_doc, with_entry_post = reached("doc"), reached("time_entry")
+    # nested: each stage keeps only the sessions that reached every stage before it
+    nested_doc = linked_ids & with_doc
+    nested_entry = nested_doc & with_entry_post
 
     per_day = (
         entries.with_columns(_local_day("posted_at", window), _VALID_HOURS.fill_null(0.0))
@@ -951,7 +987,7 @@ def psa_metrics(
         .with_columns(pl.col("entries").fill_null(0), pl.col("hours").fill_null(0.0))
         .sort("date")
     )
-    doc, time_entry = reached("doc"), reached("time_entry")
+    doc, time_entry = len(nested_doc), len(nested_entry)
     link_low, link_high = _pct_interval(linked, total)
     first_low, first_high = _pct_interval(first, n_push)
     retry_low, retry_high = _pct_interval(retry, n_push)
@@ -982,6 +1018,12 @@ def psa_metrics(
             linked_to_ticket=linked,
             doc_pushed=doc,
             time_entry_logged=time_entry,
+        ),
+        stage_counts=PsaStageCounts(
+            total_sessions=total,
+            linked_to_ticket=linked,
+            doc_pushed=len(with_doc),
+            time_entry_logged=len(with_entry_post),
         ),
         doc_pushed_low_pct=doc_low,
         doc_pushed_high_pct=doc_high,
