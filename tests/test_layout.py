@@ -299,3 +299,11 @@ def test_percent_format(value, text):
 )
 def test_duration_format(minutes, text):
     assert present.fmt_minutes(minutes) == text
+
+
+def test_headline_of_a_page_of_counts_only_is_not_about_few_sessions():
+    counts = [kpi.count_kpi("gaps", "Gaps", 19, 26, period_label=PERIOD)]
+    assert not counts[0].change.significant
+    assert layout.headline(counts, PERIOD) == (
+        "Nothing changed beyond noise compared with the previous 30 days."
+    )

@@ -280,7 +280,8 @@ def headline(kpis: Iterable, previous_label: str = "previous period", limit: int
     if not changed:
         if all(k.previous.value is None for k in kpis):
             return f"No previous data to compare with yet (the {previous_label} are empty)."
-        if all(k.estimate.few for k in kpis if k.unit != "count"):
+        measured = [k for k in kpis if k.unit != "count"]
+        if measured and all(k.estimate.few for k in measured):
             return "Too few sessions in this window to call any change."
         return f"Nothing changed beyond noise compared with the {previous_label}."
     phrases = [_phrase(k) for k in changed[:limit]]

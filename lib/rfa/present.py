@@ -487,13 +487,19 @@ def gaps_actions_html(gaps: Sequence, shown: int = 5) -> str:
 
 
 def thresholds_text(thresholds) -> str:
-    """The knowledge-gap thresholds in force, as an escaped HTML list."""
+    """The knowledge-gap thresholds in force, as an escaped HTML list inside a collapsed
+    ``<details>`` (parameter names are for analysts, not for the first read)."""
     fields = thresholds.model_dump()
     items = Markup("").join(
         Markup("<li><code>{}</code> = {}</li>").format(name, value)
         for name, value in fields.items()
     )
-    return str(Markup("<p>Thresholds in force:</p><ul>{}</ul>").format(items))
+    return str(
+        Markup(
+            '<details class="rfa-details"><summary>Thresholds in force</summary>'
+            "<ul>{}</ul><p>They are the notebook's parameters (see the glossary).</p></details>"
+        ).format(items)
+    )
 
 
 def coverage_text(coverage) -> str:
