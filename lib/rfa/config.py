@@ -16,9 +16,16 @@ Environment variables:
     Where pages are executed and rendered before publishing. Default: ``build/``.
 ``RFA_NOTEBOOK_DIR``
     The dashboard notebooks. Default: ``notebooks/`` in the project root.
+``RFA_DB_RETRY_BUDGET_S``
+    Seconds a transient database error (connection refused or reset, the server
+    restarting or shutting down, a serialization failure, SQLite's "database is
+    locked") is retried before the page fails with "database unavailable": attempts
+    follow an exponential backoff with jitter (0.5 s, 1 s, 2 s … up to 10 s apart, plus
+    up to 1 s at random, so many workers do not retry in step). Default: 90 — rides out
+    a typical server restart or failover (about a minute). Keep it below ``--timeout``.
 ``RFA_DB_RETRIES``
-    Attempts for transient database errors (connection refused or reset,
-    serialization failure). Default: 4.
+    At most this many attempts within that budget (e.g. ``1``: never retry). Default:
+    no limit but the budget.
 ``RFA_STATEMENT_TIMEOUT_MS``
     PostgreSQL ``statement_timeout`` of every read-only connection: a query
     running longer is cancelled by the server. Default: 120000 (2 minutes).
@@ -81,6 +88,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=120_000, ge=1)
     lock_timeout_ms: int = Field(default=5_000, ge=1)
     connect_timeout_s: int = Field(default=10, ge=1)
+    db_retry_budget_s: float = Field(default=90.0, gt=0, le=86_400)
+    db_retries: int | None = Field(default=None, ge=1)
     db_pool_size: int = Field(default=2, ge=1)
     db_max_overflow: int = Field(default=2, ge=0)
     arrow_fetch: bool = True

@@ -18,9 +18,11 @@ contains some), so the schema records what may be found, not what should be.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import sys
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +35,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from rfa.config import APPLICATION_NAME, DEMO_DB_PATH, get_settings
-from rfa.errors import DatabaseUnavailable
+from rfa.errors import DatabaseUnavailable, ParameterError
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -281,20 +283,83 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _retry_attempts() -> int:
-    return max(1, int(os.environ.get("RFA_DB_RETRIES", "4")))
+RETRY_WAIT_INITIAL_S = 0.5
+"""Seconds before the first retry; each further wait doubles it."""
+RETRY_WAIT_MAX_S = 10.0
+"""Longest wait between two attempts (seconds), jitter included."""
+RETRY_JITTER_S = 1.0
+"""Up to this many seconds are added to each wait at random, so the workers of a batch
+that lost the server together do not all knock again at the same instant."""
+
+
+def retry_policy(settings=None) -> tenacity.Retrying:
+    """The retry policy for transient database errors (:func:`is_transient`), read from
+    ``settings`` (default: :func:`rfa.config.get_settings`, i.e. the environment).
+
+    Exponential backoff with jitter (tenacity ``wait_exponential_jitter``: 0.5 s, 1 s,
+    2 s … at most :data:`RETRY_WAIT_MAX_S` apart, plus up to :data:`RETRY_JITTER_S` at
+    random); no attempt starts once ``RFA_DB_RETRY_BUDGET_S`` seconds (default 90,
+    longer than a typical server restart) would have passed since the first, nor after
+    ``RFA_DB_RETRIES`` attempts when that is set. Errors that are not transient are
+    raised at once. Raises :class:`~rfa.errors.ParameterError` for an invalid setting.
+    """
+    settings = settings or get_settings()
+    stop = tenacity.stop_before_delay(settings.db_retry_budget_s)
+    if settings.db_retries is not None:
+        stop = stop | tenacity.stop_after_attempt(settings.db_retries)
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_transient),
+        wait=tenacity.wait_exponential_jitter(
+            multiplier=RETRY_WAIT_INITIAL_S, max=RETRY_WAIT_MAX_S, jitter=RETRY_JITTER_S
+        ),
+        stop=stop,
+        reraise=True,
+    )
+
+
+def _transient_reason(exc: BaseException) -> str:
+    """What made ``exc`` transient, in words chosen here (a driver's raw text can echo
+    connection parameters): the matched phrase, the SQLSTATE, or a dropped connection."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = getattr(exc, "sqlstate", None)
+        if code in TRANSIENT_SQLSTATES:
+            return f"SQLSTATE {code}"
+        text = str(exc).lower()
+        for phrase in _TRANSIENT_TEXT:
+            if phrase in text:
+                return phrase
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return "connection lost"
 
 
 def transient_retry(fn):
-    """Decorator: retry ``fn`` on :func:`is_transient` errors with exponential backoff
-    (tenacity; 0.5 s, 1 s, 2 s …, at most ``RFA_DB_RETRIES`` attempts, default 4), then
-    re-raise the last error."""
-    return tenacity.retry(
-        retry=tenacity.retry_if_exception(is_transient),
-        wait=tenacity.wait_exponential(multiplier=0.5, max=8),
-        stop=tenacity.stop_after_attempt(_retry_attempts()),
-        reraise=True,
-    )(fn)
+    """Decorator: call ``fn`` under :func:`retry_policy` (read at each call, so the
+    settings of the process that runs it apply).
+
+    When the budget runs out on a transient error, raises
+    :class:`~rfa.errors.DatabaseUnavailable` (from that error) saying how long and how
+    often it was tried; any other error is re-raised as it is."""
+
+    @functools.wraps(fn)
+    def retried(*args, **kwargs):
+        policy = retry_policy()
+        started = time.monotonic()
+        try:
+            return policy(fn, *args, **kwargs)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            attempts = policy.statistics.get("attempt_number", 1)
+            raise DatabaseUnavailable(
+                f"database unavailable: {_transient_reason(exc)} for "
+                f"{time.monotonic() - started:.1f} s ({attempts} attempt"
+                f"{'' if attempts == 1 else 's'}; retry budget RFA_DB_RETRY_BUDGET_S="
+                f"{get_settings().db_retry_budget_s:g} s)"
+            ) from exc
+
+    return retried
 
 
 _SECRET_KEYS = re.compile(
@@ -442,7 +507,7 @@ class _ArrowSlot:
         without ADBC.
 
         Raises :class:`~rfa.errors.DatabaseUnavailable` (password masked) when the server
-        cannot be reached after :func:`transient_retry`'s attempts.
+        cannot be reached within :func:`retry_policy`'s budget.
         """
         if self._connection is None and not self.unavailable:
             try:
@@ -452,7 +517,7 @@ class _ArrowSlot:
                 self.unavailable = True
                 return None
             try:
-                transient_retry(self._open)(adbc_driver_manager, adbc_driver_postgresql)
+                retry_policy()(self._open, adbc_driver_manager, adbc_driver_postgresql)
             except adbc_driver_manager.Error as exc:
                 raise DatabaseUnavailable(
                     f"cannot connect to database {self._shown}: "
@@ -533,6 +598,36 @@ def _attach_arrow_slot(conn: Connection, engine: Engine, shown: str) -> _ArrowSl
     return slot
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+_DATABASE_ACCEPTED = (
+    "a SQLite database file (sqlite:///PATH; `make demo` builds one) or "
+    "postgresql+psycopg://USER@HOST:PORT/DB"
+)
+
+
+def _check_sqlite_file(path: Path, shown: str) -> None:
+    """Refuse, before any work, a SQLite URL whose path is a folder, an empty file or a
+    file that is not a SQLite database (a text file, a typo'd path to some other file):
+    :class:`~rfa.errors.ParameterError` (exit 2) naming the path and what is accepted."""
+    reason = None
+    if path.is_dir():
+        reason = "it is a folder, not a file"
+    else:
+        try:
+            with path.open("rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            reason = f"the file cannot be read: {exc.strerror or type(exc).__name__}"
+        else:
+            if not head:
+                reason = "the file is empty: it holds no ResolutionFlow tables"
+            elif head != SQLITE_HEADER:
+                reason = "the file is not a SQLite database"
+    if reason:
+        raise ParameterError("RFA_DATABASE_URL", shown, _DATABASE_ACCEPTED, reason=reason)
+
+
 def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> Engine:
     """Create an engine for ``url`` (default: ``RFA_DATABASE_URL`` or the demo DB).
 
@@ -556,7 +651,8 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
 
     Raises :class:`~rfa.errors.DatabaseUnavailable` for a malformed URL, a missing
     or unsupported driver, or a SQLite file that does not exist (with how to build
-    the demo).
+    the demo); :class:`~rfa.errors.ParameterError` (bad input) when a read-only SQLite
+    URL names a folder, an empty file or a file that is not a SQLite database.
     """
     url = url or get_settings().database_url
     shown = shown_url(url)
@@ -575,6 +671,8 @@ def create_engine(url: str | URL | None = None, *, read_only: bool = True) -> En
         if path and not Path(path).exists():
             hint = " (build it with `make demo`)" if Path(path) == DEMO_DB_PATH else ""
             raise DatabaseUnavailable(f"SQLite database file not found: {path}{hint}")
+        if path and read_only:
+            _check_sqlite_file(Path(path), shown)
         if read_only and path:
             parsed = _sqlite_read_only(parsed)
     elif backend == "postgresql":
@@ -659,13 +757,21 @@ def connect(engine_or_url: Engine | str | None = None) -> Iterator[Connection]:
     engine = create_engine(engine_or_url) if owned else engine_or_url
     # the URL as given (SQLAlchemy may misparse an unescaped password): masked
     shown = shown_url(engine_or_url or get_settings().database_url if owned else engine.url)
+    policy, started = retry_policy(), time.monotonic()
     try:
-        conn = transient_retry(engine.connect)()
+        conn = policy(engine.connect)
     except sa.exc.OperationalError as exc:
         if owned:
             engine.dispose()
+        tried = ""
+        if is_transient(exc):
+            attempts = policy.statistics.get("attempt_number", 1)
+            tried = (
+                f" (tried {attempts} time{'' if attempts == 1 else 's'} over "
+                f"{time.monotonic() - started:.1f} s; RFA_DB_RETRY_BUDGET_S sets how long)"
+            )
         raise DatabaseUnavailable(
-            f"cannot connect to database {shown}: {_connection_problem(exc, engine.url)}"
+            f"cannot connect to database {shown}: {_connection_problem(exc, engine.url)}{tried}"
         ) from exc
     slot = None
     try:
