@@ -78,3 +78,48 @@ def test_every_parameter_the_publisher_passes_exists_in_the_notebook(dashboard):
     assert set(passed) <= set(declared), set(passed) - set(declared)
     assert all(declared[name]["inferred_type_name"] == "str" for name in passed)
     assert not {"url", "database_url", "password"} & set(declared)
+
+
+@pytest.mark.slow
+def test_an_analyst_in_jupyter_sees_cards_titles_and_no_dicts(
+    tmp_path, demo_sqlite_url, monkeypatch
+):
+    """Executed in a plain kernel (no renderer involved), the team notebook shows its KPI
+    tiles as HTML cards, each chart as an image with a descriptive alt, each section
+    introduced by a markdown note with a visible title — and never a raw dict."""
+    monkeypatch.setenv("RFA_DATABASE_URL", demo_sqlite_url)
+    out = tmp_path / "team.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK_DIR / "team_analytics.ipynb"),
+        str(out),
+        parameters={"account": "northwind-it"},
+        kernel_name=rfa.KERNEL_NAME,
+        progress_bar=False,
+    )
+    nb = nbformat.read(out, as_version=4)
+    html = [
+        o["data"]["text/html"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "data" in o and "text/html" in o["data"]
+    ]
+    plain = [
+        o["data"].get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "data" in o
+    ]
+    assert not any(p.lstrip().startswith("{'") for p in plain), plain
+    tiles = [h for h in html if 'class="rfa-tiles"' in h]
+    assert len(tiles) == 1 and tiles[0].count('class="rfa-tile') >= 7
+    charts = [h for h in html if "<figure" in h and "<img" in h]
+    assert len(charts) >= 4
+    for chart in charts:
+        alt = chart.split('alt="', 1)[1].split('"', 1)[0]
+        assert len(alt) >= 20, alt
+    notes = [c for c in nb.cells if "rfa-analyst-note" in c.metadata.get("tags", [])]
+    assert len(notes) >= 5 and all(n.source.startswith("### ") for n in notes)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert "tools/make_notebooks.py" in first_code.source
