@@ -85,8 +85,8 @@ def test_second_run_skips_and_changed_data_rerenders_only_that_account(tmp_path,
     assert team_page.stat().st_mtime_ns == before
 
     dry = _publish(copied_db, publish_dir, "--dry-run", "--force")
-    assert set(_statuses(dry.stdout).values()) == {"rendered"}
-    assert "would render (forced)" in dry.stdout
+    assert set(_statuses(dry.stdout).values()) == {"would-render"}
+    assert "reason=forced" in dry.stdout and "rendered=" not in dry.stdout
     assert team_page.stat().st_mtime_ns == before  # a dry run writes nothing
 
     # one more rating for kiwi-tech: its team page changes, escalations does not

@@ -24,12 +24,13 @@ from rfa.catalog import DASHBOARDS
 from rfa.errors import RFAError
 from rfa.progress import Reporter
 
+# no_args_is_help stays off: `rfa` alone is a usage error like any other (one line, a
+# hint, exit 2), not a help screen that exits 2 without saying what was wrong.
 app = typer.Typer(
     add_completion=False,
-    no_args_is_help=True,
     help="ResolutionFlow Analytics: build, query and publish the dashboards.",
 )
-db_app = typer.Typer(no_args_is_help=True, help="Source database set-up (demo and tests).")
+db_app = typer.Typer(help="Source database set-up (demo and tests).")
 app.add_typer(db_app, name="db")
 err = Console(stderr=True)
 out = Console()
@@ -205,13 +206,14 @@ def publish(
     """
     from rfa.db import connect
     from rfa.publish.batch import run_batch
-    from rfa.publish.pipeline import plan_account, plan_all_accounts
+    from rfa.publish.planning import plan_account_pages, plan_all_account_pages
 
     modes = [bool(schedule), all_schedules, demo_, account is not None]
     if sum(modes) != 1:
         raise RFAError(
             "pass exactly one of --schedule FILE, --all-schedules, --demo or --account SLUG"
         )
+    _check_render_options(renderer, executor, scheduler_address)
     failures: list[tuple[str, str, str]] = []
     if schedule or all_schedules:
         from rfa.publish.schedule import load_schedules, plan_schedules, schedule_files
@@ -223,10 +225,10 @@ def publish(
     else:
         with connect() as conn:
             if demo_:
-                jobs = plan_all_accounts(conn, period=period, as_of=as_of)
+                jobs, unplanned = plan_all_account_pages(conn, period=period, as_of=as_of)
             else:
                 kinds = [d.value for d in dashboard] if dashboard else list(DASHBOARDS)
-                jobs = plan_account(
+                jobs, unplanned = plan_account_pages(
                     conn,
                     account,
                     period=period,
@@ -235,6 +237,7 @@ def publish(
                     flows=flow or None,
                     engineers=engineer or None,
                 )
+        failures = [(u.page, u.label, u.message) for u in unplanned]
     if not jobs and not failures:
         raise RFAError(
             "nothing to publish: no sessions in the window for the default scopes; "
@@ -266,13 +269,102 @@ def publish(
         )
         raise typer.Exit(128 + (result.signal or 0))
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(_failure_code(result))
 
 
-def main() -> None:
-    """Entry point: run the Typer app, turning :class:`RFAError` into one clear line."""
+def _check_render_options(
+    renderer: Renderer, executor: Executor, scheduler_address: str | None
+) -> None:
+    """Refuse, before any work, a renderer or executor this machine cannot use."""
+    if renderer is Renderer.quarto:
+        from rfa.publish.render import quarto_available
+
+        if quarto_available() is None:
+            raise RFAError(
+                "--renderer quarto needs the `quarto` command on PATH, and there is none; "
+                "accepted: install Quarto and put it on PATH, --renderer nbconvert, or "
+                "--renderer auto (Quarto when it is installed, nbconvert otherwise)"
+            )
+    if executor is Executor.dask and not scheduler_address:
+        raise RFAError(
+            "--executor dask needs --scheduler-address; accepted: tcp://HOST:PORT of a "
+            "running Dask scheduler, or --executor local"
+        )
+
+
+def _failure_code(result) -> int:
+    """Exit code of a run with failed pages: 3 when every failure is a database outage
+    (the database stayed unreachable for the whole retry budget; printed as one
+    ``error:`` line), 1 otherwise."""
+    from rfa.config import get_settings
+    from rfa.errors import is_database_outage
+
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    if failed and all(is_database_outage(o.error, o.label) for o in failed):
+        budget = get_settings().db_retry_budget_s
+        n = len(failed)
+        err.print(
+            f"[bold red]error:[/bold red] database unavailable: {n} page"
+            f"{'' if n == 1 else 's'} failed because the database could not be reached "
+            f"within the retry budget (RFA_DB_RETRY_BUDGET_S={budget:g} s); they keep "
+            "their previous version",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 3
+    return 1
+
+
+def _command_path(args: list[str]) -> str:
+    """``rfa`` and the (sub)commands named in ``args`` (``rfa db init``), for a hint when
+    the error carries no context."""
+    import typer.main
+
+    command, path = typer.main.get_command(app), ["rfa"]
+    for arg in args:
+        commands = getattr(command, "commands", None)
+        if not commands or arg not in commands:
+            break
+        command, path = commands[arg], [*path, arg]
+    return " ".join(path)
+
+
+def _usage_error(exc: Exception, args: list[str]) -> None:
+    """Print a usage error (Click's or Typer's own copy of Click) as one ``error:`` line
+    and one ``hint:`` line, and exit 2 (bad input)."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" or str(exc).strip() == "Missing command.":
+        accepted = ", ".join(ctx.command.list_commands(ctx)) if ctx is not None else "see --help"
+        message = f"missing command; accepted: {accepted}"
+    else:
+        message = " ".join(exc.format_message().split()).removesuffix(".")
+        message = message.replace(": Value error, ", ": ")
+    message = message[:1].lower() + message[1:]
+    path = ctx.command_path if ctx is not None else _command_path(args)
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(
+        f"hint: run '{escape(path)} --help' for the accepted commands and options",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    sys.exit(2)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: run the Typer app (``args``, default ``sys.argv[1:]``).
+
+    Every error a user can cause ends in one ``error: …`` line and an exit code, never a
+    traceback: :class:`RFAError` with its own code (2 bad input, 3 database unavailable);
+    a usage error of any command (unknown command or option, missing or invalid value;
+    Click's exceptions, or the copy of Click that Typer vendors) with a ``hint:`` line
+    and exit 2.
+    """
+    import click
+
+    args = sys.argv[1:] if args is None else list(args)
     try:
-        code = app(standalone_mode=False)
+        code = app(args=args, prog_name="rfa", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except RFAError as exc:
@@ -284,13 +376,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except (typer.TyperException, click.ClickException) as exc:
+        # the installed Typer raises its own copy of Click's exceptions (not click's)
+        _usage_error(exc, args)
 
 
 if __name__ == "__main__":

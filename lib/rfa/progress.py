@@ -86,7 +86,10 @@ class Reporter:
         if self.progress is not None:
             self.progress.stop()
         index = get_settings().publish_dir / "index.html"
-        counts = {s: result.count(s) for s in ("rendered", "skipped", "failed")}
+        # a dry run renders nothing: it counts what would render, never "rendered"
+        first = ("would-render", "would_render") if dry_run else ("rendered", "rendered")
+        counts = {first[1]: result.count(first[0])}
+        counts.update({s: result.count(s) for s in ("skipped", "failed")})
         interrupted = getattr(result, "interrupted", None)
         not_rendered = len(getattr(result, "not_rendered", ()))
         if not self.tty:
@@ -104,7 +107,12 @@ class Reporter:
             table = Table(title="Would render" if dry_run else "Publish summary")
             for column in ("page", "status", "reason", "seconds", "error"):
                 table.add_column(column, overflow="fold")
-            styles = {"rendered": "green", "skipped": "dim", "failed": "bold red"}
+            styles = {
+                "rendered": "green",
+                "would-render": "cyan",
+                "skipped": "dim",
+                "failed": "bold red",
+            }
             for o in result.outcomes:
                 error = (o.error or "").splitlines()[0] if o.error else ""
                 error = error.removeprefix(f"{o.label}: ")
@@ -119,7 +127,7 @@ class Reporter:
             verb = "would render" if dry_run else "rendered"
             stopped = f", {not_rendered} not rendered ({interrupted})" if interrupted else ""
             self.console.print(
-                f"{counts['rendered']} {verb}, {counts['skipped']} skipped (unchanged), "
+                f"{counts[first[1]]} {verb}, {counts['skipped']} skipped (unchanged), "
                 f"{counts['failed']} failed{stopped}; index: {index}",
                 soft_wrap=True,
                 highlight=False,

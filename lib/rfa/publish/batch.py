@@ -106,7 +106,8 @@ SPARE_PAGE = "(started ahead of use)"
 REAP_GRACE = 3.0
 """Seconds a straggler gets after SIGTERM before it is killed."""
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-Status = Literal["rendered", "skipped", "failed"]
+Status = Literal["rendered", "skipped", "failed", "would-render"]
+"""A page's status; ``would-render`` only in a dry run (nothing is rendered)."""
 
 
 class Decision(BaseModel):
@@ -753,7 +754,7 @@ def run_batch(
     twice alike renders once; planned with different parameters, or a path two
     scopes (or the manifest and a job) would share, it fails with a one-line reason
     and nothing is overwritten. With ``dry_run`` nothing is rendered or written: the
-    outcomes say what would render (status ``rendered``/``skipped`` with the reason).
+    outcomes say what would render (status ``would-render``/``skipped`` with the reason).
     ``on_start(n)`` is called with the number of pages to render, ``on_outcome`` as
     each page finishes.
 
@@ -843,8 +844,8 @@ def _run_locked(
                     Outcome(
                         page=d.job.page,
                         label=d.job.label,
-                        status="rendered",
-                        reason=f"would render ({d.reason})",
+                        status="would-render",
+                        reason=d.reason,
                     )
                 )
             return result

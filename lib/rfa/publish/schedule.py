@@ -44,7 +44,7 @@ from sqlalchemy.engine import Connection
 
 from rfa.catalog import DASHBOARDS, DashboardName
 from rfa.config import PROJECT_ROOT
-from rfa.errors import NotFoundError, ParameterError, RFAError
+from rfa.errors import BadRowError, NotFoundError, ParameterError, RFAError
 from rfa.metrics.models import Entity
 from rfa.publish.paths import UnsafePathError, safe_segment
 from rfa.publish.pipeline import (
@@ -52,9 +52,11 @@ from rfa.publish.pipeline import (
     DEFAULT_FLOWS,
     NOTEBOOK_DIR,
     PageJob,
+    is_rolling,
     plan_account,
     ranked_ids,
 )
+from rfa.publish.planning import account_failures, check_account_row
 from rfa.queries import accounts as account_queries
 from rfa.window import PERIOD_ACCEPTED, make_window, parse_as_of
 
@@ -638,11 +640,16 @@ class PlanFailure(BaseModel):
     """The flow or engineer as the schedule names it."""
     message: str
     """Why it failed and what is accepted."""
+    page_label: str | None = None
+    """The page's label when it is known (a page of an account whose own row is bad:
+    :func:`rfa.publish.planning.account_failures`); otherwise :attr:`label` makes one."""
 
     @property
     def label(self) -> str:
         """Where the page would have been published (without the scope's id, unknown);
         the account folder is the one :mod:`rfa.publish.paths` gives the slug."""
+        if self.page_label is not None:
+            return self.page_label
         spec = DASHBOARDS[self.dashboard]
         scope = slugify(self.scope, max_length=48) or "unknown"
         try:
@@ -681,12 +688,13 @@ def resolve_as_of(as_of: str, now: dt.datetime | None = None) -> dt.datetime:
 
 
 def _resolve_names(resolve, conn: Connection, account_id: str, names: Sequence[str]):
-    """Resolve each name once: ``[(name, Entity | None, error message | None)]``."""
+    """Resolve each name once: ``[(name, Entity | None, error message | None)]`` (an
+    unknown name, or a flow / engineer whose row is bad: :class:`~rfa.errors.BadRowError`)."""
     out: list[tuple[str, Entity | None, str | None]] = []
     for name in names:
         try:
             out.append((name, resolve(conn, account_id, name), None))
-        except NotFoundError as exc:
+        except (NotFoundError, BadRowError) as exc:
             out.append((name, None, str(exc)))
     return out
 
@@ -708,8 +716,11 @@ def plan_schedule(
     ``parameters`` in ``extra``), and one :class:`PlanFailure` per period for
     each explicit flow / engineer that does not resolve. Rules use each period's
     window: ``busiest: N`` the N scopes with most sessions (ties by id),
-    ``active_in_window`` every engineer with a session. Raises
-    :class:`ScheduleError` for an unknown account, and
+    ``active_in_window`` every engineer with a session. A bad row fails only the
+    pages that need it (:mod:`rfa.publish.planning`): an account whose timezone or
+    slug is unusable gives one failure per period × dashboard and no job; a flow
+    without a name or an engineer with neither name nor email, a failure for that
+    scope's page. Raises :class:`ScheduleError` for an unknown account, and
     :class:`~rfa.errors.DatabaseUnavailable` when the database cannot be read.
     """
     try:
@@ -722,6 +733,23 @@ def plan_schedule(
         raise ScheduleError([f"{schedule.source}: as_of: {exc}"]) from None
 
     wanted = schedule.dashboards
+    try:  # a bad account row (timezone, slug) fails this account's pages only
+        check_account_row(info)
+    except BadRowError as exc:
+        rolling = schedule.as_of in ("today", "now") or is_rolling(end, end)
+        return [], [
+            PlanFailure(
+                team=schedule.team,
+                account_slug=info.slug,
+                dashboard=failure.dashboard,
+                period=period,
+                scope="",
+                message=failure.message,
+                page_label=failure.label,
+            )
+            for period in schedule.periods
+            for failure in account_failures(info, wanted, period, end, exc, rolling=rolling)
+        ]
     named: dict[str, list[tuple[str, Entity | None, str | None]]] = {}
     if "flow" in wanted and schedule.flows.names:
         named["flow"] = _resolve_names(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from rfa.db import accounts, trees, users
-from rfa.errors import NotFoundError, preview
+from rfa.errors import BadRowError, NotFoundError, preview
 from rfa.metrics.models import AccountInfo, Entity
 from rfa.queries._fetch import UTC_TS, fetch
 
@@ -63,7 +63,9 @@ def resolve_account(conn: Connection, account: str) -> AccountInfo:
 
     Raises :class:`~rfa.errors.NotFoundError` naming the accepted slugs (also for
     text no database can hold: a NUL character or invalid UTF-8). A missing
-    ``timezone`` is read as ``UTC``.
+    ``timezone`` is read as ``UTC``, a missing name as the slug. The timezone and slug
+    are returned as stored: whether a page can use them is for the planner to check
+    (:func:`rfa.publish.planning.check_account_row`), so a listing of a bad account works.
     """
     key = (account or "").strip() if isinstance(account, str) else ""
     a = accounts.c
@@ -76,7 +78,12 @@ def resolve_account(conn: Connection, account: str) -> AccountInfo:
     if row is None:
         slugs = list_accounts(conn)["slug"].to_list()
         raise NotFoundError("account", account, "", f"an account slug or id: {preview(slugs)}")
-    return AccountInfo(id=row.id, slug=row.slug, name=row.name, timezone=row.timezone or "UTC")
+    return AccountInfo(
+        id=row.id,
+        slug=row.slug or "",
+        name=row.name or row.slug or "",
+        timezone=row.timezone or "UTC",
+    )
 
 
 FLOW_SCHEMA = {
@@ -112,7 +119,9 @@ def resolve_flow(conn: Connection, account_id: str, flow: str) -> Entity:
 
     Raises :class:`~rfa.errors.NotFoundError` when no flow of *this* account
     matches — a flow id of another account is reported as not being a flow of
-    this account, without revealing anything about it.
+    this account, without revealing anything about it — and
+    :class:`~rfa.errors.BadRowError` for a flow without a name (``trees.name`` empty):
+    its page has nothing to call it by, so only that page fails.
     """
     key = (flow or "").strip()
     flows = list_flows(conn, account_id)
@@ -125,14 +134,23 @@ def resolve_flow(conn: Connection, account_id: str, flow: str) -> Entity:
             "flow",
             flow,
             " in this account",
-            f"a flow id or exact flow name of this account: {preview(flows['name'].to_list())} "
+            "a flow id or exact flow name of this account: "
+            f"{preview(flows['name'].drop_nulls().to_list())} "
             "(`rfa flows --account SLUG` lists them)",
         )
     if hit.height > 1:
         raise NotFoundError(
             "flow", flow, " (several flows share this name)", "the flow's id instead of its name"
         )
-    return Entity(id=hit["tree_id"][0], name=hit["name"][0])
+    flow_id, name = hit["tree_id"][0], hit["name"][0]
+    if not (name or "").strip():
+        raise BadRowError(
+            f"flow {flow_id}",
+            "has no name (trees.name is empty), so its page cannot be titled",
+            "a flow with a name (name it in ResolutionFlow)",
+            row_id=flow_id,
+        )
+    return Entity(id=flow_id, name=name)
 
 
 USER_SCHEMA = {
@@ -163,7 +181,9 @@ def resolve_engineer(conn: Connection, account_id: str, engineer: str) -> Entity
     """Find a user of the account by id, email or name (case-insensitive, exact).
 
     Raises :class:`~rfa.errors.NotFoundError` when none matches in this account.
-    A user without a name is shown by email.
+    A user without a name is shown by email; one with neither (``users.name`` and
+    ``users.email`` empty) raises :class:`~rfa.errors.BadRowError`: only their
+    personal page fails.
     """
     key = (engineer or "").strip()
     people = list_users(conn, account_id)
@@ -183,5 +203,14 @@ def resolve_engineer(conn: Connection, account_id: str, engineer: str) -> Entity
             "an engineer's id or email (or unique name) in this account "
             "(`rfa engineers --account SLUG` lists them)",
         )
-    name = hit["name"][0] or hit["email"][0]
-    return Entity(id=hit["user_id"][0], name=name)
+    user_id = hit["user_id"][0]
+    name = next((v for v in (hit["name"][0], hit["email"][0]) if (v or "").strip()), None)
+    if name is None:
+        raise BadRowError(
+            f"engineer {user_id}",
+            "has neither a name nor an email (users.name and users.email are empty), "
+            "so their personal page cannot say whose it is",
+            "a user with a name or an email",
+            row_id=user_id,
+        )
+    return Entity(id=user_id, name=name)
