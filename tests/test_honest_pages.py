@@ -158,7 +158,8 @@ def test_leaderboards_and_tables_show_intervals_not_bare_averages(pages):
     text = present.escalation_text(
         pages["escalations"].escalations, kpi_metrics.by_key(pages["escalations"].kpis)
     )
-    assert "average" in text and "95% interval" in text and "n=" in text
+    assert "average" in text and "95% interval" in text and "acted-on hand-offs" in text
+    assert "It is not time saved" in text
 
 
 def _wilson_pct(k: int, n: int) -> tuple[float, float]:

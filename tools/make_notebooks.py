@@ -330,12 +330,6 @@ NOTEBOOKS = {
                 "HTML(present.html_table(present.domain_table(page.sessions_by_domain), "
                 'label="Sessions by domain"))',
             ),
-            *section(
-                "Knowledge coverage",
-                "Flows, AI-written flows and proposals as of the window's end "
-                "(`present.coverage_text`).",
-                "HTML(present.coverage_text(page.knowledge_coverage))",
-            ),
             row(),
             *section(
                 "PSA: from AI session to time entry",
@@ -353,6 +347,13 @@ NOTEBOOKS = {
                 "Time entries and hours logged per day",
                 "PSA time entries and hours per day (`charts.psa_daily`).",
                 "charts.psa_daily(page.psa.daily_trend)",
+            ),
+            row(),
+            *section(
+                "Knowledge coverage",
+                "Flows, AI-written flows and proposals as of the window's end "
+                "(`present.coverage_text`).",
+                "HTML(present.coverage_text(page.knowledge_coverage))",
             ),
             *bottom(),
         ],
@@ -394,6 +395,7 @@ NOTEBOOKS = {
                 "page.flow_quality.top_performers, tz), 'No flow has enough matches yet.', "
                 "label='Top performers'))",
             ),
+            row(),
             *section(
                 "Needs attention",
                 "Flows below the success or score threshold (`present.quality_table`).",

@@ -56,6 +56,23 @@ def fmt_minutes(minutes: float | None) -> str:
     return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
 
 
+_ACRONYMS = {"m365": "M365", "voip": "VoIP", "vpn": "VPN", "psa": "PSA", "ai": "AI"}
+
+
+def humanize(name: str) -> str:
+    """A machine name as words: ``"line_of_business"`` → ``"Line of business"``,
+    ``"voip"`` → ``"VoIP"``; empty → ``"(none)"``. Used for problem domains and post
+    types in tables and charts."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    if not words:
+        return "(none)"
+    words = [_ACRONYMS.get(w.lower(), w) for w in words]
+    first = words[0]
+    if first == first.lower():
+        words[0] = first[:1].upper() + first[1:]
+    return " ".join(words)
+
+
 def fmt_csat(value: float | None) -> str:
     """CSAT mean as ``"4.2 / 5"``; None → ``"—"``."""
     return DASH if value is None else f"{value:.1f} / 5"
@@ -290,7 +307,7 @@ def domain_table(rows: Sequence) -> pd.DataFrame:
     frame = pd.DataFrame(
         [
             {
-                "Domain": r.domain,
+                "Domain": humanize(r.domain),
                 "AI sessions": fmt_int(r.total) + _few(r.few),
                 "Resolved": fmt_int(r.resolved),
                 "Escalated": fmt_int(r.escalated),
@@ -319,7 +336,7 @@ def coverage_table(rows: Sequence) -> pd.DataFrame:
     frame = pd.DataFrame(
         [
             {
-                "Domain": r.domain + (" ⚠ no flow" if r.uncovered else ""),
+                "Domain": humanize(r.domain) + (" ⚠ no flow" if r.uncovered else ""),
                 "Flows matched": fmt_int(r.flow_count),
                 "AI sessions": fmt_int(r.session_count) + _few(r.few),
                 "Resolution": _with_range(
@@ -366,7 +383,7 @@ def quality_table(rows: Sequence, timezone: str) -> pd.DataFrame:
                 "Avg confidence": _with_interval(
                     r.avg_confidence, r.confidence_low, r.confidence_high, fmt_pct
                 ),
-                "Last matched": fmt_time(r.last_matched_at, timezone).split(" (")[0],
+                "Last matched": fmt_date(r.last_matched_at, timezone),
             }
             for r in rows
         ],
@@ -382,7 +399,7 @@ def psa_types_table(rows: Sequence) -> pd.DataFrame:
     frame = pd.DataFrame(
         [
             {
-                "Post type": r.post_type.replace("_", " "),
+                "Post type": humanize(r.post_type),
                 "Pushes": fmt_int(r.pushes) + _few(r.few and r.pushes > 0),
                 "First try": fmt_int(r.first_try_successes),
                 "After retry": fmt_int(r.retry_successes),
@@ -553,18 +570,24 @@ def psa_html(psa) -> str:
 
 
 def quality_formula_text(quality) -> str:
-    """The flow-quality score and the list thresholds, as escaped HTML."""
+    """The flow-quality score in plain words, its exact formula behind "Show the
+    formula", and the list thresholds, as escaped HTML."""
     return str(
         Markup(
-            '<div class="rfa-text-block"><p>{}</p><p>Top performers and needs-attention '
-            "lists only hold flows with at least <strong>{}</strong> AI sessions; a flow "
-            "needs attention when its success rate is below <strong>{:.0f}%</strong> or its "
-            "score below <strong>{:.0f}</strong>.</p></div>"
+            '<div class="rfa-text-block"><p>A score from 0 to 100: mostly how often AI '
+            "sessions matched to the flow were resolved, then how confident the matches were "
+            "and how much the flow is used. Flows with few sessions are pulled toward the "
+            "account's average, so one lucky session cannot top the list.</p>"
+            "<p>Top performers and needs-attention lists only hold flows with at least "
+            "<strong>{}</strong> AI sessions; a flow needs attention when its success rate is "
+            "below <strong>{:.0f}%</strong> or its score below <strong>{:.0f}</strong>.</p>"
+            '<details class="rfa-details"><summary>Show the formula</summary><p>{}</p>'
+            "</details></div>"
         ).format(
-            quality.formula,
             quality.min_usage,
             quality.attention_success_pct,
             quality.attention_score,
+            quality.formula,
         )
     )
 
@@ -624,15 +647,17 @@ def escalation_text(metrics, kpis=None) -> str:
     )
     return str(
         Markup(
-            '<div class="rfa-text-block"><p class="rfa-definition">{}</p><ul>'
+            '<div class="rfa-text-block"><p class="rfa-definition">The time from an engineer '
+            "claiming a FlowPilot hand-off to the first AI-session step after the claim: how "
+            "quickly work resumes. It is not time saved (the full definition is in the "
+            "glossary).</p><ul>"
             "<li><strong>{:,}</strong> hand-offs claimed in the window, <strong>{:,}</strong> "
             "followed by an AI-session step, <strong>{:,}</strong> claimed but never acted on; "
             "<strong>{:,}</strong> created in the window were never claimed.</li>"
-            "<li>Over n={:,} acted-on hand-offs: average {}, median {}, p95 {}.{}</li>"
+            "<li>Over {:,} acted-on hand-offs: average {}, median {}, p95 {}.{}</li>"
             "<li><strong>{}</strong> lags below zero (clock drift) were counted as 0 s.</li>"
             "</ul></div>"
         ).format(
-            metrics.metric_definition,
             metrics.n_handoffs_claimed,
             metrics.n_handoffs_with_action,
             metrics.n_handoffs_without_action,
