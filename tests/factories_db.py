@@ -53,9 +53,19 @@ class TinyDB:
         with sqlite3.connect(self.path) as conn:
             return conn.execute(sql, params).rowcount
 
+    def set(self, table: str, column: str, value: object, label: str) -> None:
+        """Store ``value`` as it is in ``table.column`` of the row with id ``uid(label)``
+        (SQLite keeps text in a number or timestamp column)."""
+        changed = self.raw(
+            f"UPDATE {table} SET {column} = ? WHERE id = ?", value, uid(label).replace("-", "")
+        )
+        assert changed == 1, (table, column, label)
+
     def account(self, slug: str, tz: str = "UTC") -> str:
         """An account (id = ``uid(slug)``); returns its id."""
-        self.insert(db.accounts, {"id": uid(slug), "name": slug.title(), "slug": slug, "timezone": tz})
+        self.insert(
+            db.accounts, {"id": uid(slug), "name": slug.title(), "slug": slug, "timezone": tz}
+        )
         return uid(slug)
 
     def user(self, account: str, label: str) -> str:

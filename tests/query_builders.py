@@ -26,6 +26,7 @@ from rfa.queries import proposals as pq
 from rfa.queries import psa as psaq
 from rfa.queries import ratings as rq
 from rfa.queries import sessions as sq
+from rfa.queries.storage import UNREADABLE_SCHEMA
 from rfa.window import Window, make_window
 
 WINDOW = make_window("90d", ANCHOR, "UTC")
@@ -63,6 +64,10 @@ SCHEMAS: dict[str, Callable[[dict], dict[str, pl.DataType]]] = {
     "session_psa_posts_query": lambda kw: psaq.PSA_POST_SCHEMA,
     "flow_raters_query": lambda kw: rq.RATER_COUNT_SCHEMA,
     "step_raters_query": lambda kw: rq.STEP_RATER_SCHEMA,
+    "unreadable_ratings_query": lambda kw: UNREADABLE_SCHEMA,
+    "unreadable_ai_sessions_query": lambda kw: UNREADABLE_SCHEMA,
+    "unreadable_psa_posts_query": lambda kw: UNREADABLE_SCHEMA,
+    "unreadable_proposals_query": lambda kw: UNREADABLE_SCHEMA,
     "step_ratings_query": lambda kw: rq.STEP_RATING_SCHEMA,
     "rated_sessions_query": lambda kw: rq.RATED_SESSION_SCHEMA,
     "ratings_query": lambda kw: (
@@ -165,6 +170,7 @@ def assert_the_comparison_covers_enough(compared: Compared) -> None:
     with_rows = {n for n, results in compared.items() for _, a, _ in results if a.height > 1}
     # kiwi-tech's domains with pending proposals depend on the demo's day (one on some days)
     single_row = {"flow_raters_query", "unclaimed_count_query", "pending_proposals_query"}
+    single_row |= {name for name in SCHEMAS if name.startswith("unreadable_")}  # a count
     assert with_rows >= set(SCHEMAS) - single_row, set(SCHEMAS) - single_row - with_rows
     empty = {n for n, results in compared.items() for _, a, _ in results if a.height == 0}
     assert len(empty) >= len(SCHEMAS) - 1 - len(single_row)  # accounts_query has no filter

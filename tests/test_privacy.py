@@ -17,9 +17,7 @@ from rfa.window import make_window
 
 AS_OF = ANCHOR.isoformat()
 CSAT_4 = CSAT(avg_csat=4.0, total_ratings=3, distribution={1: 0, 2: 0, 3: 1, 4: 1, 5: 1})
-COMMENTS = [
-    Comment(rating=4, comment="Fixed it", date=dt.date(2026, 11, 1))
-]
+COMMENTS = [Comment(rating=4, comment="Fixed it", date=dt.date(2026, 11, 1))]
 STEPS = [
     StepRow(
         node_id="a",
@@ -188,7 +186,9 @@ def test_anonymous_comments_carry_their_local_date_only(tmp_path):
     for i in range(3):
         user = tiny.user(acc, f"c-user-{i}")
         session = tiny.session(flow, user, f"c-s{i}", f"2026-11-10 1{i}:00")
-        tiny.rating(acc, flow, session, user, f"c-r{i}", f"2026-11-10 1{i + 1}:30:45", 4, f"note {i}")
+        tiny.rating(
+            acc, flow, session, user, f"c-r{i}", f"2026-11-10 1{i + 1}:30:45", 4, f"note {i}"
+        )
     page = dashboards.flow_page("acct-c", "mail-flow", "30d", "2026-11-20", url=tiny.url)
     data = json.loads(page.model_dump_json())
     assert [c["comment"] for c in data["recent_comments"]] == ["note 2", "note 1", "note 0"]

@@ -781,3 +781,68 @@ def test_the_duplicate_rule_keeps_what_the_window_rule_kept(rows, with_parents):
     assert duplicates == len(
         set(_newest_reference(frame, known)) - set(orphans) - set(out_of_range)
     )
+
+
+# ------------------------------------- SQLite values of the wrong type (issue 16 §12)
+
+
+def _wrongly_typed(tmp_path):
+    """A tiny SQLite database whose rows hold what SQLite accepts and the product never
+    writes: text in number columns and timestamps that are no timestamps."""
+    from factories_db import TinyDB, uid
+
+    tiny = TinyDB(tmp_path / "typed.sqlite")
+    acc = tiny.account("acct-t")
+    flow = tiny.flow(acc, "t-flow")
+    users = [tiny.user(acc, f"t-user-{i}") for i in range(3)]
+    for i, user in enumerate(users):
+        session = tiny.session(flow, user, f"t-s{i}", f"2026-11-1{i} 09:00")
+        tiny.rating(acc, flow, session, user, f"t-r{i}", f"2026-11-1{i} 09:30", 4, "ok")
+    extra = tiny.session(flow, users[0], "t-s9", "2026-11-13 09:00")
+    tiny.rating(acc, flow, extra, users[0], "t-r9", "2026-11-13 09:30", 5)
+    tiny.set("session_ratings", "rating", "five", "t-r9")
+    undated = tiny.session(flow, users[1], "t-s8", "2026-11-13 10:00")
+    tiny.rating(acc, flow, undated, users[1], "t-r8", "2026-11-13 10:30", 3)
+    tiny.rating(acc, flow, undated, users[2], "t-r7", "2026-11-13 10:40", 3)
+    tiny.set("session_ratings", "created_at", "yesterday", "t-r8")
+    # lexically inside the window, but no date: must not be read as one
+    tiny.set("session_ratings", "created_at", "2026-11-12 25:61:00", "t-r7")
+
+    for i in range(4):
+        tiny.ai_session(acc, f"t-ai{i}", f"2026-11-1{i} 08:00", flow=flow, ticket=f"T{i}")
+    tiny.set("ai_sessions", "session_rating", "great", "t-ai0")
+    tiny.set("ai_sessions", "match_confidence", "high", "t-ai1")
+    tiny.set("ai_sessions", "created_at", "last tuesday", "t-ai2")
+    tiny.set("ai_sessions", "resolved_at", "soon", "t-ai3")
+    tiny.post(uid("t-ai0"), "t-p0", "time_entry", "2026-11-10 09:00", hours=1.0)
+    tiny.set("psa_post_logs", "hours", "two", "t-p0")
+    tiny.post(uid("t-ai1"), "t-p1", "doc", "2026-11-11 09:00")
+    tiny.set("psa_post_logs", "posted_at", "n/a", "t-p1")
+    return tiny
+
+
+def test_text_in_number_columns_and_unreadable_timestamps_are_findings(tmp_path):
+    tiny = _wrongly_typed(tmp_path)
+    as_of = "2026-11-20"
+    flow = d.flow_page("acct-t", "t-flow", "30d", as_of, 1, url=tiny.url)
+    found = {f.check: f.count for f in flow.data_quality}
+    assert found == {"rating_out_of_range": 1, "rating_unreadable_date": 2}, found
+    assert flow.csat.total_ratings == 3  # t-r0..t-r2; 'five' and the two undated left out
+    team = d.team_page("acct-t", "30d", as_of, url=tiny.url)
+    assert {f.check: f.count for f in team.data_quality} == found
+
+    pilot = d.flowpilot_page("acct-t", "30d", as_of, url=tiny.url)
+    found = {f.check: f.count for f in pilot.data_quality}
+    # t-ai0..3: rating, confidence, created_at, resolved_at (t-ai3 is also resolved
+    # without a readable resolved_at); posts: hours 'two', posted_at 'n/a'
+    assert found == {
+        "ai_resolved_without_resolved_at": 1,
+        "psa_time_entry_invalid_hours": 1,
+        "ai_unreadable_value": 4,
+        "psa_unreadable_value": 2,
+    }, found
+    assert pilot.summary.total_sessions == 3  # 'last tuesday' is in no window
+    assert pilot.summary.rated_sessions == 2  # 'great' read as unrated
+    assert pilot.psa.funnel.doc_pushed == 0  # the undated doc is not taken as undated
+    gaps = d.knowledge_gaps_page("acct-t", "30d", as_of, url=tiny.url)
+    assert {f.check: f.count for f in gaps.data_quality}.get("ai_unreadable_value") == 4

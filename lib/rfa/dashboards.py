@@ -60,6 +60,7 @@ from rfa.queries import proposals as proposal_queries
 from rfa.queries import psa as psa_queries
 from rfa.queries import ratings as rating_queries
 from rfa.queries import sessions as session_queries
+from rfa.queries.storage import count_unreadable
 from rfa.validation import Screening, flow_nodes, parse_structure
 from rfa.window import Window, make_window
 
@@ -221,6 +222,31 @@ def _scope(conn: Connection, info: AccountInfo, window: Window, kind: str, value
     return resolve(conn, info.id, top[0])
 
 
+def _report_unreadable(
+    conn: Connection,
+    account_id: str,
+    window: Window,
+    check: Screening,
+    *kinds: str,
+    tree_id: str | None = None,
+) -> None:
+    """Count the account's rows of each frame ``kind`` whose values the database stores
+    with the wrong type (SQLite: text in a number column, a timestamp that is no
+    timestamp; :mod:`rfa.queries.storage`) and report them as findings of ``check``
+    (issue 16 §12). ``tree_id`` narrows the ratings to one flow. No query runs on
+    PostgreSQL, which enforces column types."""
+    if conn.dialect.name != "sqlite":
+        return
+    statements = {
+        "ratings": lambda: rating_queries.unreadable_ratings_query(account_id, tree_id=tree_id),
+        "ai_sessions": lambda: ai_queries.unreadable_ai_sessions_query(account_id, window),
+        "psa_posts": lambda: psa_queries.unreadable_psa_posts_query(account_id, window),
+        "proposals": lambda: proposal_queries.unreadable_proposals_query(account_id),
+    }
+    for kind in kinds:
+        check.unreadable(kind, count_unreadable(conn, statements[kind]()))
+
+
 def _both(window: Window) -> Window:
     """The previous window and ``window`` together: one scan of the database for both."""
     return window.model_copy(update={"start": window.previous().start})
@@ -315,6 +341,7 @@ def team_page(
         info, window = _open(conn, account, period, as_of)
         users = check(account_queries.list_users(conn, info.id), "users")
         flows = check(account_queries.list_flows(conn, info.id), "flows", contract_only=True)
+        _report_unreadable(conn, info.id, window, check, "ratings")
         (sessions, ratings), (before, before_ratings) = _team_frames(
             conn, info, window, check, users
         )
@@ -400,6 +427,7 @@ def personal_page(
         info, window = _open(conn, account, period, as_of)
         person = _scope(conn, info, window, "engineer", engineer)
         sessions, ratings = _personal_frames(conn, info, window, check, person.id)
+        _report_unreadable(conn, info.id, window, check, "ratings")
         before, before_ratings = _personal_frames(
             conn, info, window.previous(), Screening(), person.id
         )
@@ -507,13 +535,12 @@ def flow_page(
             sessions=decisions["session_id"],
         )
         ratings, raters = _flow_ratings(conn, info, window, entity.id, check)
+        _report_unreadable(conn, info.id, window, check, "ratings", tree_id=entity.id)
         _, step_raters = rating_queries.group_sizes(conn, info.id, window, entity.id)
         previous = window.previous()
         before = session_queries.sessions_frame(conn, info.id, previous, tree_id=entity.id)
         before = Screening()(before, "sessions", users=users["user_id"])
-        before_ratings, before_raters = _flow_ratings(
-            conn, info, previous, entity.id, Screening()
-        )
+        before_ratings, before_raters = _flow_ratings(conn, info, previous, entity.id, Screening())
     before_count = before_ratings.height  # a count is shown whatever the raters (privacy.py)
     if before_raters < min_group_size:
         before_ratings = before_ratings.clear()
@@ -629,6 +656,7 @@ def _flowpilot(account: str, period: str, as_of: str | None, url: str | None, mi
         info, window = _open(conn, account, period, as_of)
         flows = check(account_queries.list_flows(conn, info.id), "flows")
         metrics, sessions = _flowpilot_metrics(conn, info, window, check, flows, min_n)
+        _report_unreadable(conn, info.id, window, check, "ai_sessions", "psa_posts", "proposals")
         before, before_sessions = _flowpilot_metrics(
             conn, info, window.previous(), Screening(), flows, min_n
         )
@@ -794,6 +822,7 @@ def knowledge_gaps_page(
         trees = check(gap_queries.flow_trees_frame(conn, info.id), "flow_trees")
         pending = check(gap_queries.pending_proposals_frame(conn, info.id), "pending_proposals")
         report, ai_sessions = _gap_report(conn, info, window, check, trees, pending, th, min_n)
+        _report_unreadable(conn, info.id, window, check, "ai_sessions")
         before, _ = _gap_report(
             conn, info, window.previous(), Screening(), trees, pending, th, min_n
         )

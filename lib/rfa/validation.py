@@ -470,7 +470,8 @@ KINDS: dict[str, Kind] = {
                 Rule(
                     "rating_out_of_range",
                     "drop",
-                    "CSAT ratings missing or outside 1–5; excluded from CSAT and comments",
+                    "CSAT ratings missing or outside 1–5 (a rating the database holds as "
+                    "text reads as missing); excluded from CSAT and comments",
                     lambda c: pl.col("rating").is_between(1, 5).fill_null(False),
                 ),
                 Rule(
@@ -890,6 +891,37 @@ def flow_nodes(flow_trees: pl.DataFrame) -> dict[str, set[str]]:
     return {tree_id: ids for tree_id, ids in nodes.items() if ids is not None}
 
 
+UNREADABLE: dict[str, tuple[str, str]] = {
+    "ratings": (
+        "rating_unreadable_date",
+        "CSAT ratings whose created_at is not a readable timestamp (other text in the "
+        "database); in no window, left out of every number",
+    ),
+    "ai_sessions": (
+        "ai_unreadable_value",
+        "AI sessions with a value the database holds as other text: a created_at that is "
+        "not a readable timestamp (any date; in no window, left out), or in the window a "
+        "step_count, session_rating, match_confidence or resolved_at that is not a number "
+        "or timestamp (read as missing)",
+    ),
+    "psa_posts": (
+        "psa_unreadable_value",
+        "PSA posts with a value the database holds as other text: a posted_at that is not "
+        "a readable timestamp (any date; in no window or funnel, left out), or in the "
+        "window a retry_count or hours that is not a number (read as missing)",
+    ),
+    "proposals": (
+        "proposal_unreadable_date",
+        "flow proposals whose created_at or reviewed_at is not a readable timestamp "
+        "(other text in the database; any date); left out of the proposal counts",
+    ),
+}
+"""Findings for values stored with the wrong type (SQLite, issue 16 §12), by frame kind:
+``(check, description)``. Their rows are counted by the ``unreadable_*_query`` builders
+(:mod:`rfa.queries.storage`), not by a row rule: a row whose date cannot be read is in no
+window, so no frame of the page holds it. Reported with :meth:`Screening.unreadable`."""
+
+
 class Screening:
     """Screens the frames of one page and adds up their findings.
 
@@ -914,6 +946,18 @@ class Screening:
             _, seen = self._found.setdefault(rule.check, (rule.description, set()))
             seen.update((kind, k) for k in keys)
         return result.frame
+
+    def unreadable(self, kind: str, count: int) -> None:
+        """Report ``count`` rows of ``kind`` holding values the database stores with the
+        wrong type (:data:`UNREADABLE`; counted by an ``unreadable_*_query``). Nothing is
+        reported for 0. Raises ``KeyError`` naming the accepted kinds."""
+        if kind not in UNREADABLE:
+            raise KeyError(
+                f"no unreadable-value finding for {kind!r}; accepted: {', '.join(UNREADABLE)}"
+            )
+        if count > 0:
+            check, description = UNREADABLE[kind]
+            self._found[check] = (description, {(kind, ("unreadable", i)) for i in range(count)})
 
     @property
     def findings(self) -> list[DataQualityFinding]:

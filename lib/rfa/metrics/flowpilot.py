@@ -649,9 +649,7 @@ def knowledge_coverage(
     """
     reviewed = proposals.filter(_in_window("reviewed_at", window))
     status = pl.col("status")
-    existing = flows.filter(
-        pl.col("created_at").is_null() | (pl.col("created_at") < window.end)
-    )
+    existing = flows.filter(pl.col("created_at").is_null() | (pl.col("created_at") < window.end))
     return KnowledgeCoverage(
         total_flows=existing.height,
         ai_generated_flows=existing.filter(pl.col("origin").is_in(AI_ORIGINS)).height,

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from rfa.db import ai_sessions
 from rfa.queries._fetch import UTC_TS, fetch
+from rfa.queries.storage import readable, unreadable
 from rfa.window import Window
 
 AI_SESSION_SCHEMA: dict[str, pl.DataType] = {
@@ -55,17 +56,18 @@ def ai_sessions_query(account_id: str, window: Window) -> sa.Select:
             a.status,
             a.problem_domain,
             a.confidence_tier,
-            a.step_count,
-            a.session_rating,
+            readable(a.step_count),  # SQLite text in a number column reads as missing
+            readable(a.session_rating),
             a.psa_ticket_id,
-            a.match_confidence,
-            a.created_at,
-            a.resolved_at,
+            readable(a.match_confidence),
+            readable(a.created_at),
+            readable(a.resolved_at),
         )
         .where(
             a.account_id == account_id,
             a.created_at >= window.start,
             a.created_at < window.end,
+            sa.not_(unreadable(a.created_at)),
         )
         .order_by(a.created_at, a.id)
     )
@@ -74,3 +76,20 @@ def ai_sessions_query(account_id: str, window: Window) -> sa.Select:
 def ai_sessions_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
     """Run :func:`ai_sessions_query`; a frame of :data:`AI_SESSION_SCHEMA`."""
     return fetch(conn, ai_sessions_query(account_id, window), AI_SESSION_SCHEMA)
+
+
+def unreadable_ai_sessions_query(account_id: str, window: Window) -> sa.Select:
+    """How many of the account's AI sessions hold a value SQLite cannot read as its
+    column's type (:mod:`rfa.queries.storage`; 0 on PostgreSQL): a ``created_at`` that is
+    not a readable timestamp (any date: such a session is in no window and
+    :func:`ai_sessions_query` leaves it out), or — created in the window — a
+    ``step_count``, ``session_rating``, ``match_confidence`` or ``resolved_at`` that is not
+    a number / timestamp (read as missing). Issue 16 §12. Scoped by
+    ``ai_sessions.account_id``. Returns :data:`rfa.queries.storage.UNREADABLE_SCHEMA`."""
+    a = ai_sessions.c
+    in_window = sa.and_(a.created_at >= window.start, a.created_at < window.end)
+    values = unreadable(a.step_count, a.session_rating, a.match_confidence, a.resolved_at)
+    return sa.select(sa.func.count().label("unreadable")).where(
+        a.account_id == account_id,
+        sa.or_(unreadable(a.created_at), sa.and_(in_window, values)),
+    )

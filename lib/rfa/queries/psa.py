@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from rfa.db import ai_sessions, psa_post_logs
 from rfa.queries._fetch import UTC_TS, fetch
+from rfa.queries.storage import readable, unreadable
 from rfa.window import Window
 
 PSA_POST_SCHEMA: dict[str, pl.DataType] = {
@@ -42,9 +43,9 @@ def _columns() -> list:
         p.ai_session_id,
         p.post_type,
         p.status,
-        p.retry_count,
-        p.hours,
-        p.posted_at,
+        readable(p.retry_count),  # SQLite text in a number column reads as missing
+        readable(p.hours),
+        readable(p.posted_at),
     ]
 
 
@@ -66,6 +67,7 @@ def psa_posts_query(account_id: str, window: Window) -> sa.Select:
             a.account_id == account_id,
             p.posted_at >= window.start,
             p.posted_at < window.end,
+            sa.not_(unreadable(p.posted_at)),
         )
         .order_by(p.posted_at, p.id)
     )
@@ -92,6 +94,7 @@ def session_psa_posts_query(account_id: str, window: Window) -> sa.Select:
             a.created_at >= window.start,
             a.created_at < window.end,
             sa.or_(p.posted_at.is_(None), p.posted_at < window.end),
+            sa.not_(unreadable(p.posted_at)),  # unreadable: not taken for "undated"
         )
         .order_by(p.ai_session_id, p.id)
     )
@@ -100,3 +103,25 @@ def session_psa_posts_query(account_id: str, window: Window) -> sa.Select:
 def session_psa_posts_frame(conn: Connection, account_id: str, window: Window) -> pl.DataFrame:
     """Run :func:`session_psa_posts_query`; a frame of :data:`PSA_POST_SCHEMA`."""
     return fetch(conn, session_psa_posts_query(account_id, window), PSA_POST_SCHEMA)
+
+
+def unreadable_psa_posts_query(account_id: str, window: Window) -> sa.Select:
+    """How many PSA posts of the account's AI sessions hold a value SQLite cannot read as
+    its column's type (:mod:`rfa.queries.storage`; 0 on PostgreSQL): a ``posted_at``
+    that is not a readable timestamp (any date: such a post is in no window and in no
+    funnel), or — posted in the window — a ``retry_count`` or ``hours`` that is not a
+    number (read as missing). Issue 16 §12. Scoped through ``ai_sessions.account_id``.
+    Returns :data:`rfa.queries.storage.UNREADABLE_SCHEMA`."""
+    p, a = psa_post_logs.c, ai_sessions.c
+    in_window = sa.and_(p.posted_at >= window.start, p.posted_at < window.end)
+    return (
+        sa.select(sa.func.count().label("unreadable"))
+        .select_from(_source())
+        .where(
+            a.account_id == account_id,
+            sa.or_(
+                unreadable(p.posted_at),
+                sa.and_(in_window, unreadable(p.retry_count, p.hours)),
+            ),
+        )
+    )

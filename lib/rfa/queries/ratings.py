@@ -16,6 +16,7 @@ from rfa.db import sessions as sessions_table
 from rfa.ids import id_text, to_compact
 from rfa.queries._fetch import UTC_TS, fetch
 from rfa.queries.sessions import id_column, ids_from_bytes
+from rfa.queries.storage import readable, unreadable
 from rfa.window import Window
 
 RATING_SCHEMA: dict[str, pl.DataType] = {
@@ -58,9 +59,9 @@ def _ratings_select(
         id_column(r.id, "rating_id", ids_as_bytes),
         id_column(r.session_id, "session_id", session_id_as_bytes),
         id_column(r.tree_id, "tree_id", ids_as_bytes),
-        r.rating,
+        readable(r.rating),  # SQLite text in the column reads as missing (issue 16 §12)
         *([r.comment] if with_comment else []),
-        r.created_at,
+        readable(r.created_at),
     ]
     if with_engineer:
         cols.append(id_column(s.user_id, "engineer_id", ids_as_bytes))
@@ -69,6 +70,7 @@ def _ratings_select(
         t.account_id == account_id,
         r.created_at >= window.start,
         r.created_at < window.end,
+        sa.not_(unreadable(r.created_at)),  # in no window: counted by unreadable_ratings_query
     ]
     if tree_id is not None:
         conds.append(r.tree_id == tree_id)
@@ -213,6 +215,25 @@ def rated_sessions_of(
         )
         found.append(fetch(conn, stmt, schema))
     return pl.concat(found)
+
+
+def unreadable_ratings_query(account_id: str, *, tree_id: str | None = None) -> sa.Select:
+    """How many of the account's CSAT ratings (of one flow with ``tree_id``), of any date,
+    have a ``created_at`` that is not a readable timestamp (SQLite only,
+    :mod:`rfa.queries.storage`; 0 elsewhere). Such a rating is in no window: the rating
+    queries leave it out and the pages report it (issue 16 §12). A ``rating`` that is
+    not a whole number is read as missing by :func:`ratings_query` and reported by the
+    screening (``rating_out_of_range``). Scoped by ``session_ratings.account_id`` and
+    ``trees.account_id``. Returns :data:`rfa.queries.storage.UNREADABLE_SCHEMA`."""
+    r, t = session_ratings.c, trees.c
+    conds = [r.account_id == account_id, t.account_id == account_id, unreadable(r.created_at)]
+    if tree_id is not None:
+        conds.append(r.tree_id == tree_id)
+    return (
+        sa.select(sa.func.count().label("unreadable"))
+        .select_from(session_ratings.join(trees, r.tree_id == t.id))
+        .where(*conds)
+    )
 
 
 def rated_sessions_query(
