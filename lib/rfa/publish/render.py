@@ -137,7 +137,7 @@ def quarto_command(
     cmd = [quarto, "render", str(notebook), "--no-execute", "--output", output_file]
     pairs: list[tuple[str, str]] = []
     if title is not None:
-        pairs.append(("title", title))
+        pairs.append(("title", markdown_literal(title)))
     pairs.extend((metadata or {}).items())
     for key, value in pairs:
         if not key or ":" in key or "=" in key or key.strip() != key:
@@ -198,6 +198,19 @@ def _raw_html_block(html_text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", html_text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{{=html}}\n{html_text}\n{fence}"
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` as pandoc Markdown that reads back as exactly ``text``: every ASCII
+    punctuation character backslash-escaped (pandoc's ``all_symbols_escapable``).
+
+    Quarto parses the ``title`` metadata as Markdown, so an account or flow name holding
+    ``<img onerror=…>`` or ``[x](javascript:…)`` would otherwise reach the page as raw
+    HTML or a live link (stored XSS, issue 16 §1); escaped, pandoc writes it as text."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text))
 
 
 def _front_matter_cell(front: dict[str, Any]) -> dict[str, Any]:
@@ -270,10 +283,10 @@ def quarto_notebook(nb: dict[str, Any], title: str | None) -> dict[str, Any]:
         source = cells[front_index].get("source", "")
         front = parse_front_matter("".join(source) if isinstance(source, list) else source) or {}
         if title is not None:
-            front["title"] = str(title)
+            front["title"] = markdown_literal(title)
         cells[front_index] = _front_matter_cell(front)
     elif title is not None:
-        cells.insert(0, _front_matter_cell({"title": str(title)}))
+        cells.insert(0, _front_matter_cell({"title": markdown_literal(title)}))
     nb.get("metadata", {}).pop("widgets", None)
     return nb
 
@@ -303,7 +316,9 @@ def render_quarto(
     """Render ``executed`` with Quarto (no execution) and put the page at ``out_html``.
 
     The notebook is first prepared (:func:`quarto_notebook`: options checked, HTML
-    outputs as raw blocks) into ``<stem>.rfa-quarto.ipynb`` beside it; Quarto renders
+    outputs as raw blocks, ``title`` in its front matter: Quarto 1.7 hands a ``-M title``
+    value to pandoc as literal text, quotes included) into ``<stem>.rfa-quarto.ipynb``
+    beside it; Quarto renders
     that copy with the copy's directory as working directory (each render must have its
     own directory: Quarto's ``*_files`` folders are per input), its output captured.
     ``QUARTO_PYTHON`` defaults to this interpreter. The page is then checked and
@@ -312,7 +327,7 @@ def render_quarto(
     Args:
         executed: the papermill-executed notebook.
         out_html: where the page should appear (parent directories are created).
-        title: page title (``-M title:…``); ``None`` keeps the front-matter title.
+        title: page title (written into the front matter); ``None`` keeps the notebook's.
         metadata: further ``-M`` metadata.
         quarto: the executable (default: ``quarto`` found on ``PATH``).
         timeout: seconds before the render is stopped.
@@ -337,8 +352,8 @@ def render_quarto(
     produced = executed.parent / output_name
     prepared = produced.with_suffix(".ipynb")
     produced.unlink(missing_ok=True)
-    prepared.write_text(quarto_notebook_text(executed, None), encoding="utf-8")
-    cmd = quarto_command(prepared, output_name, title, metadata, quarto=exe)
+    prepared.write_text(quarto_notebook_text(executed, title), encoding="utf-8")
+    cmd = quarto_command(prepared, output_name, None, metadata, quarto=exe)
     log.info("rendering %s with %s", executed.name, exe)
     try:
         try:
