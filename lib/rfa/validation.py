@@ -69,6 +69,15 @@ flows            flow_unknown_origin                  keep    AI-generated flows
 flow_trees       flow_structure_malformed             keep    step titles ('Unknown step')
 ===============  ===================================  ======  ===================================
 
+Values stored with the wrong type (SQLite keeps text in a number or timestamp column)
+never reach a frame as text: the queries read them as missing
+(:func:`rfa.queries.storage.readable`) — a CSAT rating so read fails
+``rating_out_of_range`` — and the loaders count the rows with
+``unreadable_*_query`` builders and report them with :meth:`Screening.unreadable`
+(:data:`UNREADABLE`: ``rating_unreadable_date``, ``ai_unreadable_value``,
+``psa_unreadable_value``, ``proposal_unreadable_date``); a row whose own date cannot be
+read is in no window, so it is counted whatever its date.
+
 ``comparison_sessions`` (the team page's previous window, read with
 :data:`rfa.queries.sessions.COMPARISON_COLUMNS` only) has the first two ``sessions`` rules.
 
