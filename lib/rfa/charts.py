@@ -276,8 +276,9 @@ def wrap_labels(texts: Sequence[str], width: int, max_lines: int = 3) -> list[st
                 lines[i] += 1
                 out[i] = wrap(texts[i], lines[i])
     seen: dict[str, int] = {}
+    dupes = {label for label in out if out.count(label) > 1}
     for i, label in enumerate(out):
-        if out.count(label) > 1:
+        if label in dupes:
             seen[label] = seen.get(label, 0) + 1
             out[i] = f"{label} ({seen[label]})"
     return out
@@ -343,8 +344,9 @@ def _per_day(total: float, days: int) -> str:
 
 def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool) -> None:
     """Day ticks as ``6 Nov``, a few of them, no rotation; x limits half a day out."""
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=4 if phone else 8)
-    ax.xaxis.set_major_locator(locator)
+    lo, hi = min(days), max(days)
+    step = -(-((hi - lo).days + 1) // (4 if phone else 8))  # ceil: at most 4 / 8 ticks
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(step, 1)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _day(mdates.num2date(v).date())))
     lo, hi = min(days), max(days)
     ax.set_xlim(
@@ -358,8 +360,10 @@ def _legend_above(fig: Figure, handles, labels, ncols: int) -> None:
     )
 
 
-def _quoted(text: str, width: int = 60) -> str:
-    return "“" + textwrap.shorten(" ".join(text.split()), width, placeholder="…") + "”"
+def _quoted(text: str) -> str:
+    """A name from the database in quotes, whitespace normalised (never cut: two cut
+    names could read the same)."""
+    return "“" + (" ".join(text.split()) or "(untitled)") + "”"
 
 
 def _title(fig: Figure, title: str | None) -> None:
@@ -495,10 +499,12 @@ def _csat_alt(csat: CSAT) -> str:
     n = csat.total_ratings
     counts = {s: csat.distribution.get(s, 0) for s in range(5, 0, -1)}
     happy = counts[5] + counts[4]
-    parts = ", ".join(f"{s}: {fmt_int(c)}" for s, c in counts.items())
+    parts = ", ".join(
+        f"{s} {'star' if s == 1 else 'stars'}: {fmt_int(c)}" for s, c in counts.items()
+    )
     return (
         f"Ratings by score from 1 to 5, {fmt_int(n)} ratings: mean {fmt_csat(csat.avg_csat)}; "
-        f"{fmt_pct(happy / n)} gave 4 or 5 (score {parts})."
+        f"{fmt_pct(happy / n)} gave 4 or 5 ({parts})."
     )
 
 
@@ -540,12 +546,15 @@ def _step_alt(rows: Sequence[StepRow]) -> str:
         for r in worst
     )
     rated = [r.helpful_rate for r in rows if r.helpful_rate is not None]
-    helpful = (
-        f"thumbs-up share from {fmt_pct(min(rated))} to {fmt_pct(max(rated))} "
-        f"on the {len(rated)} rated steps"
-        if rated
-        else "no step was rated"
-    )
+    if not rated:
+        helpful = "no step was rated"
+    elif len(rated) == 1:
+        helpful = f"thumbs-up share {fmt_pct(rated[0])} on the one rated step"
+    else:
+        helpful = (
+            f"thumbs-up share from {fmt_pct(min(rated))} to {fmt_pct(max(rated))} "
+            f"on the {len(rated)} rated steps"
+        )
     return (
         f"Drop-off rate and thumbs-up share of the {len(rows)} steps where most sessions "
         f"stop: {parts}; {helpful}."
@@ -572,7 +581,8 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
         return [
             DASH
             if r.helpful_rate is None
-            else f"{fmt_pct(r.helpful_rate)}{sep}{r.helpful_yes:,} up, {r.helpful_no:,} down"
+            else f"{fmt_pct(r.helpful_rate)}{sep}{fmt_int(r.helpful_yes)} up, "
+            f"{fmt_int(r.helpful_no)} down"
             for r in rows
         ]
 
@@ -845,53 +855,161 @@ def confidence_tiers(rows: Sequence, title: str | None = None) -> Chart:
     return _drawn(draw, _tier_alt(rows))
 
 
+_FUNNEL_STAGES = (
+    ("total_sessions", "AI sessions", "AI sessions"),
+    ("linked_to_ticket", "linked to a ticket", "linked to a ticket"),
+    ("doc_pushed", "… and doc pushed", "doc pushed"),
+    ("time_entry_logged", "… and time entry logged", "time entry logged"),
+)
+"""(field, funnel label, stand-alone label) of the PSA stages, in order."""
+
+
+def _psa_funnel_alt(counts: Sequence[int]) -> str:
+    total, linked, doc, entry = counts
+    if not total:
+        return "No AI sessions in this window."
+
+    def share(part: int, whole: int) -> str:
+        return fmt_pct(part / whole) if whole else DASH
+
+    return (
+        f"PSA funnel of the {fmt_int(total)} AI sessions of the window, each stage counting "
+        f"the sessions that also reached every earlier stage: {fmt_int(linked)} linked to a "
+        f"ticket ({share(linked, total)} of the sessions); {fmt_int(doc)} of them also had a "
+        f"doc pushed ({share(doc, linked)} of the linked, {share(doc, total)} of the "
+        f"sessions); {fmt_int(entry)} of those also logged a time entry ({share(entry, doc)} "
+        f"of the previous stage, {share(entry, total)} of the sessions)."
+    )
+
+
 def psa_funnel(psa, title: str | None = None) -> Chart:
-    """AI sessions → linked to a ticket → doc pushed → time entry logged (independent
-    counts, each a share of all AI sessions, with the share's 95% Wilson interval as an
-    error bar and in the label). ``psa``: :class:`PsaMetrics` (its ``funnel`` and the
-    intervals); a bare :class:`PsaFunnel` draws the counts without intervals."""
+    """The **nested** PSA funnel (METRICS.md §4, issue 20): AI sessions → linked to a ticket
+    → … and doc pushed → … and time entry logged, each stage counting the sessions that
+    also reached every earlier stage, so the bars only narrow. Bars are counts of AI
+    sessions; each bar's whisker is the 95% Wilson interval of its share of all sessions
+    (from the data file); the value column gives the count, the share of all sessions
+    and the share of the previous stage. ``psa``: :class:`PsaMetrics` (its ``funnel`` and
+    intervals); a bare :class:`PsaFunnel` draws without whiskers. The alt text states
+    every figure. Per-stage counts taken on their own are :func:`psa_stage_counts`."""
     funnel = getattr(psa, "funnel", psa)
-    fig, ax = plt.subplots(figsize=SQUARE)
-    stages = [
-        ("AI sessions", funnel.total_sessions),
-        ("linked to ticket", funnel.linked_to_ticket),
-        ("doc pushed", funnel.doc_pushed),
-        ("time entry", funnel.time_entry_logged),
-    ]
-    if not funnel.total_sessions:
-        return _empty(fig, ax, "No AI sessions in this window")
-    total = funnel.total_sessions
+    counts = [getattr(funnel, field) for field, _, _ in _FUNNEL_STAGES]
+    total = counts[0]
+    if not total:
+        return _no_data("No AI sessions in this window")
     bounds = [(None, None)] + [
         (getattr(psa, f"{name}_low_pct", None), getattr(psa, f"{name}_high_pct", None))
         for name in ("ticket_link", "doc_pushed", "time_entry_logged")
     ]
-    ys = list(range(len(stages)))[::-1]
-    ax.barh(
-        ys,
-        [v for _, v in stages],
-        color=[ACCENT, "#2a9d8f", "#8ab17d", "#e9c46a"],
-        xerr=_errors(
-            [
-                (
-                    v,
-                    None if lo is None else lo / 100 * total,
-                    None if hi is None else hi / 100 * total,
-                )
-                for (_, v), (lo, hi) in zip(stages, bounds, strict=True)
-            ]
-        ),
-        error_kw={"ecolor": "#444444", "capsize": 2, "elinewidth": 0.8},
+    whiskers = [
+        (v, None if lo is None else lo / 100 * total, None if hi is None else hi / 100 * total)
+        for v, (lo, hi) in zip(counts, bounds, strict=True)
+    ]
+
+    def label(i: int, phone: bool) -> str:
+        v = counts[i]
+        text = f"{fmt_int(v)}"
+        if i:
+            text += f" · {fmt_pct(v / total)} of sessions"
+        if i > 1:
+            previous = counts[i - 1]
+            of_previous = fmt_pct(v / previous) if previous else DASH
+            text += f"\n{of_previous} of the stage above"
+        return text
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.4) if phone else (6.4, 3.4))
+        ys = list(range(len(counts)))[::-1]
+        colors = [PREVIOUS, ACCENT, ACCENT, ACCENT]
+        ax.barh(ys, counts, height=0.62, color=colors)
+        ax.errorbar(counts[1:], ys[1:], xerr=_errors(whiskers[1:]), fmt="none", **_ERROR_KW)
+        labels = [stage for _, stage, _ in _FUNNEL_STAGES]
+        _hbar_axes(ax, ys, wrap_labels(labels, 14 if phone else 22))
+        _value_column(ax, ys, [label(i, phone) for i in range(len(counts))])
+        ax.set_xlim(0, total * 1.02)
+        _count_axis(ax.xaxis)
+        ax.set_xlabel("AI sessions (each stage within the one above)")
+        _title(fig, title)
+        return fig
+
+    return _drawn(draw, _psa_funnel_alt(counts))
+
+
+def _psa_stage_alt(counts: Sequence[int]) -> str:
+    total = counts[0]
+    if not total:
+        return "No AI sessions in this window."
+    parts = "; ".join(
+        f"{stage} {fmt_int(v)} ({fmt_pct(v / total)})"
+        for (_, _, stage), v in zip(_FUNNEL_STAGES[1:], counts[1:], strict=True)
     )
-    ax.set_yticks(ys, [s for s, _ in stages])
-    for y, (_, v), (lo, hi) in zip(ys, stages, bounds, strict=True):
-        ci = "" if lo is None or hi is None else f", {lo:.0f}–{hi:.0f}%"
-        right = v if hi is None else max(v, hi / 100 * total)
-        ax.text(right, y, f" {v:,} ({v / total:.0%}{ci})", va="center", fontsize=8)
-    ax.set_xlim(0, total * 1.6)
-    ax.set_xlabel("AI sessions")
-    if title:
-        ax.set_title(title)
-    return _done(fig)
+    return (
+        f"PSA stages of the {fmt_int(total)} AI sessions of the window, each counted on its "
+        f"own (not a funnel: a session may log time without a doc, or post without a "
+        f"ticket), as a share of all sessions: {parts}."
+    )
+
+
+def psa_stage_counts(psa, title: str | None = None) -> Chart:
+    """The PSA stages each counted **on its own** (:class:`PsaStageCounts`): the share of
+    all AI sessions of the window that were linked to a ticket, had a doc pushed, or logged
+    a time entry — as separate columns on a 0–100% axis with each share's 95% Wilson
+    interval, deliberately not drawn as a funnel (a later stage can be larger than an
+    earlier one). ``psa``: :class:`PsaMetrics` (its ``stage_counts``) or a bare
+    :class:`PsaStageCounts`. The alt text states every figure."""
+    from rfa.metrics import uncertainty
+
+    stages = getattr(psa, "stage_counts", psa)
+    counts = [getattr(stages, field) for field, _, _ in _FUNNEL_STAGES]
+    total = counts[0]
+    if not total:
+        return _no_data("No AI sessions in this window")
+    shares = [v / total * 100 for v in counts[1:]]
+    estimates = [uncertainty.rate(v, total) for v in counts[1:]]
+
+    def draw(phone: bool) -> Figure:
+        fig, ax = _figure((PHONE_WIDTH, 3.4) if phone else SQUARE)
+        xs = list(range(len(shares)))
+        ax.bar(
+            xs,
+            shares,
+            width=0.55,
+            color=OKABE_ITO["sky blue"],
+            yerr=_errors(
+                [
+                    (
+                        v,
+                        None if e.low is None else e.low * 100,
+                        None if e.high is None else e.high * 100,
+                    )
+                    for v, e in zip(shares, estimates, strict=True)
+                ]
+            ),
+            error_kw=_ERROR_KW,
+        )
+        for x, (v, e, n) in enumerate(zip(shares, estimates, counts[1:], strict=True)):
+            top = max(v, (e.high or 0.0) * 100)
+            ax.annotate(
+                f"{fmt_pct100(v)}\n{fmt_int(n)}",
+                xy=(x, top),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=9.5,
+            )
+        labels = [stage for _, _, stage in _FUNNEL_STAGES[1:]]
+        ax.set_xticks(xs, wrap_labels(labels, 10 if phone else 16))
+        ax.tick_params(axis="x", length=0)
+        ax.set_ylim(0, 125)
+        ax.set_yticks([0, 25, 50, 75, 100])
+        ax.spines["left"].set_bounds(0, 100)
+        _percent_axis(ax.yaxis, 100)
+        ax.set_ylabel(f"of {fmt_int(total)} AI sessions")
+        ax.grid(axis="y")
+        _title(fig, title or "Each stage on its own (not a funnel)")
+        return fig
+
+    return _drawn(draw, _psa_stage_alt(counts))
 
 
 def _psa_daily_alt(points: Sequence) -> str:
@@ -944,8 +1062,7 @@ def _flow_map_alt(rows: Sequence) -> str:
     if not attention:
         return text + "; no flow needs attention."
     named = "; ".join(
-        f"{_quoted(r.name, 50)} ({fmt_pct100(r.success_rate_pct)}, "
-        f"{fmt_int(r.usage_count)} sessions)"
+        f"{_quoted(r.name)} ({fmt_pct100(r.success_rate_pct)}, {fmt_int(r.usage_count)} sessions)"
         for r in attention[:3]
     )
     more = f"; and {len(attention) - 3} more" if len(attention) > 3 else ""
@@ -1184,7 +1301,7 @@ def gaps_by_kind(gaps: Sequence, title: str | None = None) -> Chart:
         ax.set_xlim(0, max(left) * 1.15)
         _count_axis(ax.xaxis)
         ax.set_xlabel("gaps")
-        _legend_above(fig, handles, [f"{s} severity" for s in levels], ncols=3)
+        _legend_above(fig, handles, [f"{s} severity" for s in levels], ncols=2 if phone else 3)
         _title(fig, title)
         return fig
 
