@@ -81,7 +81,9 @@ def partial_files(publish_dir: Path) -> list[Path]:
     return [
         p
         for p in publish_dir.rglob("*")
-        if p.is_file() and (p.name.startswith(".") or p.name.endswith(".tmp"))
+        if p.is_file()
+        and (p.name.startswith(".") or p.name.endswith(".tmp"))
+        and p.name != ".rfa-publish.lock"  # the publish lock (rfa.publish.site.LOCK_NAME)
     ]
 
 

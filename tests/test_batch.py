@@ -7,6 +7,7 @@ import json
 import shutil
 import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from rfa.db import is_transient, transient_retry
 from rfa.publish import fingerprint as fp
 from rfa.publish.batch import run_batch
 from rfa.publish.pipeline import NOTEBOOK_DIR, PageJob
+from rfa.publish.site import page_digest
 
 AS_OF = ANCHOR.isoformat()
 pytestmark = pytest.mark.slow
@@ -133,13 +135,17 @@ def test_a_failing_page_keeps_its_last_good_version_and_others_publish(tmp_path,
     assert statuses["kiwi-tech/staff/escalations-30d"] == "rendered"
     assert "RuntimeError: injected failure" in result.stderr
     assert "cell [" in result.stderr  # the failing cell is named
-    assert team_page.read_bytes() == good
+    # the last good version stays: the same page, its banner now saying the refresh failed
+    kept = team_page.read_bytes()
+    assert page_digest(kept) == page_digest(good)
+    assert (b'role="alert">Showing the version of ' in kept) == (b"<!--rfa:status-->" in good)
     manifest = {r["page"]: r for r in json.loads((publish_dir / "manifest.json").read_text())}
     assert manifest["kiwi-tech/admin/team-30d.html"]["status"] == "failed"
     assert "injected failure" in manifest["kiwi-tech/admin/team-30d.html"]["error"]
     index = (publish_dir / "index.html").read_text()
     assert "failed" in index
-    assert not [p for p in publish_dir.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+    leftovers = [p for p in publish_dir.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+    assert [p.name for p in leftovers] == [".rfa-publish.lock"]
 
 
 def test_transient_errors_are_retried_with_backoff(monkeypatch):
@@ -434,9 +440,12 @@ def test_pages_use_kernels_started_ahead_of_use_and_none_survives(
     monkeypatch.setattr(batch, "_cores", lambda: 8)  # a core to spare, as on most machines
     base = KIWI_30D
     jobs = [PageJob(dashboard=d, **base) for d in ("escalations", "team", "flowpilot")]
-    build = tmp_path / "build"
-    result = run_batch(jobs, workers=1, publish_dir=tmp_path / "published", build_dir=build)
+    result = run_batch(
+        jobs, workers=1, publish_dir=tmp_path / "published", build_dir=tmp_path / "build"
+    )
     assert [o.status for o in result.outcomes] == ["rendered"] * 3, result.outcomes
+    build = tmp_path / "build" / Path(result.build_dir or "").name  # this run's folder
+    assert build.parent == tmp_path / "build" and build.name.startswith("run-")
     for outcome in result.outcomes:
         assert set(outcome.phases) == {"kernel", "execute", "render", "publish"}
     kernels = []
@@ -557,3 +566,161 @@ def test_with_quarto_a_batch_renders_its_executed_pages_in_one_project(
         page = (publish_dir / job.page).read_text()
         assert page == f"<html><title>{job.title}</title></html>"
         assert json.loads((publish_dir / job.page).with_suffix(".json").read_text())["meta"]
+
+
+# ------------------------------------------------------------------ issue 16 items 2, 3, 6, 9
+# and issue 19 (ad-hoc pages beside scheduled ones; the navigation the publisher fills)
+
+EFTPOS = "EFTPOS terminal offline at cafe counter"
+"""A kiwi-tech flow of the demo database."""
+
+
+def _manifest(publish_dir) -> dict[str, dict]:
+    return {r["page"]: r for r in json.loads((publish_dir / "manifest.json").read_text())}
+
+
+def _pages_on_disk(publish_dir) -> set[str]:
+    return {
+        p.relative_to(publish_dir).as_posix()
+        for p in publish_dir.rglob("*.html")
+        if p.name != "index.html"
+    }
+
+
+def test_two_runs_at_once_on_one_folder_both_publish_and_ad_hoc_pages_sit_beside(
+    tmp_path, demo_sqlite_url
+):
+    """Two publishes started together into one folder (a nightly rolling window and an
+    ad-hoc --as-of a month back): the second waits for the first's lock, both exit 0,
+    the manifest lists every page on disk, and the ad-hoc page has its own path."""
+    import datetime as dt
+    import os
+    import subprocess
+
+    from bs4 import BeautifulSoup
+
+    publish_dir, build_dir = tmp_path / "published", tmp_path / "build"
+    past = (ANCHOR - dt.timedelta(days=35)).date().isoformat()
+    env = {
+        **os.environ,
+        "RFA_DATABASE_URL": demo_sqlite_url,
+        "RFA_PUBLISH_DIR": str(publish_dir),
+        "RFA_BUILD_DIR": str(build_dir),
+    }
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rfa.cli",
+                "publish",
+                "-a",
+                "kiwi-tech",
+                "-d",
+                "team",
+                "--as-of",
+                as_of,
+                "--workers",
+                "1",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for as_of in (AS_OF, past)
+    ]
+    outputs = [run.communicate(timeout=900) for run in runs]
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out + err
+    assert any("is running; waiting up to" in err for _, err in outputs), outputs
+    rolling, ad_hoc = "kiwi-tech/admin/team-30d.html", f"kiwi-tech/admin/team-30d-to-{past}.html"
+    manifest = _manifest(publish_dir)
+    assert set(manifest) == {rolling, ad_hoc} == _pages_on_disk(publish_dir)
+    assert manifest[rolling]["rolling"] and not manifest[ad_hoc]["rolling"]
+    assert manifest[ad_hoc]["window_end"] < manifest[rolling]["window_end"]
+    builds = sorted(p.name for p in build_dir.glob("run-*") if p.is_dir())
+    assert len(builds) == 2, "each run builds in a folder of its own"
+    index = BeautifulSoup((publish_dir / "index.html").read_text(), "html.parser")
+    links = [(a.get_text(), a["href"]) for a in index.select("td.scope a")]
+    assert links[0] == ("Team — last 30 days", rolling), "the rolling page is listed first"
+    assert links[1][1] == ad_hoc and links[1][0].startswith("Team — 30 days to ")
+    page = (publish_dir / rolling).read_text()
+    if "<!--rfa:nav-->" in page:  # the page header carries the publisher's slots
+        nav = BeautifulSoup(page, "html.parser").select_one("nav.rfa-nav")
+        assert nav.select_one("ol.rfa-breadcrumbs a")["href"] == "../../index.html"
+        assert "Kiwi Tech Support" in nav.get_text()
+
+
+def test_a_run_waits_for_the_lock_then_exits_75_in_one_line(tmp_path, demo_sqlite_url):
+    from rfa.publish.site import publish_lock
+
+    publish_dir = tmp_path / "published"
+    with publish_lock(publish_dir, wait=0):  # another publish is running
+        result = _publish(demo_sqlite_url, publish_dir, env={"RFA_PUBLISH_LOCK_WAIT_S": "1"})
+    assert result.returncode == 75, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "another publish into" in errors[0], result.stderr
+    assert "waiting up to 1 s" in result.stderr and "Traceback" not in result.stderr
+    assert not (publish_dir / "manifest.json").exists() and not _pages_on_disk(publish_dir)
+    bad = _publish(demo_sqlite_url, publish_dir, env={"RFA_PUBLISH_LOCK_WAIT_S": "soon"})
+    assert bad.returncode == 2 and "RFA_PUBLISH_LOCK_WAIT_S" in bad.stderr
+
+
+def test_a_flow_named_twice_renders_once_and_a_page_the_manifest_does_not_vouch_for_renders_again(
+    tmp_path, demo_sqlite_url
+):
+    """``--flow NAME --flow ITS-ID`` crashed with KeyError (item 3). After a run killed
+    between moving a page into place and writing the manifest (item 9: the page on disk
+    is newer than its record), the next run renders that page again."""
+    db = sqlite3.connect(demo_sqlite_url.removeprefix("sqlite:///"))
+    (flow_id,) = db.execute(
+        "SELECT t.id FROM trees t JOIN accounts a ON a.id = t.account_id "
+        "WHERE a.slug = 'kiwi-tech' AND t.name = ?",
+        (EFTPOS,),
+    ).fetchone()
+    db.close()
+    publish_dir = tmp_path / "published"
+    args = [
+        "publish",
+        "-a",
+        "kiwi-tech",
+        "-d",
+        "flow",
+        "--flow",
+        EFTPOS,
+        "--flow",
+        str(flow_id),
+        "--as-of",
+        AS_OF,
+    ]
+    first = run_rfa(args, url=demo_sqlite_url, publish_dir=publish_dir)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (page,) = _pages_on_disk(publish_dir)
+    assert set(_manifest(publish_dir)) == {page}
+    assert list(_statuses(first.stdout).values()) == ["rendered"]
+    # a newer render moved into place by a run that was then killed with -9
+    path = publish_dir / page
+    path.write_text(path.read_text().replace("</body>", "<p>newer render</p></body>"))
+    dry = run_rfa([*args, "--dry-run"], url=demo_sqlite_url, publish_dir=publish_dir)
+    assert list(_statuses(dry.stdout).values()) == ["would-render"], dry.stdout
+    assert "page not the one the manifest records" in dry.stdout
+    again = run_rfa(args, url=demo_sqlite_url, publish_dir=publish_dir)
+    assert list(_statuses(again.stdout).values()) == ["rendered"], again.stdout
+    assert "newer render" not in path.read_text()
+    last = run_rfa(args, url=demo_sqlite_url, publish_dir=publish_dir)
+    assert list(_statuses(last.stdout).values()) == ["skipped"], "vouched for again"
+
+
+@pytest.mark.parametrize("slug", ["manifest.json", "index.html"])
+def test_an_account_slug_named_like_a_site_file_publishes_beside_it(tmp_path, copied_db, slug):
+    with sqlite3.connect(copied_db.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE accounts SET slug = ? WHERE slug = 'kiwi-tech'", (slug,))
+    publish_dir = tmp_path / "published"
+    args = ["publish", "-a", slug, "-d", "escalations", "--as-of", AS_OF]
+    for _ in range(2):  # the run after it too (it used to fail with IsADirectoryError)
+        result = run_rfa(args, url=copied_db, publish_dir=publish_dir)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert (publish_dir / "manifest.json").is_file() and (publish_dir / "index.html").is_file()
+    (page,) = _manifest(publish_dir)
+    assert page.split("/")[0].startswith(slug.replace(".", "-") + "-")

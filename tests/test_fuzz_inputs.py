@@ -522,7 +522,11 @@ def _assert_clean_error(result, publish_dir: Path) -> None:
     assert "Traceback" not in out, out[-3000:]
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-3000:]
-    written = [p for p in publish_dir.rglob("*") if p.is_file()] if publish_dir.exists() else []
+    written = (
+        [p for p in publish_dir.rglob("*") if p.is_file() and p.name != ".rfa-publish.lock"]
+        if publish_dir.exists()
+        else []
+    )
     assert not written, written
 
 

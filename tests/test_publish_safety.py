@@ -330,3 +330,32 @@ def test_each_run_builds_in_a_folder_of_its_own_and_running_ones_are_never_prune
     _prune_builds(build, keep=3)
     runs = sorted(p.name for p in build.glob("run-*") if p.is_dir())
     assert runs == ["run-20000101T000003Z-1", first.name, second.name]
+
+
+def test_fixed_windows_are_never_marked_stale():
+    from rfa.publish.batch import mark_stale
+
+    now = dt.datetime(2026, 12, 6, tzinfo=UTC)
+    old = PageRecord(
+        account_slug="acme",
+        account_name="Acme",
+        dashboard="team",
+        dashboard_title="Team analytics",
+        scope="team",
+        audience="admins",
+        period="30d",
+        window_start=dt.datetime(2026, 10, 2, tzinfo=UTC),
+        window_end=dt.datetime(2026, 11, 1, tzinfo=UTC),
+        timezone="UTC",
+        data_time=None,
+        rendered_at=dt.datetime(2026, 11, 1, tzinfo=UTC),
+        renderer="nbconvert",
+        page="acme/admin/team-30d.html",
+        data_file="acme/admin/team-30d.json",
+    )
+    ad_hoc = old.model_copy(
+        update={"rolling": False, "page": "acme/admin/team-30d-to-2026-11-01.html"}
+    )
+    marked = mark_stale([old, ad_hoc], now)
+    assert marked[old.page].status == "stale", "the nightly page was not refreshed"
+    assert marked[ad_hoc.page].status == "ok", "an ad-hoc window is fixed: never stale"

@@ -220,7 +220,8 @@ def test_index_escapes_untrusted_names(index_soup: tuple[BeautifulSoup, str, Pat
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert not soup.find_all("script")
-    assert any(a.get_text() == f"Flow — {EVIL} — 1 Oct 2026 – 31 Oct 2026" for a in soup.select("td a"))
+    name = f"Flow — {EVIL} — 1 Oct 2026 – 31 Oct 2026"
+    assert any(a.get_text() == name for a in soup.select("td a"))
     assert "Globex &amp; Co" in page
 
 
@@ -228,7 +229,8 @@ def test_index_marks_failed_and_stale(index_soup: tuple[BeautifulSoup, str, Path
     soup, _, _ = index_soup
     failed = soup.select("tr.row-failed")
     assert len(failed) == 1
-    assert failed[0].select_one("td.scope a").get_text() == f"Flow — {EVIL} — 1 Oct 2026 – 31 Oct 2026"
+    name = f"Flow — {EVIL} — 1 Oct 2026 – 31 Oct 2026"
+    assert failed[0].select_one("td.scope a").get_text() == name
     assert failed[0].select_one("td.scope a")["href"] == "acme/flow/evil-30d.html"
     assert "failed" in failed[0].select_one(".status-failed").get_text()
     stale = soup.select("tr.row-stale")

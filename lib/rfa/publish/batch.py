@@ -639,10 +639,11 @@ def _sweep_temporary_files(publish_dir: Path) -> None:
 
 def mark_stale(records: Iterable[PageRecord], now: dt.datetime) -> dict[str, PageRecord]:
     """Records by page, with ``ok`` pages whose window ended more than :data:`STALE_AFTER`
-    before ``now`` marked ``stale`` (and stale pages refreshed since marked ``ok``)."""
+    before ``now`` marked ``stale`` (and stale pages refreshed since marked ``ok``). Only
+    rolling pages can be stale: an ad-hoc page's window is fixed, and its name says so."""
     out = {}
     for record in records:
-        if record.status in ("ok", "stale"):
+        if record.status in ("ok", "stale") and record.rolling:
             status = "stale" if now - record.window_end > STALE_AFTER else "ok"
             record = record.model_copy(update={"status": status})
         out[record.page] = record

@@ -181,7 +181,9 @@ def plan_account(
         "timezone": info.timezone,
         "period": period,
         "as_of": end.isoformat(),
-        "rolling": is_rolling(as_of, end) if rolling is None else rolling,
+        # a date range never rolls; 7d/30d/90d roll unless the end is explicit
+        "rolling": period.strip() in PERIODS
+        and (is_rolling(as_of, end) if rolling is None else rolling),
     }
     jobs = [PageJob(dashboard=name, **base) for name in ACCOUNT_DASHBOARDS if name in dashboards]
     scoped = [

@@ -14,7 +14,7 @@ A page and its data file are staged together and renamed only when both are
 complete (:func:`atomic_write_many`): a full disk publishes neither.
 
 A run holds :func:`publish_lock` on the publish directory (``.rfa-publish.lock``,
-with `filelock <https://py-filelock.readthedocs.io>`_) from reading the manifest to
+with the ``filelock`` library) from reading the manifest to
 writing the index: a second run waits, then gives up with :class:`PublishBusy`.
 
 Pages carry two slots the publisher fills (:func:`fill_slots`), after the render and
@@ -611,13 +611,16 @@ def refill_pages(
     that cannot be read or written is reported to ``on_error`` (one line) and
     skipped. Output: the number of pages rewritten."""
     changed = 0
+    by_account: dict[str, list[PageRecord]] = {}
+    for record in records:
+        by_account.setdefault(record.account_slug, []).append(record)
     for record in records:
         path = Path(publish_dir) / record.page
         try:
             html = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # a page that never rendered, or was removed by hand
-        new = fill_page(record, records, html)
+        new = fill_page(record, by_account[record.account_slug], html)
         if new == html:
             continue
         try:
