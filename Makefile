@@ -21,7 +21,7 @@ DEMO_SCALE ?= 1.0
 WORKERS    ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev demo publish test test-fast lab lint format clean bench
+.PHONY: help setup setup-dev demo publish test test-fast lab lint format clean bench screenshots
 
 help: ## Show this list of targets
 	@echo "ResolutionFlow Analytics"
@@ -76,6 +76,9 @@ test-fast: $(DEV_STAMP) ## Run the tests that execute no notebook
 
 bench: $(DEV_STAMP) ## Run the benchmarks (BENCH_SCALES=10k,100k or BENCH_QUICK=1 for a short run) into bench/results/
 	$(BIN)/python -m bench.run
+
+screenshots: $(DEV_STAMP) $(DEMO_STAMP) ## Full-page PNGs of one page per dashboard kind (1400x900, 390x844, each renderer) into build/screenshots/
+	$(BIN)/python tools/screenshots.py
 
 lint: $(DEV_STAMP) ## Lint the library and tests with ruff
 	$(BIN)/ruff check lib tests
