@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cli_helpers import run_rfa
@@ -29,9 +31,7 @@ def _assert_clean_failure(result, publish_dir, *needles: str, code: int = 2):
     for needle in needles:
         assert needle in message, message
     files = sorted(
-        p.relative_to(publish_dir).as_posix()
-        for p in publish_dir.rglob("*")
-        if p.is_file() and p.name != ".rfa-publish.lock"  # the publish lock, not a page
+        p.relative_to(publish_dir).as_posix() for p in publish_dir.rglob("*") if p.is_file()
     )
     assert files == ["northwind-it/admin/team-30d.html"]
     assert (publish_dir / "northwind-it/admin/team-30d.html").read_text() == "previous good page"
@@ -101,7 +101,13 @@ def test_flow_of_another_account(demo_sqlite_url, publish_dir):
 
 def test_unreachable_database_masks_the_password(publish_dir):
     url = "postgresql+psycopg://rfa_reader:s3cret-pw@127.0.0.1:1/resolutionflow"
-    result = run_rfa(["publish", "--demo"], url=url, publish_dir=publish_dir, timeout=120)
+    result = run_rfa(
+        ["publish", "--demo"],
+        url=url,
+        publish_dir=publish_dir,
+        timeout=120,
+        env={"RFA_DB_RETRY_BUDGET_S": "2"},  # a short retry budget: the test's, not the default
+    )
     _assert_clean_failure(
         result, publish_dir, "cannot connect to database", "rfa_reader:***@127.0.0.1:1", code=3
     )
@@ -120,3 +126,63 @@ def test_demo_and_account_are_exclusive(demo_sqlite_url, publish_dir):
     _assert_clean_failure(
         result, publish_dir, "exactly one of --schedule FILE, --all-schedules, --demo or --account"
     )
+
+
+# ---------------------------------------------------------------- issue 16 §10: before any work
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        (["--workers", "0"], "invalid value for '--workers'"),
+        (["--timeout", "0"], "invalid value for '--timeout'"),
+    ],
+    ids=["workers-0", "timeout-0"],
+)
+def test_zero_workers_or_timeout(demo_sqlite_url, publish_dir, option, needle):
+    result = run_rfa(
+        ["publish", "--account", "northwind-it", *option],
+        url=demo_sqlite_url,
+        publish_dir=publish_dir,
+    )
+    _assert_clean_failure(result, publish_dir, needle, "greater than or equal to 1")
+    assert not (publish_dir.parent / "build").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "folder"])
+def test_a_database_url_that_is_not_a_database(tmp_path, publish_dir, kind):
+    target = tmp_path / "not-a-database"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        target.write_text("hello, I am a text file\n" if kind == "text" else "")
+    reason = {
+        "text": "the file is not a SQLite database",
+        "empty": "the file is empty",
+        "folder": "it is a folder, not a file",
+    }[kind]
+    for args in (["publish", "--demo"], ["accounts"]):
+        result = run_rfa(args, url=f"sqlite:///{target}", publish_dir=publish_dir)
+        _assert_clean_failure(result, publish_dir, "invalid RFA_DATABASE_URL", reason, "accepted:")
+    assert not (publish_dir.parent / "build").exists()
+
+
+def test_renderer_quarto_without_quarto_is_refused_before_any_work(
+    demo_sqlite_url, publish_dir, tmp_path
+):
+    import shutil
+    import sys
+    from pathlib import Path
+
+    path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
+    assert shutil.which("quarto", path=path) is None
+    result = run_rfa(
+        ["publish", "--account", "northwind-it", "--renderer", "quarto"],
+        url=demo_sqlite_url,
+        publish_dir=publish_dir,
+        env={"PATH": path},
+    )
+    _assert_clean_failure(
+        result, publish_dir, "--renderer quarto needs the `quarto` command on PATH", "nbconvert"
+    )
+    assert not (publish_dir.parent / "build").exists()  # no notebook ran

@@ -236,6 +236,7 @@ def publish(
                     dashboards=kinds,
                     flows=flow or None,
                     engineers=engineer or None,
+                    raise_bad_account=True,  # nothing asked for can be published: exit 2
                 )
         failures = [(u.page, u.label, u.message) for u in unplanned]
     if not jobs and not failures:

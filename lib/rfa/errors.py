@@ -53,13 +53,15 @@ class BadRowError(RFAError):
     with neither a name nor an email.
 
     Only the pages that need the row fail (the publish reports this message for each of
-    them, in its summary and the index); every other page publishes. ``what`` names the
+    them, in its summary and the index); every other page publishes. Raised to the CLI
+    (``--account`` naming an account whose own row is bad: nothing asked for can be
+    published) it is bad input, exit 2. ``what`` names the
     row (``"account 'kiwi-tech'"``, ``"flow 3f2a…"``), ``problem`` what is wrong with it
     (naming the column), ``accepted`` what would have been accepted and ``row_id`` the
     row's id.
     """
 
-    exit_code = 1
+    exit_code = 2
 
     def __init__(self, what: str, problem: str, accepted: str, *, row_id: str | None = None):
         self.what = what

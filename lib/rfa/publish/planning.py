@@ -92,8 +92,8 @@ def check_account_row(info: AccountInfo) -> None:
     except paths.UnsafePathError:
         raise BadRowError(
             f"account {info.id}",
-            f"has the slug {info.slug[:80]!r} (accounts.slug), which cannot name its "
-            "folder in the publish directory",
+            f"has the account slug {info.slug[:80]!r} (accounts.slug), which cannot name "
+            "its folder in the publish directory",
             _SLUG_ACCEPTED,
         ) from None
 
@@ -239,12 +239,15 @@ def plan_account_pages(
     n_flows: int = DEFAULT_FLOWS,
     n_engineers: int = DEFAULT_ENGINEERS,
     publish_dir: Path | None = None,
+    raise_bad_account: bool = False,
 ) -> tuple[list[PageJob], list[Unplanned]]:
     """:func:`rfa.publish.pipeline.plan_account`, with bad rows failing only their pages.
 
     Inputs as for ``plan_account`` (``account``: slug or id; ``flows``/``engineers``: ids,
     names or emails, ``None`` for the busiest of the window); ``publish_dir`` (default:
-    the settings') is where a failed page was last published (:func:`account_failures`).
+    the settings') is where a failed page was last published (:func:`account_failures`);
+    with ``raise_bad_account`` (one account named by the user: none of it can be
+    published) a bad account row raises its :class:`~rfa.errors.BadRowError` instead.
     Output: ``(jobs,
     failures)`` — the pages to render, and one :class:`Unplanned` per page a bad row
     keeps from being planned (all of the account's pages for a bad account row).
@@ -258,6 +261,8 @@ def plan_account_pages(
     try:
         check_account_row(info)
     except BadRowError as exc:
+        if raise_bad_account:
+            raise
         failed = account_failures(
             info, dashboards, period, end, exc, rolling=rolling, publish_dir=publish_dir
         )
