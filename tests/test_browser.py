@@ -58,18 +58,25 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from browser_helpers import (
+    CSP_JS,
+    CSP_PROBE_JS,
+    PROBE_HOST,
+    csp_problems,
+    file_path,
+    launch,
+    leaves_site,
+)
 from cli_helpers import run_rfa
 from demo_db import ANCHOR
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 ACCOUNT = "kiwi-tech"
 AS_OF = ANCHOR.isoformat()
 RENDERERS = ("nbconvert", "quarto")
@@ -102,17 +109,6 @@ PLACEHOLDER_ALT = re.compile(
     re.IGNORECASE,
 )
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-LAUNCH_ARGS = [
-    "--no-sandbox",  # the tests may run as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Belt and braces: even a request the page router never sees resolves no host.
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
 IMAGES_JS = """() => Array.from(document.images).map(img => ({
     src: img.currentSrc || img.src || '',
     alt: img.getAttribute('alt'),
@@ -193,30 +189,11 @@ AXE_JS = """async (tags) => {
 }"""
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally; fail when CI is set, since CI must run the browser test."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser test must run", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's headless Chromium, launched by Playwright (module-scoped)."""
-    if not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"{CHROMIUM} not found (Debian: apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +267,9 @@ class Visit:
     layout: dict = field(default_factory=dict)
     first_screen: str = ""
     axe: list[dict] | None = None
+    csp: list[dict] = field(default_factory=list)
+    csp_blocked: list[str] = field(default_factory=list)
+    probe_requests: list[str] = field(default_factory=list)
 
 
 def _scheme(url: str) -> str:
@@ -298,27 +278,6 @@ def _scheme(url: str) -> str:
 
 def _short(url: str) -> str:
     return url if len(url) <= 100 else url[:97] + "..."
-
-
-def _file_path(url: str) -> Path:
-    parts = urlsplit(url)
-    assert parts.scheme == "file", url
-    return Path(url2pathname(unquote(parts.path)))
-
-
-def _leaves_site(url: str, site: Path) -> bool:
-    """A request that is neither inline data nor a file inside the publish folder.
-
-    ``//host/x`` in a page opened from disk becomes ``file://host/x`` (a network
-    share on some systems): that leaves the file too.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme == "data":
-        return False
-    if scheme != "file" or parts.netloc not in ("", "localhost"):
-        return True
-    return not _file_path(url).resolve().is_relative_to(site.resolve())
 
 
 def _visit(
@@ -336,7 +295,9 @@ def _visit(
 
     def on_route(route, request) -> None:
         requested.add(request.url)
-        if _leaves_site(request.url, site):
+        if PROBE_HOST in request.url:  # the CSP probe's load got past the policy
+            visit.probe_requests.append(request.url)
+        if leaves_site(request.url, site):
             route.abort("blockedbyclient")  # never let it reach the network
         else:
             route.continue_()
@@ -346,7 +307,7 @@ def _visit(
             visit.console_errors.append(f"{message.text} @ {message.location}")
 
     def on_request_failed(request) -> None:
-        if not _leaves_site(request.url, site):  # blocked requests are reported apart
+        if not leaves_site(request.url, site):  # blocked requests are reported apart
             visit.failed_local_requests.append(f"{request.url}: {request.failure}")
 
     page = context.new_page()
@@ -371,9 +332,15 @@ def _visit(
             visit.first_screen = page.evaluate(FIRST_SCREEN_JS)
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
+        if axe_source is None:  # last: the probe adds an image to the page
+            visit.csp = page.evaluate(CSP_JS)
+            visit.csp_blocked = page.evaluate(CSP_PROBE_JS)
     finally:
         page.close()
-    visit.external_requests = sorted(u for u in requested if _leaves_site(u, site))
+    # The probe's own traces are not the page's doing.
+    requested = {u for u in requested if PROBE_HOST not in u}
+    visit.console_errors = [m for m in visit.console_errors if PROBE_HOST not in m]
+    visit.external_requests = sorted(u for u in requested if leaves_site(u, site))
     visit.local_requests = sum(1 for u in requested if _scheme(u) == "file")
     return visit
 
@@ -516,7 +483,7 @@ def test_index_links_resolve_to_published_files(visits, site):
     linked: set[Path] = set()
     for href in visits["index.html"].links:
         assert _scheme(href) == "file", f"index links outside the site: {href}"
-        path = _file_path(href.split("#", 1)[0])
+        path = file_path(href.split("#", 1)[0])
         assert path.is_relative_to(root), f"index links outside the publish folder: {href}"
         assert path.is_file(), f"index links a missing file: {href}"
         if path != index:
@@ -643,6 +610,24 @@ def test_first_screen_shows_the_period(published, visits):
     _report(published, problems, "page(s) without the period on the first screen")
 
 
+def test_every_page_forbids_network_loads(published, visits):
+    """Issue 16: a Content-Security-Policy meta forbids every network load, and the
+    browser enforces it (an image and a request made from inside the page never
+    leave it)."""
+    problems = []
+    for rel, visit in visits.items():
+        where = f"{published.renderer} · {rel}"
+        problems += [f"{where}: {problem}" for problem in csp_problems(visit.csp)]
+        if visit.probe_requests:
+            problems.append(f"{where}: the page could request {', '.join(visit.probe_requests)}")
+        elif not {"img-src", "connect-src"} <= set(visit.csp_blocked):
+            problems.append(
+                f"{where}: the policy did not stop the probe's image and request "
+                f"(blocked: {visit.csp_blocked})"
+            )
+    _report(published, problems, "page(s) allowed to load from the network")
+
+
 BAD_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Bad page</title></head>
 <body style="margin:0;font:16px sans-serif">
@@ -658,7 +643,9 @@ a visually hidden label</span>
 <p style="color:#d0d0d0;background:#fff">Pale grey text nobody can read</p>
 <div style="height:3000px"></div><p>Last 30 days · 6 Nov – 5 Dec 2026</p>
 </body></html>"""
-GOOD_HEADER = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Good</title>
+GOOD_HEADER = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>Good</title>
 </head><body><main><h1>Team overview</h1><p>Last 30 days · 6 Nov – 5 Dec 2026</p></main>
 </body></html>"""
 BAD_RECORD = {
@@ -696,3 +683,13 @@ def test_the_checks_find_a_bad_page(browser, axe_source, tmp_path):
     assert "color-contrast" in {v["id"] for v in axe}, axe
     assert not _period_shown(BAD_RECORD, visit.first_screen), visit.first_screen
     assert _period_shown(BAD_RECORD, good_visit.first_screen), good_visit.first_screen
+    assert csp_problems(visit.csp) == ['no <meta http-equiv="Content-Security-Policy">']
+    assert visit.probe_requests, "without a policy the probe reaches the router"
+    assert csp_problems(good_visit.csp) == [], good_visit.csp
+    assert not good_visit.probe_requests and {"img-src", "connect-src"} <= set(
+        good_visit.csp_blocked
+    ), good_visit
+    lax = [{"content": "default-src 'self'; img-src * data:", "inHead": 1, "beforeContent": 1}]
+    lax_problems = csp_problems(lax)
+    assert "img-src allows *" in lax_problems, lax_problems
+    assert "connect-src allows 'self'" in lax_problems, lax_problems
