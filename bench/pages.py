@@ -2,19 +2,24 @@
 
 Issue 6, items 3 and 4 (``bench.run`` calls :func:`run`, then :func:`markdown`).
 
+Both renderers are measured: nbconvert always, Quarto when ``quarto`` is on PATH
+(``BENCH_RENDERERS=quarto`` or ``=nbconvert`` measures one only). Each renderer's plain
+path renders with that renderer's own CLI.
+
 * **One page** — the team page of one demo account and one of its flow pages:
-  ``rfa publish --account SLUG --dashboard team --force`` (what an operator types) against
-  ``papermill NOTEBOOK out.ipynb -k resolutionflow-analytics -p …`` followed by
-  ``jupyter nbconvert --to html out.ipynb`` (or ``quarto render out.ipynb --no-execute``
-  when ``quarto`` is on PATH), each run as a CLI in a subprocess. Runs alternate (ours,
+  ``rfa publish --account SLUG --dashboard team --renderer R --force`` (what an operator
+  types) against ``papermill NOTEBOOK out.ipynb -k resolutionflow-analytics -p …`` followed
+  by ``jupyter nbconvert --to html out.ipynb`` (R = nbconvert) or ``quarto render
+  out.ipynb --no-execute`` (R = quarto), each run as a CLI in a subprocess. Runs alternate (ours,
   plain, ours, …) so that a noisy machine slows both alike; medians are reported, with
   our page's phases (kernel, notebook execution, render, publish — from the CLI's
   ``event=page`` log line) and what the CLI spent around the page (start-up, planning,
   deciding, manifest and index).
-* **A batch** — pages per minute of ``rfa publish --all-schedules --force --workers W``
-  (W = 1, 2, 4) against the plain sequential loop over the same pages (papermill CLI +
-  nbconvert CLI per page, with the parameters ``rfa`` plans). ``quick`` uses a small
-  schedule (5 pages of one account) instead of the demo schedules (39 pages).
+* **A batch** — pages per minute of ``rfa publish --all-schedules --force --workers W
+  --renderer R`` (W = 1, 2, 4) against the plain sequential loop over the same pages
+  (papermill CLI + the renderer's CLI per page, with the parameters ``rfa`` plans).
+  ``quick`` uses a small schedule (5 pages of one account) instead of the demo schedules
+  (39 pages).
 * **Kernel start-up** — ``python -X importtime`` of what the notebooks' code cells import,
   the top import costs, and the start time of a bare kernel.
 
@@ -152,8 +157,17 @@ def _plan(url: str, schedules: list[Path]):
     return jobs
 
 
-def _renderer() -> str:
-    return "quarto" if shutil.which("quarto") else "nbconvert"
+RENDERERS = ("nbconvert", "quarto")
+
+
+def _renderers() -> list[str]:
+    """The renderers to measure: ``BENCH_RENDERERS`` (comma-separated) or both, Quarto only
+    when ``quarto`` is on PATH."""
+    wanted = [r.strip() for r in os.environ.get("BENCH_RENDERERS", ",".join(RENDERERS)).split(",")]
+    unknown = [r for r in wanted if r not in RENDERERS]
+    if unknown:
+        raise ValueError(f"BENCH_RENDERERS: unknown {unknown}; accepted: {', '.join(RENDERERS)}")
+    return [r for r in wanted if r != "quarto" or shutil.which("quarto")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,8 +175,8 @@ def _renderer() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def plain_page(job, env: dict[str, str], work: Path) -> dict[str, Any]:
-    """The plain path for one page: papermill CLI, then nbconvert (or quarto) CLI."""
+def plain_page(job, env: dict[str, str], work: Path, renderer: str) -> dict[str, Any]:
+    """The plain path for one page: papermill CLI, then the nbconvert or quarto CLI."""
     folder = work / "plain" / job.label
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -175,7 +189,7 @@ def plain_page(job, env: dict[str, str], work: Path) -> dict[str, Any]:
         else:
             cmd += ["-p", name, str(value)]
     execute = _run(cmd, env)
-    if _renderer() == "quarto":
+    if renderer == "quarto":
         render = _run(["quarto", "render", str(executed), "--no-execute"], env, cwd=folder)
     else:
         render = _run([str(BIN / "jupyter"), "nbconvert", "--to", "html", str(executed)], env)
@@ -187,8 +201,9 @@ def plain_page(job, env: dict[str, str], work: Path) -> dict[str, Any]:
     }
 
 
-def _our_page_args(job) -> list[str]:
+def _our_page_args(job, renderer: str) -> list[str]:
     args = ["publish", "--account", job.account_slug, "--dashboard", job.dashboard]
+    args += ["--renderer", renderer]
     if job.dashboard == "flow":
         args += ["--flow", job.scope_id or ""]
     elif job.dashboard == "personal":
@@ -196,9 +211,9 @@ def _our_page_args(job) -> list[str]:
     return [*args, "--period", job.period, "--as-of", job.as_of, "--force"]
 
 
-def our_page(job, env: dict[str, str]) -> dict[str, Any]:
+def our_page(job, env: dict[str, str], renderer: str) -> dict[str, Any]:
     """``rfa publish`` of one page: wall, CPU, and the page's phases from the CLI's log."""
-    result = _run([str(BIN / "rfa"), *_our_page_args(job)], env)
+    result = _run([str(BIN / "rfa"), *_our_page_args(job, renderer)], env)
     events = _page_events(result["stdout"])
     if len(events) != 1 or events[0].get("status") != "rendered":
         raise RuntimeError(f"expected one rendered page, got {events}")
@@ -221,7 +236,7 @@ def our_page(job, env: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def one_page(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
+def one_page(url: str, work: Path, *, quick: bool, renderer: str) -> dict[str, Any]:
     """Median latency of one page, ours against plain, runs alternating."""
     schedule = work / "one-page.yml"
     schedule.write_text(
@@ -230,17 +245,17 @@ def one_page(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
     jobs = _plan(url, [schedule])
     kinds = ["team"] if quick else ["team", "flow"]
     runs = 3 if quick else 5
-    env = _env(url, work / "one-page")
+    env = _env(url, work / f"one-page-{renderer}")
     out: dict[str, Any] = {"runs": runs, "goal": ONE_PAGE_GOAL, "pages": []}
     for kind in kinds:
         job = next(j for j in jobs if j.dashboard == kind)
         if not quick:  # warm the disk cache and the byte-code of both paths
-            our_page(job, env)
-            plain_page(job, env, work)
+            our_page(job, env, renderer)
+            plain_page(job, env, work, renderer)
         ours, plain = [], []
         for _ in range(runs):
-            ours.append(our_page(job, env))
-            plain.append(plain_page(job, env, work))
+            ours.append(our_page(job, env, renderer))
+            plain.append(plain_page(job, env, work, renderer))
         phases = {
             name: _median([r["phases"].get(name, 0.0) for r in ours]) for name in ours[0]["phases"]
         }
@@ -264,7 +279,7 @@ def one_page(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
     return out
 
 
-def batch(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
+def batch(url: str, work: Path, *, quick: bool, renderer: str) -> dict[str, Any]:
     """Pages per minute: the plain sequential loop, then ``rfa publish`` with 1, 2, 4 workers."""
     if quick:
         schedule = work / "quick.yml"
@@ -279,10 +294,10 @@ def batch(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
     jobs = _plan(url, schedules)
     n = len(jobs)
     rows = []
-    env = _env(url, work / "batch-plain")
+    env = _env(url, work / f"batch-plain-{renderer}")
     cpu, start = _children_cpu(), time.perf_counter()
     for job in jobs:
-        plain_page(job, env, work / "batch-plain")
+        plain_page(job, env, work / f"batch-plain-{renderer}", renderer)
     wall = time.perf_counter() - start
     plain = {"path": "plain sequential loop", "workers": 1, "pages": n, "wall": round(wall, 2)}
     plain["cpu"] = round(_children_cpu() - cpu, 2)
@@ -290,8 +305,9 @@ def batch(url: str, work: Path, *, quick: bool) -> dict[str, Any]:
     plain["speedup"] = 1.0
     rows.append(plain)
     for workers in WORKERS:
-        env = _env(url, work / f"batch-w{workers}")
+        env = _env(url, work / f"batch-{renderer}-w{workers}")
         cmd = [str(BIN / "rfa"), "publish", *select, "--force", "--workers", str(workers)]
+        cmd += ["--renderer", renderer]
         result = _run(cmd, env, cwd=ROOT)
         events = _page_events(result["stdout"])
         rendered = sum(e.get("status") == "rendered" for e in events)
@@ -449,26 +465,76 @@ def profiles(url: str, work: Path, profile_dir: Path) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def goals(section: dict) -> list[dict[str, Any]]:
+    """The goals of every measured renderer: each one-page row (ours ≤ 0.6× plain) and the
+    best batch row (≥ 2.5× the plain loop), as ``bench.report`` lists them."""
+    out: list[dict[str, Any]] = []
+    for renderer, part in section["by_renderer"].items():
+        one = part["one_page"]
+        for row in one["pages"]:
+            detail = f"ours {row['ours_wall']:.2f} s, plain {row['plain_wall']:.2f} s"
+            if not row["met"]:
+                detail += f"; over by {row['ratio'] - one['goal']:.2f}× of plain"
+            out.append(
+                {
+                    "goal": f"one page ({row['dashboard']}, {renderer}) vs the plain path",
+                    "target": f"≤ {one['goal']}× plain",
+                    "measured": f"{row['ratio']:.2f}×",
+                    "met": row["met"],
+                    "detail": detail,
+                }
+            )
+        b = part["batch"]
+        rows = [r for r in b["rows"] if "met" in r]
+        if rows:
+            best = max(rows, key=lambda r: r["speedup"])
+            detail = f"{b['pages']} pages; best {best['path']}: {best['pages_per_min']} pages/min"
+            if not best["met"]:
+                detail += f"; short by {b['goal'] - best['speedup']:.2f}×"
+            out.append(
+                {
+                    "goal": f"batch ({renderer}) vs the plain sequential loop",
+                    "target": f"≥ {b['goal']}× pages/min",
+                    "measured": f"{best['speedup']:.2f}×",
+                    "met": best["met"],
+                    "detail": detail,
+                }
+            )
+    return out
+
+
 def run(results_dir: Path, *, quick: bool = False) -> dict:
-    """Run every measurement; returns a JSON-serialisable section for ``bench.run``."""
+    """Run every measurement; returns a JSON-serialisable section for ``bench.run``.
+
+    ``by_renderer`` holds each renderer's ``one_page`` and ``batch``; ``one_page`` /
+    ``batch`` / ``renderer`` at the top are the first renderer's (older reports read them).
+    """
     results_dir = Path(results_dir)
     work = results_dir / "tmp" / "pages"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     url = demo_database()
+    renderers = _renderers()
     section: dict[str, Any] = {
         "quick": quick,
-        "renderer": _renderer(),
+        "renderers": renderers,
         "cores": os.cpu_count(),
         "started": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
+    if "quarto" not in renderers and "quarto" in os.environ.get("BENCH_RENDERERS", "quarto"):
+        section["quarto_skipped"] = "quarto is not on PATH (../shared/tools/quarto/setup)"
     section["imports"] = imports_and_kernel(url, quick=quick)
-    section["one_page"] = one_page(url, work, quick=quick)
-    section["batch"] = batch(url, work, quick=quick)
-    missed = not all(p["met"] for p in section["one_page"]["pages"]) or not any(
-        r.get("met") for r in section["batch"]["rows"]
-    )
+    section["by_renderer"] = {}
+    for renderer in renderers:
+        section["by_renderer"][renderer] = {
+            "one_page": one_page(url, work, quick=quick, renderer=renderer),
+            "batch": batch(url, work, quick=quick, renderer=renderer),
+        }
+    first = section["by_renderer"][renderers[0]]
+    section.update(renderer=renderers[0], one_page=first["one_page"], batch=first["batch"])
+    section["goals"] = goals(section)
+    missed = not all(g["met"] for g in section["goals"])
     section["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     if missed or not quick:
         try:
@@ -482,24 +548,14 @@ def _f(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def markdown(section: dict) -> str:
-    """Markdown tables of :func:`run`'s section."""
-    out = []
-    one = section["one_page"]
-    load = section.get("load_average_start"), section.get("load_average_end")
-    out.append(
-        f"{section['cores']} cores; 1-minute load average {load[0][0] if load[0] else '?'} "
-        f"at the start, {load[1][0] if load[1] else '?'} at the end (other work on the "
-        "machine slows both paths; CPU seconds move less than wall seconds).\n"
-    )
-    out.append(
-        f"**One page** (median of {one['runs']} alternating runs; renderer "
-        f"{section['renderer']}; goal: ours ≤ {one['goal']}× plain)\n"
-    )
-    out.append(
-        "| page | ours (s) | plain (s) | ours / plain | goal met | ours CPU (s) | plain CPU (s) |"
-    )
-    out.append("|---|---:|---:|---:|---|---:|---:|")
+def _renderer_markdown(renderer: str, one: dict, b: dict) -> list[str]:
+    """The one-page and batch tables of one renderer."""
+    out = [
+        f"**One page, {renderer}** (median of {one['runs']} alternating runs; goal: ours ≤ "
+        f"{one['goal']}× plain)\n",
+        "| page | ours (s) | plain (s) | ours / plain | goal met | ours CPU (s) | plain CPU (s) |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
     for p in one["pages"]:
         out.append(
             f"| {p['page']} | {_f(p['ours_wall'])} | {_f(p['plain_wall'])} | "
@@ -520,10 +576,11 @@ def markdown(section: dict) -> str:
             f"{_f(p['ours_around_page'])} | {_f(p['plain_papermill'])} | "
             f"{_f(p['plain_render'])} |"
         )
-    b = section["batch"]
     which = "quick subset" if b["quick"] else "demo schedules (`params/teams/*.yml`)"
     out.append("")
-    out.append(f"**Batch** — {b['pages']} pages, {which}; goal ≥ {b['goal']}× the plain loop\n")
+    out.append(
+        f"**Batch, {renderer}** — {b['pages']} pages, {which}; goal ≥ {b['goal']}× the plain loop\n"
+    )
     out.append(
         "| path | wall (s) | CPU (s) | pages / min | × plain | goal met "
         "| median page: kernel / execute / render (s) |"
@@ -537,8 +594,27 @@ def markdown(section: dict) -> str:
             f"| {r['path']} | {_f(r['wall'], 1)} | {_f(r['cpu'], 1)} | "
             f"{_f(r['pages_per_min'], 1)} | {_f(r['speedup'])} | {met} | {phases} |"
         )
-    imp = section["imports"]
     out.append("")
+    return out
+
+
+def markdown(section: dict) -> str:
+    """Markdown tables of :func:`run`'s section (one pair of tables per renderer)."""
+    out = []
+    load = section.get("load_average_start"), section.get("load_average_end")
+    out.append(
+        f"{section['cores']} cores; 1-minute load average {load[0][0] if load[0] else '?'} "
+        f"at the start, {load[1][0] if load[1] else '?'} at the end (other work on the "
+        "machine slows both paths; CPU seconds move less than wall seconds).\n"
+    )
+    by_renderer = section.get("by_renderer") or {
+        section.get("renderer", "?"): {"one_page": section["one_page"], "batch": section["batch"]}
+    }
+    for renderer, part in by_renderer.items():
+        out += _renderer_markdown(renderer, part["one_page"], part["batch"])
+    if section.get("quarto_skipped"):
+        out.append(f"Quarto not measured: {section['quarto_skipped']}.\n")
+    imp = section["imports"]
     out.append(
         f"**Kernel start-up** (best of a few runs) — a bare kernel starts in "
         f"{_f(imp['kernel_start_s'])} s; the notebooks' imports (`{imp['statement']}`, "

@@ -6,7 +6,9 @@
    that both backends agree, and profile the team and flow pages at 1M on each backend
    (or at the largest scale of a smaller run).
 2. One page and a batch: :mod:`bench.pages` (another module; imported lazily — when it is
-   missing or raises, the error is recorded and the run carries on).
+   missing or raises, the error is recorded and the run carries on), for each renderer:
+   nbconvert, and Quarto when ``quarto`` is on PATH (``BENCH_RENDERERS=quarto`` measures
+   one renderer only).
 3. Results: ``bench/results/<UTC timestamp>.json``, ``latest.json``, ``latest.md`` and
    ``scaling.png`` (:mod:`bench.report`).
 

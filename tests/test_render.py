@@ -3,6 +3,8 @@ renderer selection, and the Quarto path with a fake ``quarto`` executable on PAT
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -158,7 +160,7 @@ def test_quarto_command_exact_list() -> None:
         "--output",
         "page.rfa-quarto.html",
         "-M",
-        'title:"Acme — Team analytics (last 30 days)"',
+        'title:"Acme — Team analytics \\\\(last 30 days\\\\)"',  # a Markdown literal
         "-M",
         'subtitle:"Support team"',
         "-M",
@@ -203,8 +205,9 @@ def test_quarto_title_stays_one_argument_and_a_plain_string(title: str) -> None:
     assert len(cmd) == flag + 2, "the title must be exactly one argument after -M"
     match = QUARTO_METADATA_FLAG.match(cmd[flag + 1])
     assert match is not None and match.group(1) == "title"
-    # Quarto parses the value as YAML: it must come back as the very same string.
-    assert yaml.safe_load(match.group(2)) == title
+    # Quarto parses the value as YAML: it must come back as the same string, written as
+    # a Markdown literal (Quarto reads the title as Markdown).
+    assert yaml.safe_load(match.group(2)) == render_mod.markdown_literal(title)
 
 
 @pytest.mark.parametrize("bad", ["out/page.html", "/abs/page.html", "..\\page.html", ""])
@@ -569,7 +572,7 @@ def test_quarto_used_when_on_path(
     expected = quarto_command(
         executed.resolve().parent / quarto_output_name(executed).replace(".html", ".ipynb"),
         quarto_output_name(executed),
-        'Acme "Ops" — Team',
+        None,  # the title is in the prepared copy's front matter (not -M: see render_quarto)
         {"subtitle": "30 days"},
         quarto=str(script),
     )
@@ -718,10 +721,9 @@ if os.path.isdir(target):  # quarto render PROJECT --no-execute
             sys.exit(1)
         with open(os.path.join(target, name[: -len(".ipynb")] + ".html"), "w") as f:
             f.write("<html><head><title>" + title + "</title></head></html>")
-else:  # quarto render NOTEBOOK --no-execute --output NAME -M title:"..."
-    title = "Team analytics"  # the front matter's, unless -M title:"..." is given
-    if "-M" in sys.argv:
-        title = json.loads(sys.argv[sys.argv.index("-M") + 1].split(":", 1)[1])
+else:  # quarto render NOTEBOOK --no-execute --output NAME
+    source = json.load(open(target))["cells"][0]["source"]
+    title = yaml.safe_load("".join(source).split("---")[1])["title"]
     if title == {bad!r}:
         sys.stderr.write("ERROR: this page is bad\\n")
         sys.exit(1)
@@ -778,9 +780,12 @@ def test_retitled_notebook_sets_the_front_matter_title_only(executed: Path) -> N
         assert isinstance(source, list) and source[0] == "---\n" and source[-1] == "---\n"
         assert all(line.endswith("\n") and line.count("\n") == 1 for line in source)
         front = render_mod.parse_front_matter("".join(source))
-        assert front is not None and front["title"] == (title or "Team analytics")
+        expected = render_mod.markdown_literal(title) if title else "Team analytics"
+        assert front is not None and front["title"] == expected
         assert front["format"]["dashboard"]["embed-resources"] is True
-        assert [c["source"] for c in nb["cells"][1:]] == [c["source"] for c in original["cells"][1:]]
+        assert [c["source"] for c in nb["cells"][1:]] == [
+            c["source"] for c in original["cells"][1:]
+        ]
 
 
 def test_quarto_notebook_turns_html_outputs_into_raw_html_blocks(executed: Path) -> None:
@@ -822,7 +827,8 @@ def test_a_quarto_project_renders_every_page_with_one_invocation(
     assert calls[0]["argv"] == ["render", str(project), "--no-execute"]
     assert project.parent == work and Path(calls[0]["cwd"]) == project
     shown = [BeautifulSoup(out.read_text(), "html.parser") for _, out, _ in items]
-    assert [s.title.string for s in shown] == [t or "Team analytics" for t in PROJECT_TITLES]
+    titles = [render_mod.markdown_literal(t) if t else "Team analytics" for t in PROJECT_TITLES]
+    assert [s.title.string for s in shown] == titles
     assert all(s.head.contents[0]["http-equiv"] == "Content-Security-Policy" for s in shown)
     assert _files(work) == [], "the project folder is removed"
     assert _files(tmp_path / "published") == ["page0.html", "page1.html", "page2.html"]
@@ -844,10 +850,101 @@ def test_a_failing_project_render_renders_page_by_page(
 def test_one_bad_page_of_a_quarto_project_fails_alone(
     executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_fake_project_quarto(tmp_path, monkeypatch, bad=PROJECT_TITLES[1])
+    install_fake_project_quarto(
+        tmp_path, monkeypatch, bad=render_mod.markdown_literal(PROJECT_TITLES[1])
+    )
     items = _project_items(executed, tmp_path, PROJECT_TITLES)
     results = render_mod.render_quarto_project(items, tmp_path / "work")
     assert results[items[0][1]].error is None and results[items[2][1]].error is None
     assert "failed (exit 1)" in results[items[1][1]].error
     assert "ERROR: this page is bad" in results[items[1][1]].error
     assert not items[1][1].exists() and items[0][1].is_file() and items[2][1].is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# harden_page: self-contained, deduplicated, under a strict CSP (both renderers)
+# ---------------------------------------------------------------------------------------------
+
+CSS = "body{color:#123}"
+JS = "window.x = 1;"
+
+
+def _quarto_like_page() -> str:
+    """The shape of a Quarto 1.7 dashboard's <head>: one light theme embedded once per
+    colour-scheme role, a data: module script, an inline script."""
+    css_uri = "data:text/css," + CSS.replace("{", "%7B").replace("}", "%7D").replace("#", "%23")
+    links = "".join(
+        f'<link href="{css_uri}" rel="stylesheet" class="{cls}" id="quarto-bootstrap" '
+        'data-mode="light">'
+        for cls in (
+            "quarto-color-scheme",
+            "quarto-color-scheme quarto-color-alternate",
+            "quarto-color-scheme-extra",
+        )
+    )
+    js_uri = "data:application/javascript;base64," + base64.b64encode(JS.encode()).decode()
+    return (
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>T</title>'
+        f'{links}<script src="{js_uri}" type="module"></script>'
+        "<script>console.log('inline');</script></head><body><p>ok</p></body></html>"
+    )
+
+
+def test_harden_page_dedupes_inlines_and_adds_the_csp_first() -> None:
+    page = render_mod.harden_page(_quarto_like_page())
+    soup = BeautifulSoup(page, "html.parser")
+    first = next(el for el in soup.head.children if el.name)
+    assert first.name == "meta" and first["http-equiv"] == "Content-Security-Policy"
+    assert soup.find_all("link") == [], "data: stylesheets become <style>"
+    assert [s.string for s in soup.find_all("style")] == [CSS], "embedded once"
+    scripts = soup.find_all("script")
+    assert [s.string for s in scripts] == [JS, "console.log('inline');"]
+    assert scripts[0]["type"] == "module" and not scripts[0].get("src")
+    policy = dict((part.split(" ", 1) + [""])[:2] for part in first["content"].split("; "))
+    expected = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in (JS, "console.log('inline');")
+    }
+    assert set(policy["script-src"].split()) == expected, "exactly the page's inline scripts"
+    assert policy["default-src"] == "'none'" and policy["connect-src"] == "'none'"
+    assert policy["img-src"] == "data:" and policy["font-src"] == "data:"
+    assert policy["style-src"] == "'unsafe-inline' data:"
+    assert policy["form-action"] == policy["base-uri"] == policy["object-src"] == "'none'"
+    assert render_mod.harden_page(page) == page, "idempotent: one CSP meta, same hashes"
+
+
+def test_a_page_without_scripts_allows_none() -> None:
+    page = render_mod.harden_page("<html><head><title>x</title></head><body></body></html>")
+    assert "script-src 'none'" in page
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        '<script src="https://cdnjs.cloudflare.com/require.min.js"></script>',
+        '<link rel="stylesheet" href="//fonts.googleapis.com/css?family=Lato">',
+        "<style>@import url(https://fonts.googleapis.com/css2?family=Lato);</style>",
+        "<style>@import 'https://x.test/a.css';</style>",
+        '<link rel="stylesheet" href="data:text/css,%40import%20%22https%3A//x.test/a.css%22%3B">',
+        '<div style="background: url(http://x.test/bg.png)"></div>',
+        '<img alt="" src="HTTP://x.test/a.png">',
+    ],
+)
+def test_harden_page_refuses_a_page_that_loads_from_the_network(reference: str) -> None:
+    with pytest.raises(RenderError, match="not self-contained"):
+        render_mod.harden_page(f"<html><head></head><body>{reference}</body></html>", name="p")
+
+
+def test_an_nbconvert_page_that_is_not_self_contained_is_not_published(
+    executed: Path, tmp_path: Path
+) -> None:
+    nb = executed_notebook()
+    table = next(c for c in nb.cells if c.source.startswith("#| title: Top flows"))
+    table.outputs[0]["data"]["text/html"] = '<img alt="x" src="https://x.test/track.png">'
+    path = tmp_path / "remote.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "page.html"
+    out.write_text("the last good version")
+    with pytest.raises(RenderError, match=r"not self-contained.*https://x.test/track.png"):
+        render_nbconvert(path, out, "Acme")
+    assert out.read_text() == "the last good version"
