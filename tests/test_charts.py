@@ -14,8 +14,10 @@ import re
 
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from rfa import charts, dashboards
 from rfa.metrics import kpi as kpi_metrics
@@ -390,9 +392,9 @@ def test_two_steps_with_the_same_start_get_different_labels_in_both_drawings():
             assert all(label.startswith("Released the") for label in labels)
 
 
-def _drawn_texts(fig: Figure) -> list[tuple[str, object]]:
+def _drawn_texts(fig: Figure) -> list[tuple[str, Bbox, bool]]:
     """Every text matplotlib draws (tick labels in view, values, legend, titles) with its
-    box in pixels."""
+    box in pixels and whether it sits on an opaque box (masking what is under it)."""
     seen: list[Text] = []
     draw = Text.draw
 
@@ -408,18 +410,38 @@ def _drawn_texts(fig: Figure) -> list[tuple[str, object]]:
     finally:
         Text.draw = draw
     renderer = canvas.get_renderer()
-    return [(t.get_text(), t.get_window_extent(renderer)) for t in seen]
+    return [
+        (t.get_text(), t.get_window_extent(renderer), t.get_bbox_patch() is not None) for t in seen
+    ]
+
+
+def _whiskers(fig: Figure) -> list:
+    """The display-space boxes of every error-bar line (a bar's whisker, thin)."""
+    boxes = []
+    for ax in fig.axes:
+        for container in ax.containers:
+            bars = getattr(container, "errorbar", None) or container
+            if not isinstance(bars, ErrorbarContainer):
+                continue
+            for collection in bars.lines[2]:
+                for segment in collection.get_segments():
+                    points = ax.transData.transform(segment)
+                    boxes.append(Bbox.from_extents(*points.min(axis=0), *points.max(axis=0)))
+    return boxes
 
 
 def _collisions(fig: Figure) -> list[str]:
     texts = _drawn_texts(fig)
     found = []
-    for (a, box_a), (b, box_b) in itertools.combinations(texts, 2):
+    for (text, box, masked), whisker in itertools.product(texts, _whiskers(fig)):
+        if not masked and box.overlaps(whisker):
+            found.append(f"whisker through {text!r}")
+    for (a, box_a, _), (b, box_b, _) in itertools.combinations(texts, 2):
         overlap = box_a.intersection(box_a, box_b)
         if overlap is not None and overlap.width > 1 and overlap.height > 1:
             found.append(f"{a!r} over {b!r}")
     frame = fig.bbox
-    for text, box in texts:
+    for text, box, _ in texts:
         if box.x0 < -1 or box.y0 < -1 or box.x1 > frame.x1 + 1 or box.y1 > frame.y1 + 1:
             found.append(f"{text!r} cut at the figure's edge")
     return found

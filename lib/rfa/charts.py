@@ -30,6 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import Bbox
 
 from rfa.metrics.models import CSAT, OUTCOMES, StepRow, Summary, TimeSeriesPoint
 from rfa.present import (
@@ -1077,6 +1078,53 @@ def _plain_log_axis(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+_PLACES = [  # (dx, dy in points, ha, va): right-up, right-down, left-up, left-down
+    (7, 5, "left", "bottom"),
+    (7, -5, "left", "top"),
+    (-7, 5, "right", "bottom"),
+    (-7, -5, "right", "top"),
+]
+
+
+def _place_labels(fig: Figure, ax: Axes, labels, points, whiskers=()) -> None:
+    """Move each point label to the corner (right/left × up/down) where it covers the
+    fewest other labels, points and whiskers and stays inside the plot (greedy, in
+    ``labels`` order). ``points``: the data coordinates of every point."""
+    fig.draw_without_rendering()  # final layout, so display coordinates are right
+    to_px = ax.transData.transform
+    dots = [Bbox.from_bounds(px - 5, py - 5, 10, 10) for px, py in map(to_px, points)]
+    lines = [
+        Bbox.from_extents(*segment.min(axis=0) - 1, *segment.max(axis=0) + 1)
+        for collection in whiskers
+        for segment in (to_px(s) for s in getattr(collection, "get_segments", list)())
+    ]
+    frame = ax.get_window_extent()
+    placed: list[Bbox] = []
+
+    def area(a: Bbox, b: Bbox) -> float:
+        both = Bbox.intersection(a, b)
+        return 0.0 if both is None else both.width * both.height
+
+    for label in labels:
+        best = None
+        for dx, dy, ha, va in _PLACES:
+            label.set(position=(dx, dy), ha=ha, va=va)
+            box = label.get_window_extent()
+            outside = box.width * box.height - area(box, frame)
+            own = to_px(label.xy)
+            cost = (
+                20 * outside
+                + 10 * sum(area(box, other) for other in placed)
+                + 5 * sum(area(box, d) for d in dots if not d.contains(*own))
+                + sum(area(box, w) for w in lines)
+            )
+            if best is None or cost < best[0]:
+                best = (cost, dx, dy, ha, va)
+        _, dx, dy, ha, va = best
+        label.set(position=(dx, dy), ha=ha, va=va)
+        placed.append(label.get_window_extent())
+
+
 def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
     """Each matched flow: uses (log x, plain ticks) against success rate with its 95%
     Wilson interval as a thin vertical whisker, coloured by quality score (cividis,
@@ -1126,26 +1174,21 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
         ax.set_ylabel("success rate")
         ax.grid(axis="both")
         fig.colorbar(points, ax=ax, label="quality score (0–100)", pad=0.01, aspect=30)
-        mid = (lo * hi) ** 0.5
-        for x, y, r in zip(xs, ys, rows, strict=True):
-            if not r.needs_attention:
-                continue
-            right = x <= mid
-            up = y < 70
+        labels = [
             ax.annotate(
                 "\n".join(
                     textwrap.wrap(r.name, 16 if phone else 26, max_lines=3, placeholder=" …")
                 ),
                 (x, y),
-                xytext=(7 if right else -7, 6 if up else -6),
                 textcoords="offset points",
-                ha="left" if right else "right",
-                va="bottom" if up else "top",
                 fontsize=9,
                 color=ATTENTION,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.0},
                 zorder=4,
             )
+            for x, y, r in zip(xs, ys, rows, strict=True)
+            if r.needs_attention
+        ]
         handles = [
             Line2D(
                 [],
@@ -1161,6 +1204,7 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
         ]
         _legend_above(fig, handles, ["needs attention", "95% interval"], ncols=2)
         _title(fig, title)
+        _place_labels(fig, ax, labels, list(zip(xs, ys, strict=True)), whiskers=ax.collections)
         return fig
 
     return _drawn(draw, _flow_map_alt(rows))
