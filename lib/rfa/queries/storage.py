@@ -20,10 +20,11 @@ What "readable" means on SQLite, per column type:
 
 * ``Integer``: storage class ``integer``;
 * ``Float``: ``integer`` or ``real``;
-* :class:`rfa.db.UTCDateTime`: ``text`` that SQLite's ``julianday`` reads and whose
-  date part is a real calendar date (``date(v) = substr(v, 1, 10)``: rejects
-  ``2026-02-31``, which SQLite would roll over to March and Python refuses) — the naive
-  UTC text :class:`~rfa.db.UTCDateTime` writes, with or without a fraction or a ``T``.
+* :class:`rfa.db.UTCDateTime`: ``text`` that SQLite reads as a time and whose date part
+  is a real calendar date (``date(v, '+0 days') = substr(v, 1, 10)``: rejects
+  ``yesterday``, ``2026-11-12 25:61:00`` and ``2026-02-31``, which SQLite rolls over to
+  March and Python refuses) — the naive UTC text :class:`~rfa.db.UTCDateTime` writes,
+  with or without a fraction or a ``T``.
 
 The counts of unreadable rows are queries of their own (``unreadable_*_query`` in the
 modules of each table), reported by :meth:`rfa.validation.Screening.unreadable`.
@@ -47,11 +48,11 @@ def _sqlite_ok(column: ColumnElement) -> ColumnElement[bool]:
     kind = sa.func.typeof(column)
     type_ = column.type
     if isinstance(type_, UTCDateTime):
-        good = sa.and_(
-            kind == "text",
-            sa.func.julianday(column).is_not(None),
-            sa.func.date(column) == sa.func.substr(column, 1, 10),
-        )
+        # date(v, '+0 days') is NULL for text SQLite cannot read as a time, and rolls an
+        # impossible day over (2026-02-31 → 2026-03-03), so equality with the text's own
+        # date part holds exactly for readable, real dates (coalesce: never NULL)
+        same_day = sa.func.date(column, "+0 days") == sa.func.substr(column, 1, 10)
+        good = sa.and_(kind == "text", sa.func.coalesce(same_day, False))
     elif isinstance(type_, sa.Float | sa.Numeric):
         good = kind.in_(["integer", "real"])
     elif isinstance(type_, sa.Integer):
