@@ -24,7 +24,7 @@ import polars as pl
 import pytest
 
 from factories import decisions, sessions, thumbs
-from rfa import dashboards
+from rfa import dashboards, layout
 from rfa.catalog import DASHBOARDS
 from rfa.db import connect, init_db
 from rfa.demo import load
@@ -244,6 +244,8 @@ def test_longer_sessions_point_median_and_p90_up():
         assert kpi.change.significant and kpi.change.direction == "up"
         assert kpi.change.delta == pytest.approx(30.0)
         assert kpi.change.label == "up 30.0 min vs previous 30 days"
+        chip = layout.change_chip(kpi)
+        assert chip.text.startswith("▲ ") and chip.tone == "bad"  # longer is worse
 
 
 def test_shorter_sessions_point_median_and_p90_down():
@@ -253,6 +255,8 @@ def test_shorter_sessions_point_median_and_p90_down():
         assert change.significant and change.direction == "down"
         assert change.delta == pytest.approx(-30.0)
         assert change.label == "down 30.0 min vs previous 30 days"
+        chip = layout.change_chip(kpis[key])
+        assert chip.text.startswith("▼ ") and chip.tone == "good"
 
 
 def test_each_quantile_points_its_own_way_when_median_and_tail_move_apart():
@@ -267,6 +271,8 @@ def test_each_quantile_points_its_own_way_when_median_and_tail_move_apart():
     assert median.change.direction == "up" and median.change.delta == pytest.approx(30.0)
     assert p90.change.direction == "down" and p90.change.delta == pytest.approx(48.1 - 211.0)
     assert p90.change.label == "down 162.9 min vs previous 30 days"
+    assert layout.change_chip(median).text.startswith("▲ ")
+    assert layout.change_chip(p90).text.startswith("▼ ")
 
 
 def _escalation_kpis(current: list[float], previous: list[float]) -> dict[str, k.KPI]:
@@ -294,6 +300,8 @@ def test_escalation_median_and_p95_point_the_way_the_lags_moved(
         assert kpi.change.significant and kpi.change.direction == direction
         assert kpi.change.delta == pytest.approx(delta)
         assert kpi.change.label == f"{direction} 30.0 s vs previous 7 days"
+        arrow = "▲" if direction == "up" else "▼"
+        assert layout.change_chip(kpi).text.startswith(arrow + " ")
 
 
 def test_an_insignificant_quantile_change_points_nowhere():
