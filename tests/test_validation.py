@@ -818,6 +818,7 @@ def _wrongly_typed(tmp_path):
     tiny.set("psa_post_logs", "hours", "two", "t-p0")
     tiny.post(uid("t-ai1"), "t-p1", "doc", "2026-11-11 09:00")
     tiny.set("psa_post_logs", "posted_at", "n/a", "t-p1")
+    tiny.set("trees", "created_at", "some day", "t-flow")  # read as undated: still counted
     return tiny
 
 
@@ -844,5 +845,6 @@ def test_text_in_number_columns_and_unreadable_timestamps_are_findings(tmp_path)
     assert pilot.summary.total_sessions == 3  # 'last tuesday' is in no window
     assert pilot.summary.rated_sessions == 2  # 'great' read as unrated
     assert pilot.psa.funnel.doc_pushed == 0  # the undated doc is not taken as undated
+    assert pilot.knowledge_coverage.total_flows == 1
     gaps = d.knowledge_gaps_page("acct-t", "30d", as_of, url=tiny.url)
     assert {f.check: f.count for f in gaps.data_quality}.get("ai_unreadable_value") == 4

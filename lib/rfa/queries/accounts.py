@@ -16,6 +16,7 @@ from rfa.db import accounts, trees, users
 from rfa.errors import BadRowError, NotFoundError, preview
 from rfa.metrics.models import AccountInfo, Entity
 from rfa.queries._fetch import UTC_TS, fetch
+from rfa.queries.storage import readable
 
 
 def _is_uuid(value: str) -> bool:
@@ -103,7 +104,8 @@ def flows_query(account_id: str) -> sa.Select:
     """
     t = trees.c
     return (
-        sa.select(t.id.label("tree_id"), t.name, t.tree_type, t.origin, t.created_at)
+        # a created_at SQLite holds as other text reads as missing (issue 16 §12)
+        sa.select(t.id.label("tree_id"), t.name, t.tree_type, t.origin, readable(t.created_at))
         .where(t.account_id == account_id)
         .order_by(t.name, t.id)
     )
