@@ -948,3 +948,18 @@ def test_an_nbconvert_page_that_is_not_self_contained_is_not_published(
     with pytest.raises(RenderError, match=r"not self-contained.*https://x.test/track.png"):
         render_nbconvert(path, out, "Acme")
     assert out.read_text() == "the last good version"
+
+
+def test_every_notebook_has_valid_cell_options_and_no_web_font_theme() -> None:
+    """The generated notebooks (tools/make_notebooks.py) pass the one option parser: a
+    card title holding ': ' is quoted; their theme imports no web fonts."""
+    notebooks = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 7
+    for path in notebooks:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for index, cell in enumerate(nb["cells"]):
+            if cell["cell_type"] == "code":
+                split_cell_options("".join(cell["source"]), f"{path.name} cell {index + 1}")
+        front = render_mod.parse_front_matter("".join(nb["cells"][0]["source"]))
+        assert front is not None
+        assert front["format"]["dashboard"].get("theme") == "default", path.name
