@@ -523,7 +523,7 @@ def run(results_dir: Path, *, quick: bool = False) -> dict:
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
     if "quarto" not in renderers and "quarto" in os.environ.get("BENCH_RENDERERS", "quarto"):
-        section["quarto_skipped"] = "quarto is not on PATH (../shared/tools/quarto/setup)"
+        section["quarto_skipped"] = "quarto is not on PATH"
     section["imports"] = imports_and_kernel(url, quick=quick)
     section["by_renderer"] = {}
     for renderer in renderers:

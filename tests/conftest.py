@@ -8,8 +8,9 @@
   (``demo_db.py``: seed 11, scale 0.03, ending today 00:00 UTC) on SQLite and on
   the PostgreSQL server.
 * ``quarto`` (marker) / ``quarto_exe`` (session fixture): a test marked ``quarto`` needs
-  the real Quarto CLI on PATH (``../shared/tools/quarto/setup`` builds one; CI puts it on
-  PATH). Without it the test is skipped locally and FAILS when ``CI`` is set.
+  the real Quarto CLI on PATH (quarto.org or conda-forge; ``.ci/run`` builds one with the
+  Quarto test kit and puts it on PATH). Without it the test is skipped locally and FAILS
+  when ``CI`` is set.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def demo_pg_url(pg_server: PostgresServer) -> str:
 
 
 QUARTO_MISSING = (
-    "quarto is not on PATH (install Quarto, or: "
-    'PATH="$(../shared/tools/quarto/setup | tail -1 | xargs dirname):$PATH")'
+    "quarto is not on PATH (install Quarto 1.7 from quarto.org or conda-forge; "
+    ".ci/run builds one with the Quarto test kit)"
 )
 
 

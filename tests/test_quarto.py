@@ -20,7 +20,7 @@ before its Quarto project render), then
 * the CLI publishes two pages with ``--renderer quarto`` (the manifest says ``quarto``).
 
 Marked ``quarto``: without ``quarto`` on PATH the module is skipped locally and fails when
-``CI`` is set (``.ci/run`` puts ``../shared/tools/quarto/setup``'s Quarto on PATH).
+``CI`` is set (``.ci/run`` builds Quarto with the Quarto test kit and puts it on PATH).
 """
 
 from __future__ import annotations
