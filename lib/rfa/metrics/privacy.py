@@ -23,7 +23,9 @@ class PrivacyNote(BaseModel):
 
     min_group_size: int
     raters: int
-    """Distinct engineers behind the flow's CSAT ratings in the window."""
+    """Distinct engineers behind the CSAT ratings the page shows (the screened ratings of
+    the window: orphan and duplicate ratings cannot lift it; issue 16 §4), counted as the
+    engineers of the rated sessions (:func:`rfa.queries.ratings.raters_of`)."""
     csat_shown: bool
     comments_shown: bool
     steps_withheld: int
