@@ -5,15 +5,17 @@ by papermill; rendering never executes code; the page loads nothing from the
 network; the page appears at ``out_html`` only when rendering succeeded (it is
 written beside ``out_html`` under a temporary name and renamed into place).
 
-* **Quarto** (preferred, when ``quarto`` is on ``PATH``): ``quarto render
-  <notebook> --no-execute --output <file> -M title:"…"``. The notebook's raw
-  front-matter cell drives the format (``format: dashboard`` with
-  ``embed-resources: true`` and ``html-math-method: plain``), so no ``--to`` is
-  passed. Quarto's ``-M KEY:VALUE`` parses VALUE as YAML, so every value is
-  passed as a double-quoted (JSON) string: a title containing ``:``, quotes or
-  ``yes`` stays a plain string. Quarto's ``--output`` takes a file *name* only
-  (no directory), so Quarto writes beside the notebook, in the notebook's own
-  build directory, and the result is then copied into place atomically.
+* **Quarto** (preferred, when ``quarto`` is on ``PATH``): the executed notebook is
+  prepared (:func:`quarto_notebook`: ``#|`` options checked, the title written into
+  the front matter as a Markdown literal, the front matter as a list of lines, every
+  ``text/html`` output turned into a pandoc raw HTML block so Quarto adds no
+  require.js/jQuery from a CDN) and rendered with ``quarto render <copy>
+  --no-execute --output <file>``; many pages at once with one project render
+  (:func:`render_quarto_project`). The notebook's front matter drives the format
+  (``format: dashboard``, ``theme: default``, ``embed-resources: true``,
+  ``html-math-method: plain``), so no ``--to`` is passed. Quarto's ``--output`` takes
+  a file *name* only, so Quarto writes beside the notebook, in its own build
+  directory, and the result is then written into place atomically.
 
 * **nbconvert** (documented fallback when Quarto is not installed): nbconvert's
   ``HTMLExporter`` with the packaged ``rfa_dashboard`` template (extends the
@@ -22,6 +24,13 @@ written beside ``out_html`` under a temporary name and renamed into place).
   :class:`DashboardPreprocessor`, which turns the Quarto dashboard conventions
   (front matter, ``## Row`` / ``## Column`` / ``# Page`` headings, ``#|`` cell
   options, value boxes) into a clean static page of KPI cards and titled cards.
+
+After either renderer, :func:`harden_page` checks and hardens the page: a page that
+would load anything from the network is a failed page (its last good version stays);
+Quarto's duplicate colour-scheme stylesheets are dropped; a Content-Security-Policy
+``<meta>`` (nothing from the network; scripts only the page's own inline scripts, by
+hash) becomes the first element of ``<head>``. ``#|`` options have ONE parser for both
+renderers (:func:`split_cell_options`): invalid YAML fails the page, naming the cell.
 """
 
 from __future__ import annotations
