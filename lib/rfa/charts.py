@@ -407,15 +407,14 @@ def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
         return _no_data("No sessions in this window")
     layers = _layers(series)
     days = [p.date for p in series]
+    xs = mdates.date2num(days)  # numbers: no unit conversion per bar
 
     def draw(phone: bool) -> Figure:
         fig, ax = _figure((PHONE_WIDTH, 3.9) if phone else WIDE)
         bottom = [0] * len(days)
         handles = []
         for name, values in layers.items():
-            handles.append(
-                ax.bar(days, values, bottom=bottom, width=0.8, color=OUTCOME_COLORS[name])
-            )
+            handles.append(ax.bar(xs, values, bottom=bottom, width=0.8, color=OUTCOME_COLORS[name]))
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
         _legend_above(fig, handles, list(layers), ncols=3 if phone else 5)
         ax.set_ylabel("sessions")
@@ -436,6 +435,7 @@ def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
     if not any(p.sessions for p in series):
         return _no_data("No sessions in this window")
     days = [p.date for p in series]
+    xs = mdates.date2num(days)  # numbers: no unit conversion per bar
     peak = max(series, key=lambda p: p.sessions)
     alt = (
         f"Sessions started per day, {_span(days)}: "
@@ -445,7 +445,7 @@ def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
 
     def draw(phone: bool) -> Figure:
         fig, ax = _figure((PHONE_WIDTH, 3.4) if phone else WIDE)
-        ax.bar(days, [p.sessions for p in series], color=ACCENT, width=0.8)
+        ax.bar(xs, [p.sessions for p in series], color=ACCENT, width=0.8)
         ax.set_ylabel("sessions")
         _count_axis(ax.yaxis)
         ax.grid(axis="y")
@@ -672,6 +672,7 @@ def mttr_trend(points: Sequence, title: str | None = None) -> Chart:
     if not any(p.resolved_sessions and p.mttr_minutes is not None for p in points):
         return _no_data("No resolved AI sessions in this window")
     days = [p.date for p in points]
+    xs = mdates.date2num(days)  # numbers: no unit conversion per bar
     nan = float("nan")
     values = [nan if p.mttr_minutes is None else p.mttr_minutes for p in points]
     lows = [nan if getattr(p, "mttr_low", None) is None else max(p.mttr_low, 0.0) for p in points]
@@ -686,17 +687,15 @@ def mttr_trend(points: Sequence, title: str | None = None) -> Chart:
         )
         handles = []
         if any(h == h for h in highs):  # NaN-free somewhere: draw the band
-            handles.append(
-                ax.fill_between(days, lows, highs, color=ACCENT, alpha=0.18, linewidth=0)
-            )
-        (line,) = ax.plot(days, values, marker="o", markersize=3.5, color=ACCENT, linewidth=1.8)
+            handles.append(ax.fill_between(xs, lows, highs, color=ACCENT, alpha=0.18, linewidth=0))
+        (line,) = ax.plot(xs, values, marker="o", markersize=3.5, color=ACCENT, linewidth=1.8)
         handles.insert(0, line)
         names = ["MTTR (mean minutes per day)", "95% interval"][: len(handles)]
         _legend_above(fig, handles, names, ncols=1 if phone else 2)
         ax.set_ylabel("minutes")
         ax.set_ylim(bottom=0)
         ax.grid(axis="y")
-        counts.bar(days, [p.resolved_sessions for p in points], color="#9C9C9C", width=0.8)
+        counts.bar(xs, [p.resolved_sessions for p in points], color="#9C9C9C", width=0.8)
         counts.set_title("Resolved AI sessions per day", fontweight="normal", fontsize=9.5)
         counts.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=2))
         counts.grid(axis="y")
@@ -1033,16 +1032,17 @@ def psa_daily(points: Sequence, title: str | None = None) -> Chart:
     if not any(p.entries for p in points):
         return _no_data("No time entries in this window")
     days = [p.date for p in points]
+    xs = mdates.date2num(days)  # numbers: no unit conversion per bar
 
     def draw(phone: bool) -> Figure:
         fig, (top, bottom) = _figure(
             (PHONE_WIDTH, 4.4) if phone else (WIDE[0], 4.2), nrows=2, sharex=True
         )
-        top.bar(days, [p.entries for p in points], color=ACCENT, width=0.8)
+        top.bar(xs, [p.entries for p in points], color=ACCENT, width=0.8)
         top.set_title("Time entries per day")
         _count_axis(top.yaxis)
         top.grid(axis="y")
-        bottom.bar(days, [p.hours for p in points], color=SECOND, width=0.8)
+        bottom.bar(xs, [p.hours for p in points], color=SECOND, width=0.8)
         bottom.set_title("Hours logged per day")
         bottom.yaxis.set_major_locator(MaxNLocator(nbins=4))
         bottom.grid(axis="y")
@@ -1180,6 +1180,7 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
                     textwrap.wrap(r.name, 16 if phone else 26, max_lines=3, placeholder=" …")
                 ),
                 (x, y),
+                xytext=(7, 5),
                 textcoords="offset points",
                 fontsize=9,
                 color=ATTENTION,
