@@ -344,6 +344,12 @@ NOTEBOOKS = {
             ),
             row(),
             *section(
+                "PSA stages, each on its own",
+                "Share of AI sessions that reached each PSA stage, counted separately (not a "
+                "funnel: `charts.psa_stage_counts`).",
+                "charts.psa_stage_counts(page.psa)",
+            ),
+            *section(
                 "Time entries and hours logged per day",
                 "PSA time entries and hours per day (`charts.psa_daily`).",
                 "charts.psa_daily(page.psa.daily_trend)",
