@@ -58,8 +58,21 @@ def test_active_engineers_and_personal_is_one():
 
 
 def test_outcome_breakdown_counts_completed_sessions_only():
-    b = m.summary(S).outcome_breakdown
-    assert (b.resolved, b.escalated, b.workaround, b.unresolved) == (2, 1, 1, 0)
+    # S's only open session has no outcome: add open sessions that carry one (issue 21)
+    with_open = pl.concat(
+        [
+            S,
+            sessions(
+                [
+                    ("s8", "A", "u1", "2026-11-12 10:00", None, "resolved"),
+                    ("s9", "B", "u2", "2026-11-12 11:00", None, "unresolved"),
+                ]
+            ),
+        ]
+    )
+    for frame in (S, with_open):
+        b = m.summary(frame).outcome_breakdown
+        assert (b.resolved, b.escalated, b.workaround, b.unresolved) == (2, 1, 1, 0)
 
 
 def test_empty_window_gives_zeros_not_errors():

@@ -127,7 +127,7 @@ def test_mean_drops_nulls_and_nan_from_every_input_type():
         pl.Series([1.0, None, float("nan"), 2.0, 4.0]),
     ):
         assert u.mean(values) == expected
-    assert expected.n == 3
+    assert expected.n == 3 and expected.value == pytest.approx(7 / 3)
 
 
 def test_mean_edge_cases():
@@ -185,7 +185,19 @@ def test_quantile_bootstrap_is_seeded_and_matches_scipy():
         rng=np.random.default_rng(u.BOOTSTRAP_SEED),
     ).confidence_interval
     assert (a.low, a.high) == pytest.approx((ref.low, ref.high))
-    assert u.quantile(DURATIONS, 0.9, seed=1) == u.quantile(DURATIONS, 0.9, seed=1)
+    # the seed is used: another seed gives scipy's interval for that seed, not the default's
+    # (a seeded call compared with itself could not tell a seed that is ignored)
+    other = u.quantile(DURATIONS, 0.5, seed=3)
+    ref3 = stats.bootstrap(
+        (np.sort(DURATIONS),),
+        lambda x, axis: np.quantile(x, 0.5, axis=axis),
+        n_resamples=u.BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(3),
+    ).confidence_interval
+    assert (other.low, other.high) == pytest.approx((ref3.low, ref3.high))
+    assert (other.low, other.high) == pytest.approx((5.15, 13.3))  # default seed: 13.75
+    assert (a.low, a.high) == pytest.approx((5.15, 13.75))
 
 
 def test_quantile_edge_cases():
