@@ -21,7 +21,7 @@ DEMO_SCALE ?= 1.0
 WORKERS    ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-dev demo publish test test-fast lab lint format clean bench screenshots
+.PHONY: help setup setup-dev demo publish test test-fast lab lint format clean bench mutation screenshots
 
 help: ## Show this list of targets
 	@echo "ResolutionFlow Analytics"
@@ -79,6 +79,11 @@ bench: $(DEV_STAMP) ## Run the benchmarks (BENCH_SCALES=10k,100k or BENCH_QUICK=
 
 screenshots: $(DEV_STAMP) $(DEMO_STAMP) ## Full-page PNGs of one page per dashboard kind (1400x900, 390x844, each renderer) into build/screenshots/
 	$(BIN)/python tools/screenshots.py
+
+MUTATION_GROUPS ?= window privacy catalog metrics present
+
+mutation: $(DEV_STAMP) ## Mutation testing with mutmut, slow, not in make test (MUTATION_GROUPS="window privacy"): build/mutation/
+	nice -n 19 $(BIN)/python tools/mutation_report.py $(MUTATION_GROUPS)
 
 lint: $(DEV_STAMP) ## Lint the library and tests with ruff
 	$(BIN)/ruff check lib tests
