@@ -239,3 +239,50 @@ def test_every_page_shows_n_intervals_and_comparisons(published):
         assert "Glossary" in text and "intervals" in text and "comparison" in text
         for kpi in data["kpis"]:
             assert kpi["label"] in text, (record["page"], kpi["label"])
+
+
+def test_every_page_links_back_to_the_index_and_only_to_pages_its_readers_may_open(published):
+    """The nav slot the publisher fills (breadcrumbs, related pages): every link resolves
+    to a published file, and never to a narrower audience — a members' flow page links to
+    no admin, staff or engineer page; an engineer's page to no admin page and no other
+    engineer's; links stay in the page's own account."""
+    import posixpath
+
+    manifest = json.loads((published / "manifest.json").read_text())
+    filled = 0
+    for record in manifest:
+        page = record["page"]
+        soup = BeautifulSoup((published / page).read_text(), "html.parser")
+        nav = soup.select_one("nav.rfa-nav")
+        if nav is None or "rfa:nav" not in str(nav):
+            continue  # a page without the header's slots
+        filled += 1
+        crumbs = nav.select("ol.rfa-breadcrumbs a")
+        assert crumbs and crumbs[0]["href"] == "../" * page.count("/") + "index.html", page
+        assert record["account_name"] in nav.get_text()
+        assert not nav.find("script") and not nav.find(style=True)
+        account, folder = page.split("/")[:2]
+        for link in nav.select("ul.rfa-related a"):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(page), link["href"]))
+            assert (published / target).is_file(), (page, link["href"])
+            t_account, t_folder = target.split("/")[:2]
+            assert t_account == account, (page, target)
+            if folder == "members":
+                assert t_folder == "members", (page, target)
+            if folder == "staff":
+                assert t_folder in ("staff", "members"), (page, target)
+            if folder == "engineers":
+                assert t_folder in ("staff", "members"), (page, target)
+            assert link.get_text().split(" — ")[0] in (
+                "Team",
+                "Personal",
+                "Flow",
+                "FlowPilot",
+                "Coverage",
+                "Knowledge gaps",
+                "Escalations",
+            )
+        if record["dashboard"] == "team":  # admins: the account's flow pages are linked
+            related = {a["href"] for a in nav.select("ul.rfa-related a")}
+            assert any(h.startswith("../members/flow-") for h in related), (page, related)
+    assert filled == len(manifest), "every page of this publish has the header's slots"

@@ -359,3 +359,46 @@ def test_fixed_windows_are_never_marked_stale():
     marked = mark_stale([old, ad_hoc], now)
     assert marked[old.page].status == "stale", "the nightly page was not refreshed"
     assert marked[ad_hoc.page].status == "ok", "an ad-hoc window is fixed: never stale"
+
+
+def test_a_page_published_under_its_old_path_is_retired_once_it_moves(tmp_path):
+    """Paths now carry the whole scope id: the flow page published before under
+    ``flow-<name>-<8 hex>-30d.html`` is removed with its record once its new page is
+    published, instead of staying in the index beside it; other pages stay."""
+    from rfa.publish.batch import retire_moved_pages
+
+    flow_id = uuid7_like("0190a1b2", 1)
+    job = PageJob(dashboard="flow", scope_id=flow_id, scope_name="VPN", **BASE)
+
+    def record(page: str, flow: str) -> PageRecord:
+        return PageRecord(
+            account_slug="kiwi-tech",
+            account_name="Kiwi Tech Support",
+            dashboard="flow",
+            dashboard_title="Flow analytics",
+            scope="VPN",
+            audience="members",
+            period="30d",
+            window_start=dt.datetime(2026, 10, 2, tzinfo=UTC),
+            window_end=dt.datetime(2026, 11, 1, tzinfo=UTC),
+            timezone="UTC",
+            data_time=None,
+            rendered_at=dt.datetime(2026, 11, 1, tzinfo=UTC),
+            renderer="nbconvert",
+            page=page,
+            data_file=page.removesuffix(".html") + ".json",
+            parameters={"flow": flow, "account": "kiwi-tech"},
+        )
+
+    legacy = record(f"kiwi-tech/members/flow-vpn-{flow_id[:8]}-30d.html", flow_id)
+    other = record("kiwi-tech/members/flow-other-0000-30d.html", "another-flow")
+    new = record(job.page, flow_id)
+    for rec in (legacy, other, new):
+        for relative in (rec.page, rec.data_file):
+            (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / relative).write_text("x")
+    by_page = {r.page: r for r in (legacy, other, new)}
+    assert retire_moved_pages(by_page, {new.page: new}, tmp_path) == [legacy.page]
+    assert set(by_page) == {other.page, new.page}
+    assert not (tmp_path / legacy.page).exists() and not (tmp_path / legacy.data_file).exists()
+    assert (tmp_path / other.page).exists() and (tmp_path / new.page).exists()

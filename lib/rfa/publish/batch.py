@@ -56,6 +56,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from rfa.catalog import DASHBOARDS
 from rfa.config import absolute_sqlite_url, get_settings
 from rfa.db import connect, transient_retry
 from rfa.publish import fingerprint as fp
@@ -660,7 +661,8 @@ def _collisions(
     for job in jobs:
         old = previous.get(job.page)
         scope = job.spec.scope
-        theirs = old.parameters.get(scope) if (old is not None and scope) else job.scope_id
+        # a record without the scope parameter (an old manifest) cannot tell: not a collision
+        theirs = old.parameters.get(scope, job.scope_id) if (old is not None and scope) else None
         if old is not None and (
             old.account_slug != job.account_slug
             or old.dashboard != job.dashboard
@@ -678,6 +680,37 @@ def _collisions(
         else:
             kept.append(job)
     return kept, failures
+
+
+def _identity(record: PageRecord) -> tuple:
+    """What makes two records the same page, whatever its path: account, dashboard, scope
+    id, period, and the window's end for a fixed window."""
+    spec = DASHBOARDS.get(record.dashboard)
+    scope = str(record.parameters.get(spec.scope, "")) if spec and spec.scope else ""
+    end = None if record.rolling else record.as_of
+    return (record.account_slug, record.dashboard, scope, record.period, record.rolling, end)
+
+
+def retire_moved_pages(
+    by_page: dict[str, PageRecord], new: dict[str, PageRecord], publish_dir: Path
+) -> list[str]:
+    """Drop from ``by_page`` (and from disk) the records of pages this run published
+    under another path: a page published before paths carried the scope's whole id
+    (``flow-<name>-<8 hex>-30d.html``) is the same page as its new record, and would
+    otherwise stay in the index, stale, beside it. Only a record of the same account,
+    dashboard, scope id, period and window is retired. Returns the retired paths."""
+    fresh = {_identity(record): page for page, record in new.items()}
+    retired = []
+    for page, record in list(by_page.items()):
+        moved_to = fresh.get(_identity(record))
+        if moved_to is None or moved_to == page or page in new:
+            continue
+        for relative in (record.page, record.data_file):
+            with suppress(OSError):
+                page_path(publish_dir, relative).unlink(missing_ok=True)
+        del by_page[page]
+        retired.append(page)
+    return retired
 
 
 BUILDS_KEPT = 3
@@ -881,6 +914,7 @@ def _run_locked(
                     update={"status": "failed", "error": one_line(outcome.error), "failed_at": now}
                 )
         by_page.update(records)
+        retire_moved_pages(by_page, records, publish_dir)
         by_page = mark_stale(by_page.values(), now)
         ordered = sorted(
             by_page.values(), key=lambda r: (r.account_slug, r.dashboard, r.scope, r.period)
