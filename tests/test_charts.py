@@ -341,11 +341,18 @@ def test_alt_texts_say_what_each_chart_shows_with_its_main_figures():
     )
 
 
-def test_alt_text_is_escaped_on_the_way_to_html():
-    step = STEPS[0].model_copy(update={"node_title": '<img src=x onerror="alert(1)">'})
-    html = charts.step_dropoff([step])._repr_html_()
-    assert "<img src=x" not in html
-    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+def test_names_from_the_database_are_escaped_in_the_alt_and_in_the_svg():
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    step = STEPS[0].model_copy(update={"node_title": hostile})
+    flow = FLOWS[1].model_copy(update={"name": hostile})
+    for chart in (charts.step_dropoff([step]), charts.flow_quality_map([FLOWS[0], flow])):
+        html = chart._repr_html_()
+        assert hostile in chart.alt
+        assert "<img src=x" not in html and "<script" not in html
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;&lt;script&gt;" in html
+        for svg in _svgs(html):
+            assert "<script" not in svg and "<img" not in svg
+            assert "&lt;img" in svg  # the name is drawn, escaped
 
 
 # ── labels ───────────────────────────────────────────────────────────────────
