@@ -446,3 +446,35 @@ def test_fuzz_load_schedule_on_random_text(text):
             load_schedule(path)
         except ScheduleError as exc:
             assert exc.errors
+
+
+def test_two_schedules_of_one_account_plan_each_page_once(conn):
+    """Two team files for one account (issue 16 item 3): the run plans each page once,
+    and a page the two files plan with different parameters is one conflict line."""
+    from rfa.publish.pipeline import dedupe_jobs
+    from rfa.publish.schedule import plan_schedules
+
+    north = parse_schedule(
+        {"account": "kiwi-tech", "dashboards": ["team", "flow"], "flows": {"busiest": 2}},
+        "north.yml",
+        team="north",
+    )
+    south = parse_schedule(
+        {"account": "kiwi-tech", "dashboards": ["team", "flow"], "flows": {"busiest": 3}},
+        "south.yml",
+        team="south",
+    )
+    jobs, failures = plan_schedules(conn, [north, south])
+    assert not failures and len(jobs) == (1 + 2) + (1 + 3)
+    kept, conflicts = dedupe_jobs(jobs)
+    assert conflicts == [] and len(kept) == len({j.page for j in jobs}) == 1 + 3
+    assert kept[0].dashboard == "team" and kept[0].team == "north, south"
+    gaps = {"account": "kiwi-tech", "dashboards": ["knowledge_gaps"]}
+    east = parse_schedule(
+        {**gaps, "parameters": {"knowledge_gaps": {"min_sessions": 5}}}, "east.yml", team="east"
+    )
+    west = parse_schedule(gaps, "west.yml", team="west")
+    jobs, _ = plan_schedules(conn, [east, west])
+    kept, conflicts = dedupe_jobs(jobs)
+    assert kept == [] and len(conflicts) == 1
+    assert "east" in conflicts[0][2] and "west" in conflicts[0][2] and "\n" not in conflicts[0][2]
