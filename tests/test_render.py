@@ -711,7 +711,9 @@ if os.path.isdir(target):  # quarto render PROJECT --no-execute
     config = yaml.safe_load(open(os.path.join(target, "_quarto.yml")))
     names = config["project"]["render"]
     for n, name in enumerate(names):
-        print(f"\x1b[1m[{{n + 1}}/{{len(names)}}] {{name}}\x1b[22m", flush=True)
+        # Quarto's progress line, on stderr as the real one prints it with NO_COLOR
+        sys.stderr.write(f"\\x1b[1m[{{n + 1}}/{{len(names)}}] {{name}}\\x1b[22m\\n")
+        sys.stderr.flush()
         time.sleep(0.4 * n)  # page n takes 0.4 n seconds
         source = json.load(open(os.path.join(target, name)))["cells"][0]["source"]
         source = source if isinstance(source, str) else "".join(source)

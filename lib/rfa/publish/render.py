@@ -472,18 +472,19 @@ def _run_quarto_timed(
         marks: list[tuple[str, float]] = []
         err: list[str] = []
 
-        def read_stdout() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+        def read(stream: Any, keep: list[str] | None) -> None:
+            # Quarto prints its progress lines on stderr (on stdout in some versions)
+            for line in stream:
                 found = _PROGRESS.match(strip_ansi(line))
                 if found:
                     marks.append((found.group(3), time.monotonic()))
+                if keep is not None:
+                    keep.append(line)
 
-        def read_stderr() -> None:
-            assert proc.stderr is not None
-            err.append(proc.stderr.read())
-
-        readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
+        readers = [
+            threading.Thread(target=read, args=(proc.stdout, None), daemon=True),
+            threading.Thread(target=read, args=(proc.stderr, err), daemon=True),
+        ]
         for reader in readers:
             reader.start()
         try:
@@ -497,6 +498,7 @@ def _run_quarto_timed(
                 reader.join(timeout=5)
         ended = time.monotonic()
     seconds: dict[str, float] = {}
+    marks.sort(key=lambda mark: mark[1])
     for (name, start), (_, end) in zip(marks, [*marks[1:], ("", ended)], strict=False):
         seconds[Path(name).name] = end - start
     if not marks:  # no progress lines (e.g. one document): the whole process
