@@ -12,7 +12,7 @@ values are stated by hand (never derived from the code under test).
 5. every dashboard is published into its audience folder — an explicit table, checked
    against the catalog and the page paths of :mod:`rfa.publish.paths`.
 
-Each test was seen failing with its bug planted (see build/mutation/ and the issue).
+Each test was seen failing with its bug planted in a copy of lib/ (issue 21).
 """
 
 from __future__ import annotations

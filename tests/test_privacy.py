@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from demo_db import ANCHOR
+from demo_db import ANCHOR, demo_rows
 from rfa import dashboards
 from rfa.db import connect
 from rfa.metrics.models import CSAT, Comment, StepRow
@@ -87,7 +87,30 @@ def test_group_sizes_come_from_the_database_without_ids(demo_sqlite_url):
         flow = aq.list_flows(conn, info.id)["tree_id"][0]
         raters, per_step = rq.group_sizes(conn, info.id, window, flow)
         people = set(aq.list_users(conn, info.id)["user_id"])
-    assert raters >= 0 and all(v >= 1 for v in per_step.values())
+    # the same counts straight from the rows the demo inserted (not ">= 0", which
+    # could not fail): distinct raters of valid ratings, distinct people behind
+    # non-null thumbs on the flow's sessions of the window
+    rows = demo_rows()
+    in_window = {
+        s["id"]
+        for s in rows["sessions"]
+        if s["tree_id"] == flow and window.start <= s["started_at"] < window.end
+    }
+    expected_raters = {
+        r["user_id"]
+        for r in rows["session_ratings"]
+        if r["tree_id"] == flow
+        and r["account_id"] == info.id
+        and 1 <= r["rating"] <= 5
+        and window.start <= r["created_at"] < window.end
+    }
+    expected_steps: dict[str, set[str]] = {}
+    for t in rows["step_ratings"]:
+        if t["session_id"] in in_window and t.get("was_helpful") is not None:
+            expected_steps.setdefault(t["step_id"], set()).add(t["user_id"])
+    assert expected_steps  # the demo flow does have thumbs in the window
+    assert raters == len(expected_raters)
+    assert per_step == {step: len(users) for step, users in expected_steps.items()}
     assert not people & set(per_step)  # keys are node ids, never people
 
 
