@@ -81,8 +81,8 @@ TIER_COLORS: dict[str, str] = {t: ACCENT for t in ("guided", "exploring", "disco
 
 WIDE = (9.0, 3.6)
 """Desktop size (inches) of a full-width time chart."""
-SQUARE = (5.2, 3.6)
-"""Desktop size (inches) of a half-width chart."""
+SQUARE = (4.8, 3.6)
+"""Desktop size (inches) of a chart for a half-width card (~420–680 px wide)."""
 PHONE_WIDTH = 4.2
 """Width (inches) of the phone drawing: ~400 px, shown at ~360 px without shrinking text."""
 PHONE_MEDIA = "(max-width: 480px)"
@@ -343,10 +343,11 @@ def _per_day(total: float, days: int) -> str:
     return f"{average:,.0f}" if average >= 10 else f"{average:.1f}"
 
 
-def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool) -> None:
-    """Day ticks as ``6 Nov``, a few of them, no rotation; x limits half a day out."""
+def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool, most: int = 8) -> None:
+    """Day ticks as ``6 Nov``, at most ``most`` of them (4 on a phone), no rotation; x
+    limits half a day out."""
     lo, hi = min(days), max(days)
-    step = -(-((hi - lo).days + 1) // (4 if phone else 8))  # ceil: at most 4 / 8 ticks
+    step = -(-((hi - lo).days + 1) // (4 if phone else most))  # ceil
     ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(step, 1)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _day(mdates.num2date(v).date())))
     lo, hi = min(days), max(days)
@@ -761,7 +762,7 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
     def draw(phone: bool) -> Figure:
         labels = wrap_labels([humanize(r.domain) for r in rows], 12 if phone else 18, 2)
         height = _row_height(labels, pad=0.16) * len(rows) + 1.0
-        fig, ax = _figure((PHONE_WIDTH if phone else 6.4, height))
+        fig, ax = _figure((PHONE_WIDTH if phone else 5.0, height))
         ys = list(range(len(rows)))[::-1]
         _hbar_axes(ax, ys, labels)
         h = 0.66
@@ -778,7 +779,7 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
         ]
         ax.errorbar(resolved, ys, xerr=whiskers, fmt="none", **_ERROR_KW)
         _legend_above(fig, parts, ["resolved", "escalated", "abandoned / active"], ncols=3)
-        _value_column(ax, ys, texts("\n" if phone else " · "), colors)
+        _value_column(ax, ys, texts("\n"), colors)
         ax.set_xlim(0, max(r.total for r in rows) * 1.02)
         _count_axis(ax.xaxis)
         ax.set_xlabel("AI sessions")
@@ -1036,7 +1037,7 @@ def psa_daily(points: Sequence, title: str | None = None) -> Chart:
 
     def draw(phone: bool) -> Figure:
         fig, (top, bottom) = _figure(
-            (PHONE_WIDTH, 4.4) if phone else (WIDE[0], 4.2), nrows=2, sharex=True
+            (PHONE_WIDTH, 4.4) if phone else (5.6, 4.2), nrows=2, sharex=True
         )
         top.bar(xs, [p.entries for p in points], color=ACCENT, width=0.8)
         top.set_title("Time entries per day")
@@ -1046,7 +1047,7 @@ def psa_daily(points: Sequence, title: str | None = None) -> Chart:
         bottom.set_title("Hours logged per day")
         bottom.yaxis.set_major_locator(MaxNLocator(nbins=4))
         bottom.grid(axis="y")
-        _date_axis(bottom, days, phone)
+        _date_axis(bottom, days, phone, most=5)
         _title(fig, title)
         return fig
 
