@@ -68,7 +68,7 @@ class Unplanned(NamedTuple):
     """The page's dashboard (``team``, ``flow`` …)."""
 
 
-_SLUG_ACCEPTED = "a slug that can name a folder (letters, digits, '-', '_', '.')"
+_SLUG_ACCEPTED = "a slug with at least one letter or digit"
 
 
 def check_account_row(info: AccountInfo) -> None:
