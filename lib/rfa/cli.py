@@ -13,7 +13,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from rich.table import Table
 from rfa.catalog import DASHBOARDS
 from rfa.errors import RFAError
 from rfa.progress import Reporter
+
+if TYPE_CHECKING:
+    from rfa.publish.batch import BatchResult
 
 # no_args_is_help stays off: `rfa` alone is a usage error like any other (one line, a
 # hint, exit 2), not a help screen that exits 2 without saying what was wrong.
@@ -293,7 +296,7 @@ def _check_render_options(
         )
 
 
-def _failure_code(result) -> int:
+def _failure_code(result: BatchResult) -> int:
     """Exit code of a run with failed pages: 3 when every failure is a database outage
     (the database stayed unreachable for the whole retry budget; printed as one
     ``error:`` line), 1 otherwise."""

@@ -24,9 +24,10 @@ import re
 import sys
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ import tenacity
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from rfa.config import APPLICATION_NAME, DEMO_DB_PATH, get_settings
+from rfa.config import APPLICATION_NAME, DEMO_DB_PATH, Settings, get_settings
 from rfa.errors import DatabaseUnavailable, ParameterError
 
 
@@ -283,6 +284,9 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 RETRY_WAIT_INITIAL_S = 0.5
 """Seconds before the first retry; each further wait doubles it."""
 RETRY_WAIT_MAX_S = 10.0
@@ -292,7 +296,7 @@ RETRY_JITTER_S = 1.0
 that lost the server together do not all knock again at the same instant."""
 
 
-def retry_policy(settings=None) -> tenacity.Retrying:
+def retry_policy(settings: Settings | None = None) -> tenacity.Retrying:
     """The retry policy for transient database errors (:func:`is_transient`), read from
     ``settings`` (default: :func:`rfa.config.get_settings`, i.e. the environment).
 
@@ -334,7 +338,7 @@ def _transient_reason(exc: BaseException) -> str:
     return "connection lost"
 
 
-def transient_retry(fn):
+def transient_retry(fn: Callable[P, T]) -> Callable[P, T]:
     """Decorator: call ``fn`` under :func:`retry_policy` (read at each call, so the
     settings of the process that runs it apply).
 
@@ -343,7 +347,7 @@ def transient_retry(fn):
     often it was tried; any other error is re-raised as it is."""
 
     @functools.wraps(fn)
-    def retried(*args, **kwargs):
+    def retried(*args: P.args, **kwargs: P.kwargs) -> T:
         policy = retry_policy()
         started = time.monotonic()
         try:
