@@ -567,15 +567,17 @@ def nav_html(record: PageRecord, records: Iterable[PageRecord]) -> Markup:
     related = related_records(record, records)
     if not related:
         return crumbs
-    links = Markup(" · ").join(
-        Markup('<li><a href="{}">{}</a></li>').format(
-            _relative_href(record.page, other.page), page_name(other, with_period=False)
+    links = Markup("").join(
+        Markup('<li><a href="{}">{}</a>{}</li>').format(
+            _relative_href(record.page, other.page),
+            page_name(other, with_period=False),
+            " · " if i < len(related) - 1 else "",
         )
-        for other in related
+        for i, other in enumerate(related)
     )
     return (
         crumbs
-        + Markup(' <span class="rfa-related-label">Related:</span> ')
+        + Markup(' <span class="rfa-related-label">· Related pages:</span> ')
         + Markup('<ul class="rfa-related">{}</ul>').format(links)
     )
 
