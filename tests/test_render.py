@@ -965,3 +965,46 @@ def test_every_notebook_has_valid_cell_options_and_no_web_font_theme() -> None:
         front = render_mod.parse_front_matter("".join(nb["cells"][0]["source"]))
         assert front is not None
         assert front["format"]["dashboard"].get("theme") == "default", path.name
+
+
+def test_an_interrupted_project_render_stops_quarto_at_once(
+    executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal the batch turns into an exception while Quarto renders a project (SIGTERM
+    on the publisher) stops the Quarto process instead of waiting for it to finish."""
+    import signal
+    import time
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    pid_file = tmp_path / "quarto.pid"
+    script = bindir / "quarto"
+    script.write_text(
+        f"#!{sys.executable}\nimport os, time\n"
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bindir))
+
+    class Stop(BaseException):
+        pass
+
+    def stop(signum, frame):
+        raise Stop
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    started = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 2.0)
+        with pytest.raises(Stop):
+            render_mod.render_quarto_project(
+                _project_items(executed, tmp_path, ["A", "B"]), tmp_path / "work"
+            )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 20, "it waited for Quarto to finish"
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert _files(tmp_path / "work") == [], "the project folder is removed"

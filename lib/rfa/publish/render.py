@@ -489,7 +489,7 @@ def _run_quarto_timed(
             reader.start()
         try:
             status = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # the timeout, or a signal the batch turned into an exception
             proc.kill()
             proc.wait()
             raise
