@@ -852,15 +852,23 @@ def test_a_failing_project_render_renders_page_by_page(
 def test_one_bad_page_of_a_quarto_project_fails_alone(
     executed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_fake_project_quarto(
-        tmp_path, monkeypatch, bad=render_mod.markdown_literal(PROJECT_TITLES[1])
+    """Quarto stops the project at the bad page: the pages it finished are kept, the bad
+    page is rendered alone (its own error), the pages after it in one more project."""
+    titles = ["Acme", "Bad", "Globex", "Initech", "Umbrella"]
+    record = install_fake_project_quarto(
+        tmp_path, monkeypatch, bad=render_mod.markdown_literal(titles[1])
     )
-    items = _project_items(executed, tmp_path, PROJECT_TITLES)
+    items = _project_items(executed, tmp_path, titles)
     results = render_mod.render_quarto_project(items, tmp_path / "work")
-    assert results[items[0][1]].error is None and results[items[2][1]].error is None
-    assert "failed (exit 1)" in results[items[1][1]].error
-    assert "ERROR: this page is bad" in results[items[1][1]].error
-    assert not items[1][1].exists() and items[0][1].is_file() and items[2][1].is_file()
+    errors = {out.name: r.error for out, r in results.items()}
+    assert [errors[f"page{n}.html"] is None for n in range(5)] == [True, False, True, True, True]
+    assert "failed (exit 1)" in errors["page1.html"]
+    assert "ERROR: this page is bad" in errors["page1.html"]
+    assert not items[1][1].exists() and all(items[n][1].is_file() for n in (0, 2, 3, 4))
+    calls = [json.loads(line)["argv"] for line in record.read_text().splitlines()]
+    kinds = ["project" if Path(c[1]).name.startswith(".quarto-project-") else "page" for c in calls]
+    assert sorted(kinds) == ["page", "project", "project"], calls  # not 1 + 4 page renders
+    assert kinds[0] == "project"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -446,13 +446,15 @@ _PROGRESS = re.compile(r"^\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]\s+(\S+)\s*$")
 
 def _run_quarto_timed(
     cmd: list[str], cwd: Path, timeout: float
-) -> tuple[int, str, dict[str, float]]:
+) -> tuple[int, str, dict[str, float], list[str]]:
     """Run a project render, reading its progress lines as they come.
 
     Returns:
-        ``(exit status, stderr text, {document name: seconds})``: a document's seconds run
-        from its ``[i/n] name`` line to the next one (the last: to the process's end), so
-        each is that document's own render time, not the project's average.
+        ``(exit status, stderr text, {document name: seconds}, names in the order Quarto
+        started them)``: a document's seconds run from its ``[i/n] name`` line to the
+        next one (the last: to the process's end), so each is that document's own render
+        time, not the project's average. Quarto renders the documents one after another,
+        so every started document but the last was finished.
 
     Raises:
         subprocess.TimeoutExpired: after ``timeout`` seconds (the process is killed).
@@ -503,7 +505,7 @@ def _run_quarto_timed(
         seconds[Path(name).name] = end - start
     if not marks:  # no progress lines (e.g. one document): the whole process
         seconds[""] = ended - began
-    return status, "".join(err), seconds
+    return status, "".join(err), seconds, [Path(name).name for name, _ in marks]
 
 
 def render_quarto_project(
@@ -527,9 +529,11 @@ def render_quarto_project(
 
     One bad page never fails the others: every notebook is prepared (options checked)
     before the project render, and one that fails is a failed page, left out of the
-    project. When the project render still fails (or times out, or misses a page), the
-    pages it did not produce are rendered one by one with :func:`render_quarto`, so every
-    failure names its own cause. A page that is not self-contained fails alone.
+    project. When the project render still fails on a page, the pages Quarto finished
+    before it are kept, the failing page is rendered alone with :func:`render_quarto` (its
+    own error message), and the pages after it get a project render of their own. When it
+    fails before any page (or times out), every page is rendered alone. A page that is not
+    self-contained fails alone.
 
     Returns:
         ``{page path: QuartoPage(error or None, the page's own render seconds)}``.
@@ -557,13 +561,14 @@ def render_quarto_project(
                 continue
             listed.append((name, Path(executed), Path(out_html), title))
         seconds: dict[str, float] = {}
+        order: list[str] = []
         rendered = False
         if listed:
             config = {"project": {"type": "default", "render": [n for n, *_ in listed]}}
             (project / QUARTO_PROJECT_FILE).write_text(yaml.safe_dump(config), encoding="utf-8")
             log.info("rendering %d pages with one %s project render", len(listed), exe)
             try:
-                status, stderr, seconds = _run_quarto_timed(
+                status, stderr, seconds, order = _run_quarto_timed(
                     quarto_project_command(project, exe), project, timeout
                 )
                 rendered = status == 0
@@ -571,9 +576,10 @@ def render_quarto_project(
                     log.info("the project render failed: %s", _tail(stderr, 3))
             except (OSError, subprocess.SubprocessError) as exc:
                 log.info("the project render failed: %s", strip_ansi(str(exc)))
+        finished = {n for n, *_ in listed} if rendered else set(order[:-1])
         for name, executed, out_html, _ in listed:
             produced = project / f"{Path(name).stem}.html"
-            if rendered and produced.is_file() and produced.stat().st_size:
+            if name in finished and produced.is_file() and produced.stat().st_size:
                 started = time.monotonic()
                 try:
                     _publish_checked(produced, out_html, f"{executed.parent.name}/{executed.name}")
@@ -583,7 +589,15 @@ def render_quarto_project(
                 own = seconds.get(name, seconds.get("", 0.0) if len(listed) == 1 else 0.0)
                 took = own + time.monotonic() - started
                 results[out_html] = QuartoPage(error, took)
-        for _, executed, out_html, title in listed:  # not produced: one by one
+        failing = order[-1] if order and not rendered else None
+        after = [
+            (executed, out_html, title)
+            for name, executed, out_html, title in listed
+            if out_html not in results and name not in order
+        ]
+        if failing is not None and len(after) >= 2:  # the pages after the failing one
+            results.update(render_quarto_project(after, workdir, quarto=exe, timeout=timeout))
+        for _, executed, out_html, title in listed:  # the rest: one by one
             if out_html not in results:
                 started = time.monotonic()
                 try:
