@@ -541,6 +541,12 @@ def run(results_dir: Path, *, quick: bool = False) -> dict:
             section["profiles"] = profiles(url, work, results_dir / "profiles")
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             section["profiles_error"] = str(exc)
+    profile = next(
+        (v for v in (section.get("profiles") or {}).values() if isinstance(v, str)), None
+    )
+    for goal in section["goals"]:
+        if not goal["met"]:
+            goal["profile"] = profile  # a missed goal names the profile of where time goes
     return section
 
 
