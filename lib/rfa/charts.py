@@ -83,8 +83,8 @@ WIDE = (9.0, 3.6)
 """Desktop size (inches) of a full-width time chart."""
 SQUARE = (4.8, 3.6)
 """Desktop size (inches) of a chart for a half-width card (~420–680 px wide)."""
-PHONE_WIDTH = 4.2
-"""Width (inches) of the phone drawing: ~400 px, shown at ~360 px without shrinking text."""
+PHONE_WIDTH = 3.8
+"""Width (inches) of the phone drawing: 365 px, shown at ~310–360 px in a phone card."""
 PHONE_MEDIA = "(max-width: 480px)"
 
 _RC: dict[str, object] = {
@@ -417,7 +417,7 @@ def outcomes_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
         for name, values in layers.items():
             handles.append(ax.bar(xs, values, bottom=bottom, width=0.8, color=OUTCOME_COLORS[name]))
             bottom = [a + b for a, b in zip(bottom, values, strict=True)]
-        _legend_above(fig, handles, list(layers), ncols=3 if phone else 5)
+        _legend_above(fig, handles, list(layers), ncols=2 if phone else 5)
         ax.set_ylabel("sessions")
         _count_axis(ax.yaxis)
         ax.grid(axis="y")
@@ -488,7 +488,7 @@ def outcome_donut(summary: Summary, title: str | None = None) -> Chart:
         ax.set_aspect("equal")
         labels = [f"{k}  {fmt_int(v)} ({fmt_pct(v / total)})" for k, v in items]
         if phone:
-            fig.legend(wedges, labels, loc="outside lower center", ncols=2, frameon=False)
+            fig.legend(wedges, labels, loc="outside lower center", ncols=1, frameon=False)
         else:
             fig.legend(wedges, labels, loc="outside right center", frameon=False)
         _title(fig, title)
@@ -625,7 +625,7 @@ def step_dropoff(steps: Sequence[StepRow], limit: int = 10, title: str | None = 
     def draw(phone: bool) -> Figure:
         ys = list(range(len(rows)))[::-1]
         if phone:
-            labels = wrap_labels([r.node_title for r in rows], 22, 3)
+            labels = wrap_labels([r.node_title for r in rows], 18, 4)
             height = _row_height(labels, 0.17, 0.14) * len(rows)
             fig, (a, b) = _figure((PHONE_WIDTH, 2 * height + 1.3), nrows=2)
             panel(a, ys, labels, "drop", phone)
@@ -778,7 +778,9 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
             ),
         ]
         ax.errorbar(resolved, ys, xerr=whiskers, fmt="none", **_ERROR_KW)
-        _legend_above(fig, parts, ["resolved", "escalated", "abandoned / active"], ncols=3)
+        _legend_above(
+            fig, parts, ["resolved", "escalated", "abandoned / active"], ncols=2 if phone else 3
+        )
         _value_column(ax, ys, texts("\n"), colors)
         ax.set_xlim(0, max(r.total for r in rows) * 1.02)
         _count_axis(ax.xaxis)
@@ -1139,7 +1141,7 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
     ys = [r.success_rate_pct or 0.0 for r in rows]
 
     def draw(phone: bool) -> Figure:
-        fig, ax = _figure((PHONE_WIDTH, 4.4) if phone else (WIDE[0], 4.0))
+        fig, ax = _figure((PHONE_WIDTH, 4.8) if phone else (WIDE[0], 4.0))
         ax.errorbar(
             xs,
             ys,
@@ -1174,7 +1176,15 @@ def flow_quality_map(rows: Sequence, title: str | None = None) -> Chart:
         _percent_axis(ax.yaxis, 100)
         ax.set_ylabel("success rate")
         ax.grid(axis="both")
-        fig.colorbar(points, ax=ax, label="quality score (0–100)", pad=0.01, aspect=30)
+        fig.colorbar(
+            points,
+            ax=ax,
+            label="quality score (0–100)",
+            location="bottom" if phone else "right",
+            pad=0.01,
+            aspect=30,
+            shrink=0.8 if phone else 1.0,
+        )
         labels = [
             ax.annotate(
                 "\n".join(
