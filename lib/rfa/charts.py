@@ -40,6 +40,7 @@ from rfa.present import (
     fmt_minutes,
     fmt_pct,
     fmt_pct100,
+    humanize,
 )
 
 # ── Palette (Okabe & Ito 2008, colour-blind safe) ────────────────────────────
@@ -240,21 +241,6 @@ def _errors(points: Sequence[tuple[float, float | None, float | None]]):
 
 _ERROR_KW = {"ecolor": WHISKER, "elinewidth": 0.9, "capsize": 2.5, "capthick": 0.9, "zorder": 2}
 """Whiskers: thin, dark, under every label (labels sit in a column beside the panel)."""
-
-_ACRONYMS = {"m365": "M365", "voip": "VoIP", "vpn": "VPN", "psa": "PSA", "ai": "AI"}
-
-
-def humanize(name: str) -> str:
-    """A machine name as words: ``"line_of_business"`` → ``"Line of business"``,
-    ``"voip"`` → ``"VoIP"``; empty → ``"(none)"``."""
-    words = name.replace("_", " ").replace("-", " ").split()
-    if not words:
-        return "(none)"
-    words = [_ACRONYMS.get(w.lower(), w) for w in words]
-    first = words[0]
-    if first == first.lower():
-        words[0] = first[:1].upper() + first[1:]
-    return " ".join(words)
 
 
 def wrap_labels(texts: Sequence[str], width: int, max_lines: int = 3) -> list[str]:
