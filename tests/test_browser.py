@@ -31,6 +31,9 @@ mobile emulation, so a page without ``<meta name="viewport">`` lays out at 980 p
 * no element clips its content horizontally: ``scrollWidth > clientWidth`` with
   ``overflow-x: hidden`` or ``clip`` (deliberate scroll containers, ``auto`` /
   ``scroll``, are fine; 1-pixel "visually hidden" helpers are ignored);
+* at 1400×900 not even a scroll container (``overflow-x: auto`` / ``scroll``) needs
+  to scroll sideways: a table cut at its card's edge on a desktop (on a phone a wide
+  table may scroll inside its card);
 * every ``<img>`` has a descriptive ``alt``: at least 20 characters and not a
   placeholder ("No description has been provided", ``<Figure size …>``, a file name);
 * axe-core (vendored, ``tests/vendor/axe-core/``) reports no critical or serious
@@ -128,17 +131,17 @@ LAYOUT_JS = """() => {
         return s;
     };
     const shown = el => !el.checkVisibility || el.checkVisibility({visibilityProperty: true});
-    const clipped = [];
+    const clipped = [], scrolling = [];
     for (const el of document.querySelectorAll('*')) {
         if (!(el instanceof HTMLElement)) continue;
         const cs = getComputedStyle(el);
-        if (cs.overflowX !== 'hidden' && cs.overflowX !== 'clip') continue;
-        if (el.clientWidth <= 1 || el.clientHeight <= 1 || !shown(el)) continue;
-        if (el.scrollWidth > el.clientWidth + 1) {
-            clipped.push({element: label(el), scrollWidth: el.scrollWidth,
-                          clientWidth: el.clientWidth, overflow: cs.overflowX,
-                          textOverflow: cs.textOverflow});
-        }
+        if (el.clientWidth <= 1 || el.clientHeight <= 1) continue;
+        if (el.scrollWidth <= el.clientWidth + 1 || !shown(el)) continue;
+        const found = {element: label(el), scrollWidth: el.scrollWidth,
+                       clientWidth: el.clientWidth, overflow: cs.overflowX,
+                       textOverflow: cs.textOverflow};
+        if (cs.overflowX === 'hidden' || cs.overflowX === 'clip') clipped.push(found);
+        else if (cs.overflowX === 'auto' || cs.overflowX === 'scroll') scrolling.push(found);
     }
     const width = de.clientWidth;
     const docWidth = Math.max(de.scrollWidth, document.body ? document.body.scrollWidth : 0);
@@ -153,7 +156,7 @@ LAYOUT_JS = """() => {
             if (sticking.length >= 5) break;
         }
     }
-    return {layoutWidth: width, docWidth, clipped, sticking,
+    return {layoutWidth: width, docWidth, clipped, scrolling, sticking,
             viewportMeta: !!document.querySelector('meta[name="viewport"]')};
 }"""
 FIRST_SCREEN_JS = """() => {
@@ -560,6 +563,18 @@ def test_no_content_is_clipped(published, sized_visits):
     _report(published, problems, "clipped element(s)")
 
 
+def test_no_table_scrolls_sideways_on_a_desktop(published, sized_visits):
+    """Issue 18: at 1400×900 nothing is cut at its card's edge, not even inside a scroll
+    container (on a phone a wide table may scroll inside its card)."""
+    problems = [
+        f"{published.renderer} · {DESKTOP} · {rel}: {c['element']} scrolls sideways "
+        f"(content {c['scrollWidth']} px in {c['clientWidth']} px)"
+        for rel, visit in sized_visits[DESKTOP].items()
+        for c in visit.layout["scrolling"]
+    ]
+    _report(published, problems, "box(es) cut at desktop width")
+
+
 def _alt_problem(alt: str | None) -> str | None:
     if alt is None:
         return "no alt"
@@ -675,6 +690,7 @@ def test_the_checks_find_a_bad_page(browser, axe_source, tmp_path):
     assert layout["docWidth"] > layout["layoutWidth"] + 1, layout
     assert any("A banner" in s for s in layout["sticking"]), layout["sticking"]
     assert [c["element"].split(" ")[0] for c in layout["clipped"]] == ["div#cut"], layout
+    assert [c["element"].split(" ")[0] for c in layout["scrolling"]] == ["div#scroller"], layout
     assert [_alt_problem(img["alt"]) for img in visit.images] == [
         "placeholder alt 'No description has been provided'"
     ]
