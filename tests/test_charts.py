@@ -522,6 +522,28 @@ def test_coverage_map_ticks_are_plain_numbers(demo_charts):
     assert ticks and all(re.fullmatch(r"[\d,]+", t) for t in ticks), ticks
 
 
+@pytest.mark.parametrize(
+    "name", ["outcomes_per_day", "sessions_per_day", "mttr_trend", "psa_daily"]
+)
+def test_day_charts_show_their_first_and_last_bars_whole(name):
+    chart = EVERY_CHART[name]()
+    for fig in (chart.figure, chart.phone):
+        for ax in fig.axes:
+            left, right = ax.get_xlim()
+            for bar in ax.patches:
+                if bar.get_height():
+                    assert left <= bar.get_x() and bar.get_x() + bar.get_width() <= right
+
+
+def test_alt_texts_count_in_words_for_one_item():
+    assert charts.flow_quality_map(FLOWS[1:]).alt.startswith(
+        "Success rate against AI sessions matched for 1 flow: success rate 25%; 1 flow needs"
+    )
+    assert charts.step_dropoff(STEPS[:1]).alt.startswith(
+        "Drop-off rate and thumbs-up share of the step where most sessions stop: "
+    )
+
+
 def test_outcome_colours_are_the_same_on_every_outcome_chart():
     per_day = charts.outcomes_per_day(SERIES).figure.axes[0]
     donut = charts.outcome_donut(SUMMARY).figure.axes[0]

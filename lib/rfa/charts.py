@@ -324,6 +324,11 @@ def _span(days: Sequence[dt.date]) -> str:
     return _day(first) if first == last else f"{_day(first, years)} – {_day(last, years)}"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 flow``, ``2 flows``, ``1,204 flows``."""
+    return f"{fmt_int(n)} {noun}" + ("" if n == 1 else "s")
+
+
 def _per_day(total: float, days: int) -> str:
     average = total / max(days, 1)
     return f"{average:,.0f}" if average >= 10 else f"{average:.1f}"
@@ -336,10 +341,7 @@ def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool, most: int = 8) ->
     step = -(-((hi - lo).days + 1) // (4 if phone else most))  # ceil
     ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(step, 1)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _day(mdates.num2date(v).date())))
-    lo, hi = min(days), max(days)
-    ax.set_xlim(
-        mdates.date2num(lo - dt.timedelta(hours=14)), mdates.date2num(hi + dt.timedelta(hours=14))
-    )
+    ax.set_xlim(mdates.date2num(lo) - 0.6, mdates.date2num(hi) + 0.6)  # whole bars
 
 
 def _legend_above(fig: Figure, handles, labels, ncols: int) -> None:
@@ -544,7 +546,8 @@ def _step_alt(rows: Sequence[StepRow]) -> str:
             f"on the {len(rated)} rated steps"
         )
     return (
-        f"Drop-off rate and thumbs-up share of the {len(rows)} steps where most sessions "
+        f"Drop-off rate and thumbs-up share of the "
+        f"{'step' if len(rows) == 1 else f'{len(rows)} steps'} where most sessions "
         f"stop: {parts}; {helpful}."
     )
 
@@ -698,8 +701,8 @@ def _domain_alt(rows: Sequence) -> str:
     most = max(rows, key=lambda r: r.total)
     rated = [r for r in rows if r.resolution_rate_pct is not None]
     text = (
-        f"AI sessions by problem domain and outcome, {len(rows)} domains, {fmt_int(total)} "
-        f"sessions: most in {humanize(most.domain)} ({fmt_int(most.total)}, "
+        f"AI sessions by problem domain and outcome, {_count(len(rows), 'domain')}, "
+        f"{fmt_int(total)} sessions: most in {humanize(most.domain)} ({fmt_int(most.total)}, "
         f"{fmt_pct100(most.resolution_rate_pct)} resolved)"
     )
     if len(rated) > 1:
@@ -720,7 +723,7 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
     stand in a column beside the bars ("47% resolved · n=124", muted and marked for few
     sessions). Domain names humanised. ``rows``: :class:`DomainBreakdownRow`."""
     rows = list(rows)
-    if not rows:
+    if not any(r.total for r in rows):
         return _no_data("No AI sessions with a domain in this window")
     resolved = [r.resolved for r in rows]
     escalated = [r.escalated for r in rows]
@@ -768,7 +771,7 @@ def domain_outcomes(rows: Sequence, title: str | None = None) -> Chart:
             fig, parts, ["resolved", "escalated", "abandoned / active"], ncols=2 if phone else 3
         )
         _value_column(ax, ys, texts("\n"), colors)
-        ax.set_xlim(0, max(r.total for r in rows) * 1.02)
+        ax.set_xlim(0, max(1, *(r.total for r in rows)) * 1.02)
         _count_axis(ax.xaxis)
         ax.set_xlabel("AI sessions")
         _title(fig, title)
@@ -1045,9 +1048,10 @@ def psa_daily(points: Sequence, title: str | None = None) -> Chart:
 def _flow_map_alt(rows: Sequence) -> str:
     rates = [r.success_rate_pct for r in rows if r.success_rate_pct is not None]
     attention = [r for r in rows if r.needs_attention]
-    text = (
-        f"Success rate against AI sessions matched for {len(rows)} flows: success rates from "
-        f"{fmt_pct100(min(rates, default=None))} to {fmt_pct100(max(rates, default=None))}"
+    text = f"Success rate against AI sessions matched for {_count(len(rows), 'flow')}: " + (
+        f"success rates from {fmt_pct100(min(rates))} to {fmt_pct100(max(rates))}"
+        if len(rates) > 1
+        else f"success rate {fmt_pct100(rates[0] if rates else None)}"
     )
     if not attention:
         return text + "; no flow needs attention."
