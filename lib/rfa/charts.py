@@ -919,7 +919,11 @@ def psa_funnel(psa, title: str | None = None) -> Chart:
         _value_column(ax, ys, [label(i, phone) for i in range(len(counts))])
         ax.set_xlim(0, total * 1.02)
         _count_axis(ax.xaxis)
-        ax.set_xlabel("AI sessions (each stage within the one above)")
+        ax.set_xlabel(
+            "AI sessions\n(each stage within the one above)"
+            if phone
+            else "AI sessions (each stage within the one above)"
+        )
         _title(fig, title)
         return fig
 
