@@ -119,6 +119,35 @@ ALIASES: dict[str, list[str]] = {
 no function: mutmut has nothing to mutate there)."""
 
 
+PRELOAD = [
+    # imported once by mutmut's fork server, before any test runs (nothing here starts
+    # polars' thread pool), so a mutant's process starts with them loaded
+    "pytest",
+    "hypothesis",
+    "numpy",
+    "pandas",
+    "polars",
+    "pyarrow",
+    "scipy.stats",
+    "statsmodels.stats.proportion",
+    "pydantic",
+    "sqlalchemy",
+    "slugify",
+    "rfa.window",
+    "rfa.catalog",
+    "rfa.db",
+    "rfa.demo",
+    "rfa.metrics.kpi",
+    "rfa.metrics.flowpilot",
+    "rfa.metrics.knowledge_gaps",
+    "rfa.metrics.escalations",
+    "rfa.dashboards",
+    "rfa.layout",
+    "rfa.present",
+    "rfa.publish.pipeline",
+]
+
+
 def _mutmut_section(files: list[str], tests: list[str]) -> str:
     """The ``[tool.mutmut]`` table of a group's work folder (JSON strings are TOML strings)."""
     base = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"].get("mutmut", {})
@@ -150,6 +179,7 @@ def prepare(group: str) -> Path:
         if not link.is_symlink():
             link.symlink_to(os.path.relpath(target, work))
     shutil.copy2(ROOT / "conftest.py", work / "conftest.py")
+    (work / "preload.txt").write_text("\n".join(PRELOAD) + "\n", "utf-8")
     text = _without_mutmut((ROOT / "pyproject.toml").read_text("utf-8"))
     (work / "pyproject.toml").write_text(
         text.rstrip() + "\n\n" + _mutmut_section(files, tests), "utf-8"
@@ -162,7 +192,9 @@ def prepare(group: str) -> Path:
 def run(group: str, work: Path) -> int:
     """``mutmut run`` in ``work``, one worker; its output goes to ``<group>.log``."""
     log = OUT / f"{group}.log"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    # one polars thread: the run is niced on a shared machine and mutmut's CPU-time limit
+    # would count the spinning of a whole thread pool
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "POLARS_MAX_THREADS": "1"}
     mutmut = Path(sys.executable).with_name("mutmut")
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(
