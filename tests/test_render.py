@@ -1016,3 +1016,21 @@ def test_an_interrupted_project_render_stops_quarto_at_once(
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert _files(tmp_path / "work") == [], "the project folder is removed"
+
+
+def test_harden_page_keeps_only_the_icon_rules_the_page_uses() -> None:
+    icons = (
+        '@font-face { font-family: "bootstrap-icons"; src: url(data:font/woff;base64,AAAA); }\n'
+        '.bi::before { font-family: "bootstrap-icons" !important; }\n'
+        '.bi-people::before { content: "\\f4cf"; }\n'
+        '.bi-star::before { content: "\\f588"; }\n'
+        '.bi-x-lg::before { content: "\\f659"; }\n'
+    )
+    page = (
+        f"<html><head><style>{icons}</style><script>el.classList.add('bi-x-lg')</script>"
+        '</head><body><i class="bi bi-people"></i></body></html>'
+    )
+    css = BeautifulSoup(render_mod.harden_page(page), "html.parser").style.string
+    assert ".bi-people::before" in css and ".bi-x-lg::before" in css, "used in HTML / script"
+    assert ".bi-star" not in css
+    assert "@font-face" in css and ".bi::before" in css

@@ -1153,6 +1153,26 @@ def _dedupe_color_schemes(page: str) -> str:
     return page
 
 
+_STYLE = re.compile(r"(<style\b[^>]*>)(.*?)(</style\s*>)", re.IGNORECASE | re.DOTALL)
+_ICON_RULE = re.compile(r"\.bi-([a-z0-9-]+)::?before\s*\{[^{}]*\}\s*")
+
+
+def _prune_icon_rules(page: str) -> str:
+    """Drop the Bootstrap Icons rules (``.bi-NAME::before {content: …}``, ~2,000 of them,
+    ~100 kB) of icons the page never names. The icon font itself stays; an icon named
+    anywhere in the page (its HTML or its scripts: ``bi-NAME``) keeps its rule."""
+    match = next(
+        (m for m in _STYLE.finditer(page) if 'font-family: "bootstrap-icons"' in m.group(2)),
+        None,
+    )
+    if match is None:
+        return page
+    elsewhere = page[: match.start()] + page[match.end() :]
+    used = set(re.findall(r"\bbi-([a-z0-9-]+)", elsewhere))
+    css = _ICON_RULE.sub(lambda m: m.group(0) if m.group(1) in used else "", match.group(2))
+    return page[: match.start(2)] + css + page[match.end(2) :]
+
+
 def _inline_data_resources(page: str) -> str:
     """Turn ``<link rel=stylesheet href="data:text/css,…">`` into ``<style>`` and
     ``<script src="data:…javascript…">`` into inline scripts (same text, smaller than
@@ -1239,8 +1259,9 @@ def content_security_policy(page: str) -> str:
 def harden_page(page: str, *, name: str = "page") -> str:
     """Check and harden one rendered page (both renderers call it after rendering).
 
-    1. Quarto's duplicate colour-scheme stylesheets are dropped (:func:`_dedupe_color_schemes`)
-       and ``data:`` stylesheets and scripts become inline (:func:`_inline_data_resources`).
+    1. Quarto's duplicate colour-scheme stylesheets are dropped (:func:`_dedupe_color_schemes`),
+       ``data:`` stylesheets and scripts become inline (:func:`_inline_data_resources`), and
+       the rules of icons the page never uses are dropped (:func:`_prune_icon_rules`).
     2. The page must be self-contained: :func:`find_remote_references` must find nothing.
     3. A ``<meta http-equiv="Content-Security-Policy">`` (:func:`content_security_policy`,
        hashes of exactly the page's inline scripts now) becomes the FIRST element of
@@ -1260,7 +1281,7 @@ def harden_page(page: str, *, name: str = "page") -> str:
             named), or it has no ``<head>``.
     """
     page = _CSP_META.sub("", page)
-    page = _inline_data_resources(_dedupe_color_schemes(page))
+    page = _prune_icon_rules(_inline_data_resources(_dedupe_color_schemes(page)))
     remote = find_remote_references(page)
     if remote:
         shown = ", ".join(remote[:3]) + (f" (+{len(remote) - 3} more)" if len(remote) > 3 else "")
