@@ -70,7 +70,11 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     # lib/rfa/metrics/, one group per module ("metrics" runs them all)
     "sessions": (
         ["rfa/metrics/sessions.py"],
-        ["tests/test_metrics_sessions.py", "tests/test_holes.py"],
+        [
+            "tests/test_metrics_sessions.py",
+            "tests/test_holes.py",
+            "tests/test_mutation_kills_metrics.py",
+        ],
     ),
     "flow": (
         ["rfa/metrics/flow.py"],
