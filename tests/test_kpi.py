@@ -166,7 +166,7 @@ def test_secondary_tables_flag_rows_below_min_n():
     }
     html = present.html_table(present.domain_table(fp.sessions_by_domain(frame, min_n=20)))
     muted = [row for row in html.split("<tr")[2:] if "rfa-few" in row]
-    assert len(muted) == 1 and "mail" in muted[0] and "few sessions" in muted[0]
+    assert len(muted) == 1 and "Mail" in muted[0] and "few sessions" in muted[0]
 
 
 def test_withheld_csat_leaves_no_csat_kpi():
