@@ -3,7 +3,8 @@
 ``make screenshots`` (or ``.venv/bin/python tools/screenshots.py``) publishes one demo
 account — every dashboard kind, the busiest flow and the busiest engineer — with each
 renderer available (the nbconvert fallback always, Quarto when ``quarto`` is on PATH)
-into ``build/screenshots-site/<renderer>/`` (later runs re-render only what changed),
+into ``build/screenshots-site/<renderer>/`` (always re-rendered, ``--force``: a page's
+fingerprint holds the library's version, not its code, and a change under review is code),
 then opens one page of each kind in headless Chromium (Debian's ``/usr/bin/chromium``
 driven by Playwright, every request outside the publish folder aborted and every
 host unresolvable) at 1400×900 and at 390×844 (a phone: mobile emulation) and writes
@@ -111,7 +112,7 @@ def publish(account: str, renderer: str, site_root: Path = SITE_DIR) -> tuple[Pa
     schedule.write_text(_schedule(account))
     folder = work / "published"
     env = {**os.environ, "RFA_PUBLISH_DIR": str(folder), "RFA_BUILD_DIR": str(work / "build")}
-    command = [sys.executable, "-m", "rfa.cli", "publish", "--schedule", str(schedule)]
+    command = [sys.executable, "-m", "rfa.cli", "publish", "--schedule", str(schedule), "--force"]
     print(f"publishing {account} with {renderer} into {folder} …", flush=True)
     result = subprocess.run(
         [*command, "--renderer", renderer], env=env, stdin=subprocess.DEVNULL, check=False
