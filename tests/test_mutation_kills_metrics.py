@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from factories import sessions
+import polars as pl
+
+from factories import ratings, sessions
 from rfa.metrics import sessions as m
 from rfa.window import EARLIEST, Window, make_window
 
+_NO_RATINGS = ratings([])
 ONE = sessions([("s1", "A", "u1", "2026-11-10 10:00", "2026-11-10 10:30", "resolved")])
 
 
@@ -30,3 +33,29 @@ def test_an_empty_window_has_an_empty_time_series():
         period="custom",
     )
     assert m.time_series(ONE, empty) == []
+
+
+THREE = sessions(
+    [
+        ("s1", "A", "u1", "2026-11-10 10:00", "2026-11-10 10:30", "resolved"),
+        ("s2", "B", "u2", "2026-11-10 11:00", "2026-11-10 11:10", "resolved"),
+        ("s3", "B", "u3", "2026-11-10 12:00", None, None),
+    ]
+)
+
+
+def test_a_personal_summary_has_one_active_engineer_whatever_the_frame_holds():
+    assert m.summary(THREE).active_engineers == 3
+    assert m.summary(THREE, personal=True).active_engineers == 1
+
+
+def test_durations_are_named_duration_minutes():
+    d = m.durations(THREE)
+    assert d.name == "duration_minutes"
+    assert d.to_list() == [30.0, 10.0]
+
+
+def test_a_flow_without_a_name_is_unknown_and_keeps_its_row():
+    names = pl.DataFrame({"id": ["A"], "name": ["Alpha"]})  # B has no name
+    rows = m.ranked(THREE, _NO_RATINGS, names, "tree_id")
+    assert [(r.id, r.name, r.sessions) for r in rows] == [("B", "Unknown", 2), ("A", "Alpha", 1)]

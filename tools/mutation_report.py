@@ -4,6 +4,7 @@ Usage::
 
     python tools/mutation_report.py [GROUP ...]      # default: every group in GROUPS
     python tools/mutation_report.py --report-only [GROUP ...]
+    python tools/mutation_report.py --survivors [GROUP ...]   # after adding tests
 
 For each group this
 
@@ -172,8 +173,9 @@ def _without_mutmut(pyproject: str) -> str:
     return re.sub(r"(?ms)^\[tool\.mutmut\]\n.*?(?=^\[|\Z)", "", pyproject)
 
 
-def prepare(group: str) -> Path:
-    """Lay out (or refresh) the work folder of ``group``; return it."""
+def prepare(group: str, *, fresh: bool = True) -> Path:
+    """Lay out (or refresh) the work folder of ``group``; return it. ``fresh``: drop the
+    previous run's ``mutants/`` (its results) so every mutant is tested again."""
     files, tests = GROUPS[group]
     tests = [t for t in tests if (ROOT / t.partition("::")[0]).exists()]
     work = OUT / f"work-{group}"
@@ -188,13 +190,22 @@ def prepare(group: str) -> Path:
     (work / "pyproject.toml").write_text(
         text.rstrip() + "\n\n" + _mutmut_section(files, tests), "utf-8"
     )
-    # mutmut copies sources and tests afresh only when missing: start from a clean copy
-    shutil.rmtree(work / "mutants", ignore_errors=True)
+    if fresh:
+        shutil.rmtree(work / "mutants", ignore_errors=True)
     return work
 
 
-def run(group: str, work: Path) -> int:
-    """``mutmut run`` in ``work``, one worker; its output goes to ``<group>.log``."""
+def survivors(group: str) -> list[str]:
+    """Names of the mutants the last report of ``group`` lists as surviving."""
+    path = OUT / f"{group}.json"
+    if not path.exists():
+        return []
+    return [s["name"] for s in json.loads(path.read_text("utf-8"))["survivors"]]
+
+
+def run(group: str, work: Path, names: list[str] | None = None) -> int:
+    """``mutmut run`` in ``work``, one worker (only ``names`` when given); its output goes
+    to ``<group>.log``."""
     log = OUT / f"{group}.log"
     # one polars thread: the run is niced on a shared machine and mutmut's CPU-time limit
     # would count the spinning of a whole thread pool
@@ -202,7 +213,7 @@ def run(group: str, work: Path) -> int:
     mutmut = Path(sys.executable).with_name("mutmut")
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(
-            [str(mutmut), "run", "--max-children", "1"],
+            [str(mutmut), "run", "--max-children", "1", *(names or [])],
             cwd=work,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -373,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         "groups", nargs="*", help=f"groups to run (default: all; 'metrics' = {ALIASES['metrics']})"
     )
     parser.add_argument("--report-only", action="store_true", help="only rewrite the reports")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="test again only the mutants the last report lists as surviving (after new tests)",
+    )
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS and g not in ALIASES]
     if unknown:
@@ -389,7 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     for group in groups:
         work = OUT / f"work-{group}"
         code = 0
-        if not args.report_only:
+        if args.survivors:
+            names = survivors(group)
+            if names and (work / "mutants").exists():
+                prepare(group, fresh=False)
+                print(f"mutation: {group}: {len(names)} survivors again …", flush=True)
+                code = run(group, work, names)
+        elif not args.report_only:
             work = prepare(group)
             print(f"mutation: {group} …", flush=True)
             code = run(group, work)
