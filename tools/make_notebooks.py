@@ -338,17 +338,18 @@ NOTEBOOKS = {
                 "charts.psa_funnel(page.psa)",
             ),
             *section(
-                "PSA pushes and time entries",
-                "Link rate, push success and time entries (`present.psa_html`).",
-                "HTML(present.psa_html(page.psa))",
-            ),
-            row(),
-            *section(
                 "PSA stages, each on its own",
                 "Share of AI sessions that reached each PSA stage, counted separately (not a "
                 "funnel: `charts.psa_stage_counts`).",
                 "charts.psa_stage_counts(page.psa)",
             ),
+            row(),
+            *section(
+                "PSA pushes and time entries",
+                "Link rate, push success and time entries (`present.psa_html`).",
+                "HTML(present.psa_html(page.psa))",
+            ),
+            row(),
             *section(
                 "Time entries and hours logged per day",
                 "PSA time entries and hours per day (`charts.psa_daily`).",
