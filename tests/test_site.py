@@ -272,3 +272,15 @@ def test_index_context_orders_dashboards() -> None:
     flow_rows = acme["dashboards"][1]["rows"]
     assert [r["scope"] for r in flow_rows] == [EVIL, "Password reset"]
     assert context["counts"] == {"ok": 2, "failed": 1, "stale": 1}
+
+
+def test_index_carries_a_csp_that_forbids_every_network_load(
+    index_soup: tuple[BeautifulSoup, str, Path],
+) -> None:
+    soup, _, _ = index_soup
+    first = soup.head.find(True)
+    assert first.name == "meta" and first.get("http-equiv") == "Content-Security-Policy"
+    policy = {d.split()[0]: d.split()[1:] for d in first["content"].split("; ")}
+    assert policy["default-src"] == ["'none'"] and policy["script-src"] == ["'none'"]
+    assert policy["connect-src"] == ["'none'"] and policy["img-src"] == ["data:"]
+    assert not soup.find("script")
