@@ -201,7 +201,7 @@ def plain_page(job, env: dict[str, str], work: Path, renderer: str) -> dict[str,
     }
 
 
-def _our_page_args(job, renderer: str) -> list[str]:
+def _our_page_args(job, renderer: str = "auto") -> list[str]:
     args = ["publish", "--account", job.account_slug, "--dashboard", job.dashboard]
     args += ["--renderer", renderer]
     if job.dashboard == "flow":
