@@ -307,3 +307,17 @@ def test_headline_of_a_page_of_counts_only_is_not_about_few_sessions():
     assert layout.headline(counts, PERIOD) == (
         "Nothing changed beyond noise compared with the previous 30 days."
     )
+
+
+@pytest.mark.parametrize(
+    ("days", "with_year", "text"),
+    [
+        ([dt.date(2026, 11, 6), dt.date(2026, 12, 5)], False, "6 Nov – 5 Dec"),
+        ([dt.date(2026, 11, 6), dt.date(2026, 12, 5)], True, "6 Nov – 5 Dec 2026"),
+        ([dt.date(2025, 12, 20), dt.date(2026, 1, 5)], False, "20 Dec 2025 – 5 Jan 2026"),
+        ([dt.date(2026, 1, 5)], False, "5 Jan"),
+        ([], True, "—"),
+    ],
+)
+def test_span_in_words(days, with_year, text):
+    assert present.fmt_span(days, with_year) == text

@@ -36,10 +36,12 @@ from rfa.metrics.models import CSAT, OUTCOMES, StepRow, Summary, TimeSeriesPoint
 from rfa.present import (
     DASH,
     fmt_csat,
+    fmt_day,
     fmt_int,
     fmt_minutes,
     fmt_pct,
     fmt_pct100,
+    fmt_span,
     humanize,
 )
 
@@ -312,18 +314,6 @@ def _count_axis(axis) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
 
 
-def _day(day: dt.date, with_year: bool = False) -> str:
-    """``6 Nov`` (``6 Nov 2026`` with the year)."""
-    return f"{day.day} {day:%b}" + (f" {day.year}" if with_year else "")
-
-
-def _span(days: Sequence[dt.date]) -> str:
-    """The dates covered in words: ``6 Nov – 5 Dec`` (years when they differ)."""
-    first, last = min(days), max(days)
-    years = first.year != last.year
-    return _day(first) if first == last else f"{_day(first, years)} – {_day(last, years)}"
-
-
 def _count(n: int, noun: str) -> str:
     """``1 flow``, ``2 flows``, ``1,204 flows``."""
     return f"{fmt_int(n)} {noun}" + ("" if n == 1 else "s")
@@ -340,7 +330,7 @@ def _date_axis(ax: Axes, days: Sequence[dt.date], phone: bool, most: int = 8) ->
     lo, hi = min(days), max(days)
     step = -(-((hi - lo).days + 1) // (4 if phone else most))  # ceil
     ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(step, 1)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _day(mdates.num2date(v).date())))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_day(mdates.num2date(v).date())))
     ax.set_xlim(mdates.date2num(lo) - 0.6, mdates.date2num(hi) + 0.6)  # whole bars
 
 
@@ -378,9 +368,9 @@ def _outcomes_per_day_alt(series: Sequence[TimeSeriesPoint]) -> str:
     shares = {k: sum(v) for k, v in _layers(series).items()}
     top = max(shares, key=lambda k: shares[k])
     return (
-        f"Sessions per day by outcome, {_span([p.date for p in series])}: "
+        f"Sessions per day by outcome, {fmt_span([p.date for p in series])}: "
         f"{_per_day(total, len(series))} a day on average, peak {fmt_int(peak.sessions)} "
-        f"on {_day(peak.date)}; {top} is the largest share ({fmt_pct(shares[top] / total)})."
+        f"on {fmt_day(peak.date)}; {top} is the largest share ({fmt_pct(shares[top] / total)})."
     )
 
 
@@ -427,9 +417,9 @@ def sessions_per_day(series: Sequence[TimeSeriesPoint], title: str | None = None
     xs = mdates.date2num(days)  # numbers: no unit conversion per bar
     peak = max(series, key=lambda p: p.sessions)
     alt = (
-        f"Sessions started per day, {_span(days)}: "
+        f"Sessions started per day, {fmt_span(days)}: "
         f"{_per_day(sum(p.sessions for p in series), len(series))} a day on average, "
-        f"peak {fmt_int(peak.sessions)} on {_day(peak.date)}."
+        f"peak {fmt_int(peak.sessions)} on {fmt_day(peak.date)}."
     )
 
     def draw(phone: bool) -> Figure:
@@ -645,9 +635,9 @@ def _mttr_alt(points: Sequence) -> str:
     low = min(known, key=lambda p: p.mttr_minutes)
     high = max(known, key=lambda p: p.mttr_minutes)
     return (
-        f"Mean time to resolution per day, {_span(days)}: {fmt_minutes(mean)} on average "
+        f"Mean time to resolution per day, {fmt_span(days)}: {fmt_minutes(mean)} on average "
         f"over {fmt_int(n)} resolved AI sessions, from {fmt_minutes(low.mttr_minutes)} "
-        f"({_day(low.date)}) to {fmt_minutes(high.mttr_minutes)} ({_day(high.date)}); "
+        f"({fmt_day(low.date)}) to {fmt_minutes(high.mttr_minutes)} ({fmt_day(high.date)}); "
         f"resolved sessions per day below."
     )
 
@@ -1014,9 +1004,9 @@ def _psa_daily_alt(points: Sequence) -> str:
     hours = sum(p.hours for p in points)
     busiest = max(points, key=lambda p: (p.entries, p.hours))
     return (
-        f"PSA time entries and hours logged per day, {_span(days)}: {fmt_int(entries)} entries "
+        f"PSA time entries and hours logged per day, {fmt_span(days)}: {fmt_int(entries)} entries "
         f"({_per_day(entries, len(points))} a day on average) and {hours:,.1f} hours; busiest "
-        f"day {_day(busiest.date)} ({fmt_int(busiest.entries)} entries, {busiest.hours:,.1f} h)."
+        f"day {fmt_day(busiest.date)} ({fmt_int(busiest.entries)} entries, {busiest.hours:,.1f} h)."
     )
 
 

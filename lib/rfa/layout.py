@@ -38,11 +38,13 @@ from markupsafe import Markup, escape
 from rfa.present import (
     DASH,
     data_quality_text,
+    fmt_day,
     fmt_int,
     fmt_interval,
     fmt_kpi,
     fmt_minutes,
     fmt_seconds,
+    fmt_span,
 )
 
 FRESH_FOR_HOURS = 36
@@ -298,8 +300,9 @@ def headline(kpis: Iterable, previous_label: str = "previous period", limit: int
 # ── header ──────────────────────────────────────────────────────────────────
 
 
-def _day(day: dt.date, with_year: bool) -> str:
-    return f"{day.day} {day:%b}" + (f" {day.year}" if with_year else "")
+def days_in(meta) -> bool:
+    """Whether the page's window holds at least one local day."""
+    return bool(meta.window.local_days())
 
 
 def period_words(meta) -> str:
@@ -309,11 +312,7 @@ def period_words(meta) -> str:
     from rfa.window import PERIODS
 
     label = f"Last {PERIODS[meta.period]} days" if meta.period in PERIODS else "Custom range"
-    if not days:
-        span = "empty window"
-    else:
-        first, last = days[0], days[-1]
-        span = f"{_day(first, first.year != last.year)} – {_day(last, True)}"
+    span = fmt_span(days, with_year=True) if days else "empty window"
     return f"{label} · {span} · {meta.account.timezone}"
 
 
@@ -378,8 +377,8 @@ def page_header(page) -> HtmlBlock:
         previous_label=meta.previous_label,
         headline=headline(kpis, meta.previous_label),
         fresh_until=until.isoformat().replace("+00:00", "Z") if until else None,
-        fresh_until_words=_day(until.date(), True) if until else None,
-        period_end=_span(meta.window).split(" – ")[-1],
+        fresh_until_words=fmt_day(until.date(), True) if until else None,
+        period_end=fmt_day(max(meta.window.local_days()), True) if days_in(meta) else "—",
         stale_script=Markup(_STALE_SCRIPT),
     )
     return HtmlBlock(html, f"{meta.title} · {meta.account.name} · {period_words(meta)}")
@@ -479,10 +478,8 @@ def details_html(page, chart=None, open_: bool = False) -> HtmlBlock:
 
 
 def _span(window) -> str:
-    days = window.local_days()
-    if not days:
-        return "empty"
-    return f"{_day(days[0], days[0].year != days[-1].year)} – {_day(days[-1], True)}"
+    """A window's local days in words, the year on the last: ``6 Nov – 5 Dec 2026``."""
+    return fmt_span(window.local_days(), with_year=True)
 
 
 def about_html(page) -> HtmlBlock:

@@ -207,6 +207,24 @@ def comments_table(rows: Sequence[Comment], timezone: str) -> pd.DataFrame:
     return frame
 
 
+def fmt_day(day: dt.date, with_year: bool = False) -> str:
+    """``6 Nov`` (``6 Nov 2026`` with the year)."""
+    return f"{day.day} {day:%b}" + (f" {day.year}" if with_year else "")
+
+
+def fmt_span(days: Sequence[dt.date], with_year: bool = False) -> str:
+    """The dates covered in words: ``6 Nov – 5 Dec`` (years on both ends when they
+    differ); ``with_year`` puts the year on the last day at least (``6 Nov – 5 Dec
+    2026``); one day alone reads ``6 Nov``; no day reads ``"—"``."""
+    if not days:
+        return DASH
+    first, last = min(days), max(days)
+    differ = first.year != last.year
+    if first == last:
+        return fmt_day(first, with_year)
+    return f"{fmt_day(first, differ)} – {fmt_day(last, differ or with_year)}"
+
+
 def fmt_date(value, timezone: str) -> str:
     """A date (or an aware datetime, taken in the account's timezone) as ``"5 Dec 2026"``;
     None → ``"—"``."""
