@@ -266,8 +266,10 @@ def _where(name: str, diff: str, starts: dict[str, int]) -> int | None:
     return start
 
 
-def collect(group: str, work: Path) -> dict:
-    """Results of the last run in ``work``: counts, score and every survivor with its diff."""
+def collect(group: str, work: Path, earlier: dict[str, str] | None = None) -> dict:
+    """Results of the last run in ``work``: counts, score and every survivor with its diff.
+    ``earlier``: statuses of a previous full run, kept for the mutants this run did not
+    test again (``--survivors``)."""
     sys.path.insert(0, str(work))
     cwd = os.getcwd()
     os.chdir(work)
@@ -280,6 +282,7 @@ def collect(group: str, work: Path) -> dict:
         if EQUIVALENTS.exists():
             equivalents = tomllib.loads(EQUIVALENTS.read_text("utf-8")).get("equivalent", {})
         counts: dict[str, int] = {}
+        statuses: dict[str, str] = {}
         survivors, equivalent = [], []
         files, _ = GROUPS[group]
         paths = sorted(
@@ -294,6 +297,9 @@ def collect(group: str, work: Path) -> dict:
             starts = _function_lines((ROOT / "lib" / path.relative_to("src")).read_text("utf-8"))
             for name, code in sorted(data.exit_code_by_key.items()):
                 status = status_by_exit_code[code]
+                if code is None and earlier and name in earlier:
+                    status = earlier[name]
+                statuses[name] = status
                 if status in ("survived", "no tests") and name in equivalents:
                     status = "equivalent"
                 counts[status] = counts.get(status, 0) + 1
@@ -328,6 +334,7 @@ def collect(group: str, work: Path) -> dict:
         "score": round(100 * killed / judged, 1) if judged else None,
         "survivors": survivors,
         "equivalent": equivalent,
+        "statuses": statuses,
     }
 
 
@@ -405,8 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     for group in groups:
         work = OUT / f"work-{group}"
         code = 0
+        earlier = None
         if args.survivors:
             names = survivors(group)
+            previous = OUT / f"{group}.json"
+            earlier = json.loads(previous.read_text("utf-8")).get("statuses") if names else None
             if names and (work / "mutants").exists():
                 prepare(group, fresh=False)
                 print(f"mutation: {group}: {len(names)} survivors again …", flush=True)
@@ -415,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             work = prepare(group)
             print(f"mutation: {group} …", flush=True)
             code = run(group, work)
-        result = collect(group, work)
+        result = collect(group, work, earlier)
         write_group(result, code)
         failed |= code != 0
         score = "n/a" if result["score"] is None else f"{result['score']}%"
