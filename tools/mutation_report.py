@@ -223,6 +223,15 @@ def run(group: str, work: Path, names: list[str] | None = None) -> int:
     return proc.returncode
 
 
+def _has_functions(group: str) -> bool:
+    """Whether the group's files define a function or method (what mutmut mutates)."""
+    for pattern in GROUPS[group][0]:
+        for path in (ROOT / "lib").glob(pattern):
+            if path.suffix == ".py" and _function_lines(path.read_text("utf-8")):
+                return True
+    return False
+
+
 def _function_lines(source: str) -> dict[str, int]:
     """``{"f": line, "Class.method": line}`` of the first line (decorators included)."""
     lines: dict[str, int] = {}
@@ -423,8 +432,11 @@ def main(argv: list[str] | None = None) -> int:
                 code = run(group, work, names)
         elif not args.report_only:
             work = prepare(group)
-            print(f"mutation: {group} …", flush=True)
-            code = run(group, work)
+            if _has_functions(group):
+                print(f"mutation: {group} …", flush=True)
+                code = run(group, work)
+            else:  # mutmut stops with an error when it finds nothing to mutate
+                (OUT / f"{group}.log").write_text("no function to mutate\n", "utf-8")
         result = collect(group, work, earlier)
         write_group(result, code)
         failed |= code != 0
