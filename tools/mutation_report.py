@@ -95,7 +95,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "escalations": (
         ["rfa/metrics/escalations.py"],
-        ["tests/test_metrics_escalations.py"],
+        ["tests/test_metrics_escalations.py", "tests/test_mutation_kills_escalations.py"],
     ),
     "knowledge_gaps": (
         ["rfa/metrics/knowledge_gaps.py"],
