@@ -79,7 +79,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "flow": (
         ["rfa/metrics/flow.py"],
-        ["tests/test_metrics_flow.py", "tests/test_holes.py"],
+        ["tests/test_metrics_flow.py", "tests/test_holes.py", "tests/test_mutation_kills_flow.py"],
     ),
     "kpi": (
         ["rfa/metrics/kpi.py"],
