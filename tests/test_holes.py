@@ -89,11 +89,9 @@ def test_daily_outcomes_ignore_open_sessions_that_carry_an_outcome():
 # ── 2. null step thumbs ───────────────────────────────────────────────────────
 
 TREE = {
-    "nodes": [
-        {"id": "a", "question": "Is it plugged in?"},
-        {"id": "b", "title": "Restart it"},
-        {"id": "c", "title": "Call support"},
-    ]
+    "id": "a",
+    "question": "Is it plugged in?",
+    "children": [{"id": "b", "title": "Restart it"}, {"id": "c", "title": "Call support"}],
 }
 STEP_DECISIONS = decisions(
     [("d1", "2026-11-10 10:00", ["a", "b"]), ("d2", None, ["a", "c"]), ("d3", None, ["a"])]
