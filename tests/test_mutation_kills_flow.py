@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from factories import decisions, ratings, thumbs
 from rfa.metrics import flow as m
@@ -62,3 +64,69 @@ def test_a_one_character_comment_is_a_comment():
     )
     comments = m.recent_comments(rows)
     assert [(c.rating, c.comment, c.date) for c in comments] == [(4, "k", dt.date(2026, 11, 10))]
+
+
+def _d(*steps: tuple[str, str | None]) -> list[dict]:
+    return [{"node_id": n, "choice": c} for n, c in steps]
+
+
+def test_suspicious_texts_among_plain_ones_decode_like_json_does():
+    # duplicate keys (the last wins, as in json.loads) and an escaped key name are read
+    # row by row; the plain rows around them keep their own values
+    texts = pl.Series(
+        [
+            '[{"node_id": "a"}]',
+            '[{"node_id": "b", "node_id": "c"}]',
+            '[{"node\\u005fid": "d"}]',
+            '[{"node_id": "e", "choice": "x", "choice": "y"}]',
+            '[{"node_id": "f"}, {"node_id": "g"}]',
+        ]
+    )
+    assert m.decode_decisions(texts).to_list() == [
+        _d(("a", None)),
+        _d(("c", None)),
+        _d(("d", None)),
+        _d(("e", "y")),
+        _d(("f", None), ("g", None)),
+    ]
+
+
+def test_an_empty_node_id_makes_the_decisions_unreadable():
+    assert m.parse_decisions('[{"node_id": ""}]') is None
+    assert m.parse_decisions('[{"node_id": "a"}]') == _d(("a", None))
+
+
+def test_step_rows_carry_wilson_intervals_and_few_follows_min_n():
+    frame = decisions(
+        [("d1", None, ["r", "n1"]), ("d2", None, ["r"]), ("d3", "2026-11-10 10:00", ["r"])]
+    )
+    votes = thumbs([("r", "d1", True), ("r", "d2", True), ("r", "d3", False)])
+    rows = {r.node_id: r for r in m.step_table(frame, votes, TREE, min_n=3)}
+    r = rows["r"]  # 3 visits, 1 drop-off; 2 of 3 thumbs up
+    assert (r.visit_count, r.dropoff_count, r.helpful_yes, r.helpful_no) == (3, 1, 2, 1)
+    assert (r.dropoff_low, r.dropoff_high) == pytest.approx(
+        proportion_confint(1, 3, alpha=0.05, method="wilson")
+    )
+    assert (r.helpful_low, r.helpful_high) == pytest.approx(
+        proportion_confint(2, 3, alpha=0.05, method="wilson")
+    )
+    assert r.helpful_rate == pytest.approx(2 / 3)
+    assert (r.few, rows["n1"].few) == (False, True)  # 3 visits are not fewer than 3
+    assert rows["n1"].helpful_rate is None and rows["n1"].helpful_low is None
+    default = {x.node_id: x.few for x in m.step_table(frame, votes, TREE)}
+    assert default == {"r": True, "n1": True}  # fewer than the default 20 visits
+
+
+def test_step_rows_with_the_same_drop_off_rate_sort_by_visits_then_title_then_id():
+    tree = {"id": "p", "title": "Same", "children": [{"id": "q", "title": "Same"}]}
+    frame = decisions(
+        [
+            ("d1", None, ["x"]),  # x: 1 visit, 1 drop-off (rate 1)
+            ("d2", None, ["y"]),
+            ("d3", None, ["y"]),  # y: 2 visits, 2 drop-offs (rate 1)
+            ("d4", None, ["q"]),
+            ("d5", None, ["p"]),  # p and q: same rate, visits and title
+        ]
+    )
+    order = [r.node_id for r in m.step_table(frame, thumbs([]), tree)]
+    assert order == ["y", "p", "q", "x"]
