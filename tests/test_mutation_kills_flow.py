@@ -130,3 +130,29 @@ def test_step_rows_with_the_same_drop_off_rate_sort_by_visits_then_title_then_id
     )
     order = [r.node_id for r in m.step_table(frame, thumbs([]), tree)]
     assert order == ["y", "p", "q", "x"]
+
+
+def test_rows_polars_reads_differently_are_read_again_in_place():
+    # polars decodes these texts but may read them differently from the row parser: a
+    # boolean node id (refused), a number as choice (its text), JSON null (no steps) and
+    # an escaped key; each is read again by the row parser, in its own place
+    texts = pl.Series(
+        [
+            '[{"node_id": "a"}]',
+            '[{"node_id": true}]',
+            '[{"node_id": "b", "choice": 5}]',
+            "null",
+            '[{"node_id": "c", "choice": "x"}]',
+            '[{"node\\u005fid": "d"}]',
+            '[{"node_id": "e"}]',
+        ]
+    )
+    assert m.decode_decisions(texts).to_list() == [
+        _d(("a", None)),
+        None,
+        _d(("b", "5")),
+        [],
+        _d(("c", "x")),
+        _d(("d", None)),
+        _d(("e", None)),
+    ]

@@ -422,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
         work = OUT / f"work-{group}"
         code = 0
         earlier = None
+        if args.report_only and (OUT / f"{group}.json").exists():
+            # mutants a --survivors run did not test again have no result in mutants/
+            earlier = json.loads((OUT / f"{group}.json").read_text("utf-8")).get("statuses")
         if args.survivors:
             names = survivors(group)
             previous = OUT / f"{group}.json"
