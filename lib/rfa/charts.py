@@ -291,6 +291,24 @@ def _value_column(ax: Axes, ys: Sequence[float], texts: Sequence[str], colors=No
         )
 
 
+def _value_above(
+    ax: Axes, xs: Sequence[float], tops: Sequence[float], texts: Sequence[str], colors=None
+) -> None:
+    """Write ``texts`` just above each column's top (the bar or its upper whisker, in data
+    units), so a value never sits on a bar or a whisker."""
+    for i, (x, top, text) in enumerate(zip(xs, tops, texts, strict=True)):
+        ax.annotate(
+            text,
+            xy=(x, top),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=9.5,
+            color=INK if colors is None else colors[i],
+        )
+
+
 def _hbar_axes(ax: Axes, ys: Sequence[float], labels: Sequence[str]) -> None:
     ax.set_yticks(list(ys), list(labels))
     ax.tick_params(axis="y", length=0)
@@ -805,19 +823,18 @@ def confidence_tiers(rows: Sequence, title: str | None = None) -> Chart:
             ),
             error_kw=_ERROR_KW,
         )
+        _value_above(
+            ax,
+            range(len(rows)),
+            [max(v, r.resolution_high_pct or 0.0) for v, r in zip(rates, rows, strict=True)],
+            [
+                f"{fmt_pct100(r.resolution_rate_pct)}\nn={fmt_int(r.sessions)}"
+                + ("\nfew sessions" if r.few and r.sessions else "")
+                for r in rows
+            ],
+            [MUTED if r.few else INK for r in rows],
+        )
         for x, r in enumerate(rows):
-            top = max(rates[x], r.resolution_high_pct or 0.0)
-            few = "\nfew sessions" if r.few and r.sessions else ""
-            ax.annotate(
-                f"{fmt_pct100(r.resolution_rate_pct)}\nn={fmt_int(r.sessions)}{few}",
-                xy=(x, top),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=9.5,
-                color=MUTED if r.few else INK,
-            )
             if r.few:
                 bars[x].set_alpha(0.35)
                 bars[x].set_hatch("//")
@@ -972,17 +989,12 @@ def psa_stage_counts(psa, title: str | None = None) -> Chart:
             ),
             error_kw=_ERROR_KW,
         )
-        for x, (v, e, n) in enumerate(zip(shares, estimates, counts[1:], strict=True)):
-            top = max(v, (e.high or 0.0) * 100)
-            ax.annotate(
-                f"{fmt_pct100(v)}\n{fmt_int(n)}",
-                xy=(x, top),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=9.5,
-            )
+        _value_above(
+            ax,
+            range(len(shares)),
+            [max(v, (e.high or 0.0) * 100) for v, e in zip(shares, estimates, strict=True)],
+            [f"{fmt_pct100(v)}\n{fmt_int(n)}" for v, n in zip(shares, counts[1:], strict=True)],
+        )
         labels = [stage for _, _, stage in _FUNNEL_STAGES[1:]]
         ax.set_xticks(xs, wrap_labels(labels, 10 if phone else 16))
         ax.tick_params(axis="x", length=0)
