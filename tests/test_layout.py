@@ -321,3 +321,10 @@ def test_headline_of_a_page_of_counts_only_is_not_about_few_sessions():
 )
 def test_span_in_words(days, with_year, text):
     assert present.fmt_span(days, with_year) == text
+
+
+def test_domain_gaps_name_their_domain_in_words_and_flow_gaps_keep_the_flow_name():
+    domain = SimpleNamespace(kind="domain_high_escalation", subject="line_of_business")
+    flow = SimpleNamespace(kind="flow_option_bad_outcomes", subject="Wi-Fi drops › “No”")
+    assert present.gap_subject(domain) == "Line of business"
+    assert present.gap_subject(flow) == "Wi-Fi drops › “No”"

@@ -455,7 +455,7 @@ def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
             {
                 "Severity": g.severity,
                 "Gap": g.kind.replace("_", " "),
-                "Where": g.subject,
+                "Where": gap_subject(g),
                 "Evidence": gap_evidence(g),
                 "Suggested action": g.suggested_action,
             }
@@ -483,6 +483,12 @@ def gap_evidence(g) -> str:
     )
 
 
+def gap_subject(g) -> str:
+    """Where a gap is: a problem domain in words (``line_of_business`` → "Line of
+    business") for domain gaps; a flow (and its step and option) as named, untouched."""
+    return humanize(g.subject) if g.kind.startswith("domain") else g.subject
+
+
 def gaps_actions_html(gaps: Sequence, shown: int = 5) -> str:
     """Knowledge gaps as an action list (escaped HTML): a coloured severity badge, the
     suggested action first, where and the evidence second; most severe first (stable
@@ -506,7 +512,7 @@ def gaps_actions_html(gaps: Sequence, shown: int = 5) -> str:
             g.severity,
             g.suggested_action,
             g.kind.replace("_", " ").capitalize(),
-            g.subject,
+            gap_subject(g),
             gap_evidence(g),
         )
 
