@@ -51,7 +51,7 @@ def few_pages(demo_sqlite_url):
 def _tables(pages) -> dict[str, str]:
     """Every secondary table of the demo pages, rendered as the notebooks render it."""
     team, flow, fp_page = pages["team"], pages["flow"], pages["flowpilot"]
-    cov, gaps = pages["coverage"], pages["knowledge_gaps"]
+    cov = pages["coverage"]
     return {
         "top flows": present.ranked_table(team.top_flows, "Flow"),
         "top engineers": present.ranked_table(team.top_engineers, "Engineer"),
@@ -61,7 +61,6 @@ def _tables(pages) -> dict[str, str]:
         "psa types": present.psa_types_table(fp_page.psa.pushes_by_type),
         "coverage": present.coverage_table(cov.coverage_by_domain.domains),
         "flow quality": present.quality_table(cov.flow_quality.flows, "UTC"),
-        "gaps": present.gaps_table(gaps.report.gaps),
     }
 
 
@@ -211,7 +210,8 @@ def test_the_page_reads_intervals_from_the_data_not_from_a_rounded_rate(pages):
         .report.gaps[0]
         .model_copy(update={"rate_low": 0.123, "rate_high": 0.987})
     )
-    assert "12% – 99%" in present.gaps_table([gap]).iloc[0]["Evidence"]
+    assert "12% – 99%" in present.gap_evidence(gap)
+    assert "12% – 99%" in present.gaps_actions_html([gap])
     psa = pages["flowpilot"].psa.model_copy(
         update={"ticket_link_low_pct": 1.0, "ticket_link_high_pct": 2.0}
     )
@@ -299,3 +299,17 @@ def test_confidence_tiers_with_few_sessions_are_drawn_pale_and_labelled(pages, f
     assert all(
         "few sessions" in label for label, r in zip(labels, few_rows, strict=True) if r.sessions
     )
+
+
+def test_gap_actions_are_muted_exactly_when_few(pages, few_pages):
+    for page_set in (pages, few_pages):
+        gaps = page_set["knowledge_gaps"].report.gaps
+        items = re.findall(
+            r'<li class="rfa-action( rfa-few)?">(.*?)</li>',
+            present.gaps_actions_html(gaps, shown=len(gaps)),
+            flags=re.S,
+        )
+        assert len(items) == len(gaps) > 0
+        ordered = sorted(gaps, key=lambda g: present.SEVERITY_ORDER[g.severity])
+        for (few, body), g in zip(items, ordered, strict=True):
+            assert bool(few) == g.few and (("few sessions" in body) == g.few), body

@@ -246,7 +246,6 @@ def _hostile_tables() -> dict[str, str]:
         "steps": present.html_table(present.step_table([step])),
         "comments": present.html_table(present.comments_table([comment], "UTC")),
         "domains": present.html_table(present.domain_table([domain])),
-        "gaps table": present.html_table(present.gaps_table([gap])),
         "gap actions": present.gaps_actions_html([gap]),
         "empty": present.html_table(present.ranked_table([], "Flow"), HOSTILE),
     }

@@ -300,11 +300,6 @@ def headline(kpis: Iterable, previous_label: str = "previous period", limit: int
 # ── header ──────────────────────────────────────────────────────────────────
 
 
-def days_in(meta) -> bool:
-    """Whether the page's window holds at least one local day."""
-    return bool(meta.window.local_days())
-
-
 def period_words(meta) -> str:
     """The period in words: ``"Last 30 days · 6 Nov – 5 Dec 2026 · Europe/London"``
     (a custom range: ``"1 Oct – 31 Oct 2026 · UTC"``)."""
@@ -378,7 +373,7 @@ def page_header(page) -> HtmlBlock:
         headline=headline(kpis, meta.previous_label),
         fresh_until=until.isoformat().replace("+00:00", "Z") if until else None,
         fresh_until_words=fmt_day(until.date(), True) if until else None,
-        period_end=fmt_day(max(meta.window.local_days()), True) if days_in(meta) else "—",
+        period_end=fmt_span(meta.window.local_days()[-1:], with_year=True),
         stale_script=Markup(_STALE_SCRIPT),
     )
     return HtmlBlock(html, f"{meta.title} · {meta.account.name} · {period_words(meta)}")

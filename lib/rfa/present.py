@@ -78,15 +78,6 @@ def fmt_csat(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f} / 5"
 
 
-def fmt_time(value: dt.datetime | None, timezone: str) -> str:
-    """An aware datetime in the account's timezone: ``"2026-11-20 14:05 (America/New_York)"``."""
-    if value is None:
-        return DASH
-    from zoneinfo import ZoneInfo
-
-    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") + f" ({timezone})"
-
-
 FEW = " · few sessions"
 """Appended to the n of a table row below the page's ``min_n`` (the row is also muted)."""
 
@@ -443,28 +434,6 @@ def fmt_seconds(seconds: float | None) -> str:
         minutes, rest = divmod(round(seconds), 60)
         return f"{minutes} min {rest:02d} s"
     return fmt_minutes(seconds / 60)
-
-
-def gaps_table(gaps: Sequence, limit: int = 25) -> pd.DataFrame:
-    """Knowledge gaps (:class:`Gap`), most severe first, as display strings: the evidence
-    rate with its 95% Wilson interval (``rate_low`` / ``rate_high`` of the data file);
-    gaps on fewer sessions than ``min_n`` muted as "few sessions"."""
-    shown = list(gaps[:limit])
-    frame = pd.DataFrame(
-        [
-            {
-                "Severity": g.severity,
-                "Gap": g.kind.replace("_", " "),
-                "Where": gap_subject(g),
-                "Evidence": gap_evidence(g),
-                "Suggested action": g.suggested_action,
-            }
-            for g in shown
-        ],
-        columns=["Severity", "Gap", "Where", "Evidence", "Suggested action"],
-    )
-    frame.attrs["text_columns"] = list(frame.columns)
-    return _muted(frame, [g.few for g in shown])
 
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
