@@ -183,19 +183,20 @@ def test_null_and_empty_domains_are_ignored_for_domain_gaps():
 
 
 def test_suggested_actions():
+    """Domain gaps name their domain in words (as the tables do), never the machine name."""
     gaps = {(g.kind, g.subject): g for g in _gaps()}
     email = gaps[("domain_high_escalation", "email")]
     assert email.action == "write_flow"
-    assert email.suggested_action == "Write a flow for email: 4 of 10 sessions escalated (40%)"
+    assert email.suggested_action == "Write a flow for Email: 4 of 10 sessions escalated (40%)"
     voip = gaps[("domain_without_flows", "voip")]
     assert voip.action == "approve_proposals"
     assert voip.suggested_action == (
-        "Review and approve the 2 pending flow proposals for voip: "
+        "Review and approve the 2 pending flow proposals for VoIP: "
         "none of its 12 sessions matched a flow"
     )
     printing = gaps[("domain_low_guided", "printing")]
     assert printing.suggested_action == (
-        "Review and approve the pending flow proposal for printing: "
+        "Review and approve the pending flow proposal for Printing: "
         "only 2 of 20 sessions were guided by a flow (10%)"
     )
     flow = gaps[("flow_high_escalation", "Identity flow")]
@@ -313,3 +314,16 @@ def test_report_is_json_serialisable_with_fractions():
     assert len(data["gaps"]) == len(_gaps())
     assert all(0.0 <= g["rate"] <= 1.0 and 0.0 <= g["margin"] <= 1.0 for g in data["gaps"])
     assert report.options_assessed == 7  # q1 No/Yes, p1 Offline/Online, i1 No/Yes, x1 Go
+
+
+def test_a_multi_word_domain_is_written_in_words_in_the_action():
+    """The action text reaches the page and the data file: it must read "Line of
+    business", not the stored machine name; ``subject`` keeps the stored name."""
+    ai = ai_sessions("line_of_business", 10, escalated=8, discovery=10)
+    report_gaps = m.knowledge_gaps(ai, FLOWS, pending([]), option_sessions([]), m.GapThresholds())
+    gap = next(g for g in report_gaps if g.kind == "domain_without_flows")
+    assert gap.subject == "line_of_business"
+    assert gap.suggested_action == (
+        "Write a flow for Line of business: none of its 10 sessions matched a flow"
+    )
+    assert "line_of_business" not in " ".join(g.suggested_action for g in report_gaps)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import pandas as pd
 from markupsafe import Markup
 
+from rfa.labels import humanize
 from rfa.metrics.models import Comment, DataQualityFinding, RankedRow, StepRow
 
 DASH = "—"
@@ -54,23 +55,6 @@ def fmt_minutes(minutes: float | None) -> str:
         return f"{minutes:.0f} min" if minutes >= 10 else f"{minutes:.1f} min"
     hours, rest = divmod(round(minutes), 60)
     return f"{hours} h" if rest == 0 else f"{hours} h {rest} min"
-
-
-_ACRONYMS = {"m365": "M365", "voip": "VoIP", "vpn": "VPN", "psa": "PSA", "ai": "AI"}
-
-
-def humanize(name: str) -> str:
-    """A machine name as words: ``"line_of_business"`` → ``"Line of business"``,
-    ``"voip"`` → ``"VoIP"``; empty → ``"(none)"``. Used for problem domains and post
-    types in tables and charts."""
-    words = name.replace("_", " ").replace("-", " ").split()
-    if not words:
-        return "(none)"
-    words = [_ACRONYMS.get(w.lower(), w) for w in words]
-    first = words[0]
-    if first == first.lower():
-        words[0] = first[:1].upper() + first[1:]
-    return " ".join(words)
 
 
 def fmt_csat(value: float | None) -> str:

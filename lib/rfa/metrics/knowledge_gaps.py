@@ -54,7 +54,9 @@ margin (descending), then kind and subject, so the list is stable.
 **Suggested action**: a domain gap with pending proposals for the domain says to
 review and approve them (``approve_proposals``), otherwise to write a flow for the
 domain (``write_flow``); a flow gap says to review the flow (``review_flow``); an
-option gap names the option and step to review (``review_option``).
+option gap names the option and step to review (``review_option``). A domain is
+written in words (:func:`rfa.labels.humanize`: ``line_of_business`` → "Line of
+business"), as every table and chart spells it; ``subject`` keeps the stored name.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
+from rfa.labels import humanize
 from rfa.metrics.flow import decode_decisions, node_titles
 from rfa.metrics.models import OUTCOMES, Result
 from rfa.metrics.uncertainty import MIN_N
@@ -428,8 +431,11 @@ def _domain_action(d: DomainStats, reason: str) -> tuple[Action, str]:
     if d.pending_proposals:
         n = d.pending_proposals
         proposals = "pending flow proposal" if n == 1 else f"{n} pending flow proposals"
-        return "approve_proposals", f"Review and approve the {proposals} for {d.domain}: {reason}"
-    return "write_flow", f"Write a flow for {d.domain}: {reason}"
+        return (
+            "approve_proposals",
+            f"Review and approve the {proposals} for {humanize(d.domain)}: {reason}",
+        )
+    return "write_flow", f"Write a flow for {humanize(d.domain)}: {reason}"
 
 
 def _interval(successes: int, n: int, min_n: int) -> dict:
