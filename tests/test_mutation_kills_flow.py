@@ -156,3 +156,45 @@ def test_rows_polars_reads_differently_are_read_again_in_place():
         _d(("d", None)),
         _d(("e", None)),
     ]
+
+
+def test_the_bulk_reading_itself_settles_odd_rows_without_falling_back():
+    # decode_decisions catches any polars error of the bulk reading and reads the slice
+    # row by row instead: right, but slow, so a broken bulk path would go unnoticed. Here
+    # the bulk path is called alone: its own result must already be the row parser's, for
+    # several re-read rows (each in its own place) between plain ones, and an escaped key.
+    texts = [
+        '[{"node_id": "a"}]',
+        '[{"node_id": "b", "choice": 5}]',
+        '[{"node_id": "c", "choice": "x"}]',
+        '[{"node_id": "d", "choice": 7.5}]',
+        "null",
+        '[{"node\\u005fid": "e"}]',
+        '[{"node_id": "f", "ch\\u006fice": "y"}]',
+        '[{"node_id": "g", "choice": "z"}]',
+    ]
+    bulk = m._bulk(pl.Series(texts).to_frame("text").lazy()).collect()
+    settled = m._settle(bulk)
+    assert settled.dtype == m.DECISIONS_DTYPE
+    assert (
+        settled.to_list()
+        == [m.parse_decisions(t) for t in texts]
+        == [
+            _d(("a", None)),
+            _d(("b", "5")),
+            _d(("c", "x")),
+            _d(("d", "7.5")),
+            [],
+            _d(("e", None)),
+            _d(("f", "y")),
+            _d(("g", "z")),
+        ]
+    )
+
+
+def test_the_bulk_reading_keeps_plain_rows_when_nothing_is_odd():
+    texts = ['[{"node_id": "a", "choice": "x"}]', '[{"node_id": "b"}]', None]
+    settled = m._settle(
+        m._bulk(pl.Series(texts, dtype=pl.String).to_frame("text").lazy()).collect()
+    )
+    assert settled.to_list() == [_d(("a", "x")), _d(("b", None)), None]

@@ -112,7 +112,10 @@ def _settle(part: pl.DataFrame) -> pl.Series:
     slow = pl.Series(
         [parse_decisions(t) for t in part["text"].filter(odd).to_list()], dtype=DECISIONS_DTYPE
     )
-    fixed = slow.gather((odd.cum_sum() - 1).clip(lower_bound=0))
+    # the n-th odd row takes the n-th slow reading; cum_sum of a Boolean is unsigned, so
+    # it is made signed before subtracting (a plain row before the first odd one would
+    # wrap round to 2**32 - 1 and fail the gather)
+    fixed = slow.gather((odd.cast(pl.Int64).cum_sum() - 1).clip(lower_bound=0))
     return pl.select(pl.when(odd).then(fixed).otherwise(part["fast"])).to_series()
 
 
