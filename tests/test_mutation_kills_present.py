@@ -1424,3 +1424,82 @@ def test_database_text_comes_out_escaped(name):
     html = _hostile_pages()[name]
     assert "<img" not in html
     assert XSS_ESCAPED in html
+
+
+# ── found by the first mutation run of this file ────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        (
+            lambda: present.step_table([]),
+            [
+                "Step",
+                "Visits",
+                "Drop-offs",
+                "Drop-off rate",
+                "Thumbs up",
+                "Thumbs down",
+                "Helpful",
+            ],
+        ),
+        (
+            lambda: present.domain_table([]),
+            ["Domain", "AI sessions", "Resolved", "Escalated", "Resolution rate", "95% interval"],
+        ),
+        (
+            lambda: present.coverage_table([]),
+            [
+                "Domain",
+                "Flows matched",
+                "AI sessions",
+                "Resolution",
+                "Escalation",
+                "Guided",
+                "Avg resolution",
+            ],
+        ),
+        (
+            lambda: present.quality_table([], "UTC"),
+            ["Flow", "Score", "Uses", "Success", "Avg confidence", "Last matched"],
+        ),
+        (
+            lambda: present.psa_types_table([]),
+            ["Post type", "Pushes", "First try", "After retry", "Failed", "Success rate"],
+        ),
+    ],
+    ids=["steps", "domains", "coverage", "quality", "psa types"],
+)
+def test_a_table_of_no_rows_keeps_its_columns(table, columns):
+    frame = table()
+    assert frame.empty
+    assert list(frame.columns) == columns
+    assert frame.attrs["few"] == []
+
+
+def test_fmt_span_leaves_the_year_out_unless_told():
+    assert present.fmt_span([dt.date(2026, 11, 6), dt.date(2026, 12, 5)]) == "6 Nov – 5 Dec"
+    assert present.fmt_span([dt.date(2026, 1, 5)]) == "5 Jan"
+
+
+def test_a_post_type_with_one_push_is_few():
+    frame = present.psa_types_table([_push_row("doc", 1, 1, 0, success_rate_pct=100.0, few=True)])
+    assert frame.iloc[0]["Pushes"] == "1 · few sessions"
+
+
+def test_the_gaps_behind_show_all_follow_one_another():
+    gaps = [_gap(suggested_action=f"Action {i}", subject="vpn") for i in range(3)]
+    evidence = "Domain high escalation · VPN · 62% of 1,234 sessions " + (
+        "(95% interval 48% – 74%; threshold 40%)"
+    )
+    assert present.gaps_actions_html(gaps, shown=1) == (
+        '<ol class="rfa-actions">'
+        + _action_item("rfa-action", "high", "Action 0", evidence)
+        + "</ol>"
+        '<details class="rfa-details"><summary>Show all 3 gaps</summary>'
+        '<ol class="rfa-actions" start="2">'
+        + _action_item("rfa-action", "high", "Action 1", evidence)
+        + _action_item("rfa-action", "high", "Action 2", evidence)
+        + "</ol></details>"
+    )
