@@ -882,7 +882,7 @@ def test_gap_evidence_in_words():
 
 
 def test_gap_evidence_without_a_rate_is_a_count():
-    # the page data of older runs may hold a gap without a rate (duck-typed here)
+    # gap_evidence also reads gaps without a rate (duck-typed: the Gap model always has one)
     gap = SimpleNamespace(rate=None, evidence_sessions=1234, few=False)
     assert present.gap_evidence(gap) == "1,234 sessions"
     gap = SimpleNamespace(rate=None, evidence_sessions=4, few=True)
