@@ -83,15 +83,23 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "kpi": (
         ["rfa/metrics/kpi.py"],
-        ["tests/test_kpi.py", "tests/test_holes.py"],
+        ["tests/test_kpi.py", "tests/test_holes.py", "tests/test_mutation_kills_kpi.py"],
     ),
     "uncertainty": (
         ["rfa/metrics/uncertainty.py"],
-        ["tests/test_uncertainty.py"],
+        [
+            "tests/test_uncertainty.py",
+            "tests/test_mutation_kills_metrics.py",
+            "tests/test_mutation_kills_uncertainty.py",
+        ],
     ),
     "flowpilot": (
         ["rfa/metrics/flowpilot.py"],
-        ["tests/test_metrics_flowpilot.py", "tests/test_holes.py"],
+        [
+            "tests/test_metrics_flowpilot.py",
+            "tests/test_holes.py",
+            "tests/test_mutation_kills_flowpilot.py",
+        ],
     ),
     "escalations": (
         ["rfa/metrics/escalations.py"],
@@ -99,11 +107,21 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "knowledge_gaps": (
         ["rfa/metrics/knowledge_gaps.py"],
-        ["tests/test_metrics_knowledge_gaps.py"],
+        [
+            "tests/test_metrics_knowledge_gaps.py",
+            "tests/test_mutation_kills_knowledge_gaps.py",
+        ],
     ),
     "present": (
-        ["rfa/present.py"],
-        ["tests/test_render.py", "tests/test_honest_pages.py"],
+        ["rfa/present.py", "rfa/labels.py"],
+        [
+            "tests/test_honest_pages.py",
+            "tests/test_layout.py",
+            "tests/test_kpi.py",
+            "tests/test_holes.py",
+            "tests/test_validation.py",
+            "tests/test_mutation_kills_present.py",
+        ],
     ),
 }
 
