@@ -226,8 +226,8 @@ FLOWPILOT_KPIS = [
 FLOWPILOT_CHANGES = {
     "ai_sessions": (80.0, 40.0, "up 100% vs previous 7 days"),
     "resolution_rate_pct": (70 / 80, 0.5, "up 37.5 pts vs previous 7 days"),
-    "mttr_minutes": (64.5, 14.5, "up 50.00 vs previous 7 days"),
-    "avg_steps_to_resolution": (7.0, 3.0, "up 4.00 vs previous 7 days"),
+    "mttr_minutes": (64.5, 14.5, "up 50.00 min vs previous 7 days"),
+    "avg_steps_to_resolution": (7.0, 3.0, "up 4.00 steps vs previous 7 days"),
     "avg_rating": (4.5, 1.5, "up 3.00 vs previous 7 days"),
 }
 

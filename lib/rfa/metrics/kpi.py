@@ -128,7 +128,8 @@ def mean_kpi(
     min_n: int = MIN_N,
 ) -> KPI:
     """A mean (CSAT, MTTR, steps…): Student t interval, cut to the possible range (1–5
-    for CSAT, ≥ 0 otherwise), Welch t-test."""
+    for CSAT, ≥ 0 otherwise), Welch t-test; the change label carries the unit ("up 1.50
+    min vs previous 7 days"; none for CSAT)."""
     cur, prev = _values(values), _values(previous_values)
     bounds = u.CSAT_BOUNDS if unit == "csat" else u.DURATION_BOUNDS
     return KPI(
@@ -137,7 +138,9 @@ def mean_kpi(
         unit=unit,
         estimate=u.mean(cur, min_n=min_n, bounds=bounds),
         previous=u.mean(prev, min_n=min_n, bounds=bounds),
-        change=u.compare_means(cur, prev, period_label=period_label, min_n=min_n),
+        change=u.compare_means(
+            cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL[unit]
+        ),
     )
 
 
