@@ -154,28 +154,50 @@ def quantile_kpi(
     unit: Unit,
     period_label: str,
     min_n: int = MIN_N,
-    test: Change | None = None,
-    estimates: tuple[Estimate, Estimate] | None = None,
 ) -> KPI:
-    """A median or high percentile (p90, p95) of durations: seeded bootstrap interval;
-    the change is tested with Mann–Whitney U on the two windows' values (a shift of the
-    whole distribution), the delta is the difference of the two quantiles. ``test`` is
-    that Mann–Whitney result when already computed for the same values (the median and
-    the p90 of one page share it: the test does not depend on the quantile);
-    ``estimates`` the two windows' ``u.quantile(values, q)`` when already computed
-    (:func:`rfa.metrics.uncertainty.quantiles` gives a page's median and p90 from one
-    bootstrap)."""
+    """A median or high percentile (p90, p95) of durations: seeded bootstrap interval
+    (:func:`rfa.metrics.uncertainty.quantile`); the change is tested with Mann–Whitney U
+    on the two windows' values (a shift of the whole distribution,
+    :func:`rfa.metrics.uncertainty.compare_distributions`), the delta is the difference
+    of the two quantiles, and a significant change points the way this quantile moved.
+    ``values`` / ``previous_values``: durations in ``unit`` (nulls and NaN dropped)."""
     cur, prev = _values(values), _values(previous_values)
-    change = test or u.compare_distributions(
-        cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL[unit] or unit
+    return _quantile_kpi(
+        key,
+        label,
+        (u.quantile(cur, q, min_n=min_n), u.quantile(prev, q, min_n=min_n)),
+        _shift(cur, prev, min_n),
+        unit=unit,
+        period_label=period_label,
     )
-    if estimates is None:
-        estimates = u.quantile(cur, q, min_n=min_n), u.quantile(prev, q, min_n=min_n)
+
+
+def _shift(cur: np.ndarray, prev: np.ndarray, min_n: int) -> Change:
+    """The Mann–Whitney test of two windows' values. One test serves every quantile KPI of
+    the same values (it does not depend on the quantile); its label is only kept when the
+    change is not significant ("no clear change", "not enough data"…), which names no
+    period or unit, so neither is passed."""
+    return u.compare_distributions(cur, prev, min_n=min_n)
+
+
+def _quantile_kpi(
+    key: str,
+    label: str,
+    estimates: tuple[Estimate, Estimate],
+    shift: Change,
+    *,
+    unit: Unit,
+    period_label: str,
+) -> KPI:
+    """A quantile KPI from the two windows' quantile estimates (this window, the previous)
+    and :func:`_shift` of their values: the change carries the quantiles and their delta,
+    and when the test says significant, the direction (and label) of this quantile's own
+    delta — a p90 that did not move is "no clear change" even when the median did."""
     estimate, before = estimates
     delta = (
         None if estimate.value is None or before.value is None else estimate.value - before.value
     )
-    change = change.model_copy(
+    change = shift.model_copy(
         update={"current": estimate.value, "previous": before.value, "delta": delta}
     )
     if change.significant:  # the direction follows this quantile's own delta
@@ -237,9 +259,7 @@ def session_kpis(
     # sorted once: the rank test, the quantiles and their intervals each read them faster
     cur_d = np.sort(_values(durations(sessions)))
     prev_d = np.sort(_values(durations(previous_sessions)))
-    shift = u.compare_distributions(
-        cur_d, prev_d, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["minutes"]
-    )
+    shift = _shift(cur_d, prev_d, min_n)
     (cur_median, cur_p90), (prev_median, prev_p90) = (
         u.quantiles(d, (0.5, 0.9), min_n=min_n) for d in (cur_d, prev_d)
     )
@@ -261,29 +281,21 @@ def session_kpis(
             period_label=period_label,
             min_n=min_n,
         ),
-        quantile_kpi(
+        _quantile_kpi(
             "median_duration_minutes",
             "Median duration",
-            cur_d,
-            prev_d,
-            0.5,
+            (cur_median, prev_median),
+            shift,
             unit="minutes",
             period_label=period_label,
-            min_n=min_n,
-            test=shift,
-            estimates=(cur_median, prev_median),
         ),
-        quantile_kpi(
+        _quantile_kpi(
             "p90_duration_minutes",
             "p90 duration",
-            cur_d,
-            prev_d,
-            0.9,
+            (cur_p90, prev_p90),
+            shift,
             unit="minutes",
             period_label=period_label,
-            min_n=min_n,
-            test=shift,
-            estimates=(cur_p90, prev_p90),
         ),
     ]
     if csat:
@@ -389,9 +401,7 @@ def escalation_kpis(
     ``action_conversion_rate`` (fraction of claimed hand-offs acted on), and the median
     and p95 of the seconds from claim to first action (``lags``, floored at 0)."""
     cur, prev = _values(lags), _values(previous_lags)
-    shift = u.compare_distributions(
-        cur, prev, period_label=period_label, min_n=min_n, unit=_UNIT_LABEL["seconds"]
-    )
+    shift = _shift(cur, prev, min_n)
     (cur_median, cur_p95), (prev_median, prev_p95) = (
         u.quantiles(d, (0.5, 0.95), min_n=min_n) for d in (cur, prev)
     )
@@ -413,29 +423,21 @@ def escalation_kpis(
             period_label=period_label,
             min_n=min_n,
         ),
-        quantile_kpi(
+        _quantile_kpi(
             "median_seconds_to_first_action",
             "Median time to first action",
-            lags,
-            previous_lags,
-            0.5,
+            (cur_median, prev_median),
+            shift,
             unit="seconds",
             period_label=period_label,
-            min_n=min_n,
-            test=shift,
-            estimates=(cur_median, prev_median),
         ),
-        quantile_kpi(
+        _quantile_kpi(
             "p95_seconds_to_first_action",
             "p95 time to first action",
-            lags,
-            previous_lags,
-            0.95,
+            (cur_p95, prev_p95),
+            shift,
             unit="seconds",
             period_label=period_label,
-            min_n=min_n,
-            test=shift,
-            estimates=(cur_p95, prev_p95),
         ),
     ]
 
