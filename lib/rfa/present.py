@@ -409,7 +409,8 @@ def psa_types_table(rows: Sequence) -> pd.DataFrame:
 
 
 def fmt_seconds(seconds: float | None) -> str:
-    """Seconds as ``"45 s"``, ``"2 min 05 s"`` or ``"1 h 02 min"``; None → ``"—"``."""
+    """Seconds as ``"45 s"``, ``"2 min 05 s"``, or from an hour as :func:`fmt_minutes` writes
+    them (``"1 h 2 min"``, ``"1 h"``); None → ``"—"``."""
     if seconds is None:
         return DASH
     if seconds < 60:
