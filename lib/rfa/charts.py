@@ -32,6 +32,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import Bbox
 
+from rfa.labels import humanize
 from rfa.metrics.models import CSAT, OUTCOMES, StepRow, Summary, TimeSeriesPoint
 from rfa.present import (
     DASH,
@@ -42,7 +43,6 @@ from rfa.present import (
     fmt_pct,
     fmt_pct100,
     fmt_span,
-    humanize,
 )
 
 # ── Palette (Okabe & Ito 2008, colour-blind safe) ────────────────────────────
